@@ -1,0 +1,104 @@
+"""The nightly flow: pull -> clean -> embed -> cluster -> rank -> deliver.
+
+Thin on purpose: every task calls one stage function of ``feedback_pipeline.pipeline``.
+Run it as a plain script (``python flows/nightly.py``) or through ``feedback-pipeline run``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact  # noqa: E402
+from prefect.cache_policies import NONE  # noqa: E402
+
+from feedback_pipeline import pipeline  # noqa: E402
+from feedback_pipeline.config import Settings, load_settings  # noqa: E402
+from feedback_pipeline.db import connect  # noqa: E402
+from feedback_pipeline.report import ranking_markdown  # noqa: E402
+
+
+@task(name="ingest", retries=2, retry_delay_seconds=[10, 60], cache_policy=NONE)
+def ingest(con, settings: Settings, run_id: str) -> dict:
+    stats = pipeline.stage_ingest(con, settings, run_id)
+    get_run_logger().info("ingest: %(fetched)d fetched, %(new)d new, %(changed)d changed, "
+                          "%(rejected)d rejected", stats)
+    return stats
+
+
+@task(name="clean", cache_policy=NONE)
+def clean(con, settings: Settings) -> dict:
+    stats = pipeline.stage_clean(con, settings)
+    get_run_logger().info("clean: %(cleaned)d cleaned, %(kept)d kept, dropped %(dropped)s", stats)
+    return stats
+
+
+@task(name="embed", cache_policy=NONE)
+def embed(con, settings: Settings) -> dict:
+    stats = pipeline.stage_embed(con, settings)
+    get_run_logger().info("embed: %(embedded)d texts embedded with %(model)s", stats)
+    return stats
+
+
+@task(name="cluster", cache_policy=NONE)
+def cluster(con, settings: Settings, run_id: str) -> dict:
+    stats = pipeline.stage_cluster(con, settings, run_id)
+    get_run_logger().info("cluster: %(themes)d themes over %(items)d items, %(noise_items)d noise, "
+                          "%(new_themes)d new, %(faded_themes)d faded", stats)
+    return stats
+
+
+@task(name="rank", cache_policy=NONE)
+def rank(con, settings: Settings, run_id: str) -> tuple[list[dict], datetime]:
+    ranking, as_of = pipeline.stage_rank(con, settings, run_id)
+    get_run_logger().info("rank: %d themes ranked as of %s", len(ranking), as_of.isoformat())
+    return ranking, as_of
+
+
+@task(name="deliver", retries=2, retry_delay_seconds=[10, 60], cache_policy=NONE)
+def deliver(con, settings: Settings, run_id: str, ranking: list[dict], as_of: datetime,
+            totals: dict) -> dict:
+    stats = pipeline.stage_deliver(con, settings, run_id, ranking, as_of, totals)
+    get_run_logger().info("deliver: %(jira_issues)d Jira issues, %(slack_digests)d digest "
+                          "(%(created)d created, %(updated)d updated, %(unchanged)d unchanged)",
+                          stats)
+    return stats
+
+
+@flow(name="nightly-feedback", log_prints=True)
+def nightly(config_path: str | None = None, warehouse: str | None = None,
+            dry_run: bool = True) -> dict:
+    """Pull, clean, embed, cluster, rank and deliver customer feedback."""
+    settings = load_settings(config_path, warehouse=warehouse)
+    settings.deliver.dry_run = dry_run or settings.deliver.dry_run
+    con = connect(settings.warehouse)
+    run_id = pipeline.start_run(con)
+    stats: dict = {"run_id": run_id}
+    try:
+        stats["ingest"] = ingest(con, settings, run_id)
+        stats["clean"] = clean(con, settings)
+        stats["embed"] = embed(con, settings)
+        stats["cluster"] = cluster(con, settings, run_id)
+        ranking, as_of = rank(con, settings, run_id)
+        stats["rank"] = {"ranked": len(ranking), "as_of": as_of.isoformat()}
+        totals = {"items": stats["cluster"]["items"], "themes": len(ranking),
+                  "new_items": stats["ingest"]["new"]}
+        stats["deliver"] = deliver(con, settings, run_id, ranking, as_of, totals)
+        create_markdown_artifact(key="ranked-themes", markdown=ranking_markdown(ranking),
+                                 description=f"Ranked themes of run {run_id}")
+    except BaseException as exc:
+        pipeline.finish_run(con, run_id, stats, error=f"{type(exc).__name__}: {exc}")
+        con.close()
+        raise
+    pipeline.finish_run(con, run_id, stats)
+    con.close()
+    return stats
+
+
+if __name__ == "__main__":
+    import sys
+
+    nightly(config_path=sys.argv[1] if len(sys.argv) > 1 else None)

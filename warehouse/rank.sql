@@ -1,0 +1,82 @@
+-- Rank the active themes of the current clustering.
+-- Parameters: $run_id, $as_of (TIMESTAMPTZ), $half_life_days, $window_days, $min_authors,
+--             $w_volume, $w_authors, $w_growth, $w_recency, $w_votes, $w_support_share.
+-- Each component is computed, normalised to [0, 1] across the themes of this run (min-max), then
+-- weighted; the breakdown keeps all three numbers so every score can be explained.
+WITH members AS (
+    SELECT t.theme_id, i.kind, i.author_hash, i.votes, i.created_at
+    FROM item_themes t
+    JOIN items i USING (source, external_id)
+    JOIN themes th ON th.theme_id = t.theme_id
+    WHERE th.status = 'active' AND NOT i.deleted AND i.drop_reason IS NULL
+      AND i.created_at <= $as_of
+),
+stats AS (
+    SELECT theme_id,
+           count(*)                                                       AS item_count,
+           count(DISTINCT author_hash)                                    AS distinct_authors,
+           count(*) FILTER (WHERE kind = 'support_ticket')                AS support_count,
+           count(*) FILTER (WHERE kind = 'community_post')                AS community_count,
+           coalesce(sum(votes), 0)                                        AS votes,
+           count(*) FILTER (WHERE created_at > $as_of - to_days($window_days))
+                                                                          AS recent_count,
+           count(*) FILTER (WHERE created_at <= $as_of - to_days($window_days)
+                              AND created_at > $as_of - to_days(2 * $window_days))
+                                                                          AS previous_count,
+           max(created_at)                                                AS last_seen
+    FROM members
+    GROUP BY theme_id
+    HAVING count(DISTINCT author_hash) >= $min_authors
+),
+features AS (
+    SELECT *,
+           support_count / item_count::DOUBLE                             AS support_share,
+           -- add-one smoothing: a theme going from 0 to 1 item is not "infinitely" growing
+           (recent_count + 1.0) / (previous_count + 1.0)                  AS growth,
+           epoch($as_of - last_seen) / 86400.0                            AS days_since_last,
+           ln(1 + item_count)                                             AS f_volume,
+           ln(1 + distinct_authors)                                       AS f_authors,
+           ln((recent_count + 1.0) / (previous_count + 1.0))              AS f_growth,
+           exp(-ln(2) * greatest(epoch($as_of - last_seen), 0) / 86400.0 / $half_life_days)
+                                                                          AS f_recency,
+           ln(1 + votes)                                                  AS f_votes,
+           support_count / item_count::DOUBLE                             AS f_support_share
+    FROM stats
+),
+normalised AS (
+    SELECT *,
+           coalesce((f_volume - min(f_volume) OVER ()) / nullif(max(f_volume) OVER () - min(f_volume) OVER (), 0), 0) AS n_volume,
+           coalesce((f_authors - min(f_authors) OVER ()) / nullif(max(f_authors) OVER () - min(f_authors) OVER (), 0), 0) AS n_authors,
+           coalesce((f_growth - min(f_growth) OVER ()) / nullif(max(f_growth) OVER () - min(f_growth) OVER (), 0), 0) AS n_growth,
+           coalesce((f_recency - min(f_recency) OVER ()) / nullif(max(f_recency) OVER () - min(f_recency) OVER (), 0), 0) AS n_recency,
+           coalesce((f_votes - min(f_votes) OVER ()) / nullif(max(f_votes) OVER () - min(f_votes) OVER (), 0), 0) AS n_votes,
+           f_support_share                                                AS n_support_share
+    FROM features
+),
+scored AS (
+    SELECT *,
+           $w_volume * n_volume + $w_authors * n_authors + $w_growth * n_growth
+         + $w_recency * n_recency + $w_votes * n_votes + $w_support_share * n_support_share
+                                                                          AS score
+    FROM normalised
+)
+SELECT $run_id                                                            AS run_id,
+       theme_id,
+       row_number() OVER (ORDER BY score DESC, item_count DESC, theme_id) AS rank,
+       round(score, 4)                                                    AS score,
+       item_count, distinct_authors, support_count, community_count,
+       round(support_share, 4)                                            AS support_share,
+       votes, recent_count, previous_count,
+       round(growth, 4)                                                   AS growth,
+       last_seen,
+       round(days_since_last, 2)                                          AS days_since_last,
+       json_object(
+           'volume',        json_object('value', item_count,                 'normalized', round(n_volume, 4),        'weight', $w_volume,        'points', round($w_volume * n_volume, 4)),
+           'authors',       json_object('value', distinct_authors,           'normalized', round(n_authors, 4),       'weight', $w_authors,       'points', round($w_authors * n_authors, 4)),
+           'growth',        json_object('value', round(growth, 4),           'normalized', round(n_growth, 4),        'weight', $w_growth,        'points', round($w_growth * n_growth, 4)),
+           'recency',       json_object('value', round(days_since_last, 2),  'normalized', round(n_recency, 4),       'weight', $w_recency,       'points', round($w_recency * n_recency, 4)),
+           'votes',         json_object('value', votes,                      'normalized', round(n_votes, 4),         'weight', $w_votes,         'points', round($w_votes * n_votes, 4)),
+           'support_share', json_object('value', round(support_share, 4),    'normalized', round(n_support_share, 4), 'weight', $w_support_share, 'points', round($w_support_share * n_support_share, 4))
+       )                                                                  AS breakdown
+FROM scored
+ORDER BY rank

@@ -1,0 +1,142 @@
+-- feedback-pipeline warehouse schema. Applied on every connect; every statement is idempotent.
+
+CREATE SEQUENCE IF NOT EXISTS theme_id_seq START 1;
+
+-- One row per source record, upserted by (source, external_id).
+CREATE TABLE IF NOT EXISTS items (
+    source            VARCHAR NOT NULL,
+    external_id       VARCHAR NOT NULL,
+    kind              VARCHAR NOT NULL,          -- community_post | support_ticket
+    url               VARCHAR,
+    author_hash       VARCHAR,                   -- stable pseudonym, never the handle
+    author_is_bot     BOOLEAN DEFAULT FALSE,     -- decided at ingest, while the handle is known
+    title             VARCHAR,
+    body              VARCHAR,                   -- original text as fetched
+    tags              VARCHAR[],
+    votes             INTEGER DEFAULT 0,
+    customer          VARCHAR,
+    plan              VARCHAR,
+    created_at        TIMESTAMPTZ NOT NULL,
+    updated_at        TIMESTAMPTZ NOT NULL,
+    deleted           BOOLEAN DEFAULT FALSE,
+    content_hash      VARCHAR NOT NULL,          -- changes when title/body change
+    first_seen_run    VARCHAR,
+    last_changed_run  VARCHAR,
+    -- clean stage output (NULL until cleaned for the current content_hash)
+    clean_text        VARCHAR,
+    clean_hash        VARCHAR,                   -- content_hash the clean_text was made from
+    text_hash         VARCHAR,                   -- hash of clean_text: the embedding cache key
+    drop_reason       VARCHAR,                   -- why the cleaner dropped it (bot, too_short, ...)
+    item_type         VARCHAR,                   -- request | problem | question | praise
+    language          VARCHAR,
+    PRIMARY KEY (source, external_id)
+);
+
+-- Records that could not be ingested, kept with why. Keyed by content so reruns do not duplicate.
+CREATE TABLE IF NOT EXISTS rejected_items (
+    source        VARCHAR NOT NULL,
+    raw_hash      VARCHAR NOT NULL,
+    position      VARCHAR NOT NULL,             -- file:line, page/offset, ...
+    external_id   VARCHAR,
+    reason        VARCHAR NOT NULL,
+    raw           VARCHAR,                      -- first 2,000 characters of the record
+    run_id        VARCHAR,
+    rejected_at   TIMESTAMPTZ DEFAULT current_timestamp,
+    PRIMARY KEY (source, raw_hash)
+);
+
+-- Per-source incremental cursor; advanced only in the transaction that commits its rows.
+CREATE TABLE IF NOT EXISTS source_cursors (
+    source      VARCHAR PRIMARY KEY,
+    cursor      VARCHAR,
+    updated_at  TIMESTAMPTZ
+);
+
+-- Embedding cache: an unchanged text is never embedded twice with the same model.
+CREATE TABLE IF NOT EXISTS embeddings (
+    text_hash   VARCHAR NOT NULL,
+    model       VARCHAR NOT NULL,
+    vector      FLOAT[] NOT NULL,
+    created_at  TIMESTAMPTZ DEFAULT current_timestamp,
+    PRIMARY KEY (text_hash, model)
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id       VARCHAR PRIMARY KEY,
+    started_at   TIMESTAMPTZ NOT NULL,
+    finished_at  TIMESTAMPTZ,
+    status       VARCHAR NOT NULL,             -- running | completed | failed
+    stats        JSON,                         -- per-stage counts and timings
+    error        VARCHAR
+);
+
+-- Themes keep their id across runs (matched by centroid, see themes.py).
+CREATE TABLE IF NOT EXISTS themes (
+    theme_id      INTEGER PRIMARY KEY,
+    title         VARCHAR NOT NULL,
+    keywords      VARCHAR[],
+    quotes        JSON,                         -- [{source, external_id, text, url}]
+    centroid      FLOAT[],
+    size          INTEGER,
+    status        VARCHAR NOT NULL,             -- active | faded | rejected | merged
+    title_locked  BOOLEAN DEFAULT FALSE,        -- a person renamed it: keep the title
+    first_seen    TIMESTAMPTZ,
+    last_seen     TIMESTAMPTZ,
+    created_run   VARCHAR,
+    updated_run   VARCHAR
+);
+
+-- Current theme of each item (-1 never stored: noise items have no row).
+CREATE TABLE IF NOT EXISTS item_themes (
+    source       VARCHAR NOT NULL,
+    external_id  VARCHAR NOT NULL,
+    theme_id     INTEGER NOT NULL,
+    similarity   FLOAT,                         -- cosine to the theme centroid
+    run_id       VARCHAR,
+    PRIMARY KEY (source, external_id)
+);
+
+CREATE TABLE IF NOT EXISTS theme_events (
+    run_id       VARCHAR,
+    theme_id     INTEGER NOT NULL,
+    event        VARCHAR NOT NULL,              -- created | split_from | merged_into | renamed | faded | revived | rejected
+    other_theme  INTEGER,
+    detail       VARCHAR,
+    happened_at  TIMESTAMPTZ DEFAULT current_timestamp
+);
+
+-- The ranking of every run, with the full score breakdown (see rank.sql).
+CREATE TABLE IF NOT EXISTS theme_scores (
+    run_id            VARCHAR NOT NULL,
+    theme_id          INTEGER NOT NULL,
+    rank              INTEGER NOT NULL,
+    score             DOUBLE NOT NULL,
+    item_count        INTEGER,
+    distinct_authors  INTEGER,
+    support_count     INTEGER,
+    community_count   INTEGER,
+    support_share     DOUBLE,
+    votes             BIGINT,
+    recent_count      INTEGER,
+    previous_count    INTEGER,
+    growth            DOUBLE,
+    last_seen         TIMESTAMPTZ,
+    days_since_last   DOUBLE,
+    breakdown         JSON,                     -- {component: {value, normalized, weight, points}}
+    PRIMARY KEY (run_id, theme_id)
+);
+
+-- Outbox: every would-be or real delivery, keyed so a rerun updates instead of duplicating.
+CREATE TABLE IF NOT EXISTS deliveries (
+    delivery_key  VARCHAR PRIMARY KEY,          -- jira:theme:<id> | slack:digest:<date>
+    sink          VARCHAR NOT NULL,             -- jira | slack
+    theme_id      INTEGER,
+    run_id        VARCHAR,
+    payload       JSON NOT NULL,
+    payload_hash  VARCHAR NOT NULL,
+    status        VARCHAR NOT NULL,             -- dry_run | pending | sent | failed
+    external_ref  VARCHAR,                      -- Jira key, Slack ts
+    error         VARCHAR,
+    created_at    TIMESTAMPTZ DEFAULT current_timestamp,
+    updated_at    TIMESTAMPTZ DEFAULT current_timestamp
+);
