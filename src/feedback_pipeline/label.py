@@ -44,16 +44,27 @@ def class_tfidf_keywords(texts: list[str], labels: np.ndarray, top_k: int) -> di
         r = scores.getrow(row)
         order = np.argsort(-r.data)
         picked: list[str] = []
+        seen_words: list[frozenset[str]] = []
         for j in r.indices[order]:
             term = str(terms[j])
-            # Skip a unigram already covered by a picked bigram and vice versa.
-            if any(term in p.split() or p in term.split() for p in picked):
+            words = frozenset(_stem(w) for w in term.split())
+            # "exchange rate" covers "exchange rates", "rates exchange" and "rate".
+            if any(words <= s or s <= words for s in seen_words):
                 continue
             picked.append(term)
+            seen_words.append(words)
             if len(picked) == top_k:
                 break
         out[k] = picked
     return out
+
+
+def _stem(word: str) -> str:
+    word = word.lower().replace("'", "")
+    for suffix in ("ies", "s"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
 
 
 def short_title(text: str, max_chars: int) -> str:

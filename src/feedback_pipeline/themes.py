@@ -40,14 +40,14 @@ class Clustering:
 
 def load_corpus(con: duckdb.DuckDBPyConnection, model_id: str) -> Clustering:
     """Kept, embedded items and their unique texts' vectors (not yet clustered)."""
-    table = con.execute(
+    table = con.sql(
         """
         SELECT i.source, i.external_id, i.url, i.text_hash, i.clean_text AS text, e.vector
         FROM items i JOIN embeddings e ON e.text_hash = i.text_hash AND e.model = ?
         WHERE i.drop_reason IS NULL
         ORDER BY i.text_hash, i.source, i.external_id
         """,
-        [model_id],
+        params=[model_id],
     ).to_arrow_table()
     keys = list(zip(table["source"].to_pylist(), table["external_id"].to_pylist(), strict=True))
     hashes = table["text_hash"].to_pylist()

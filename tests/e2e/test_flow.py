@@ -1,0 +1,82 @@
+"""The nightly flow end to end on real demo texts plus bad input, run twice."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from feedback_pipeline.config import load_settings
+
+from .conftest import BAD_LINES, demo_subset
+
+pytestmark = pytest.mark.slow
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return con.execute(sql).fetchone()[0]
+
+
+def test_nightly_flow_twice(prefect_harness, fixture_config):
+    from flows.nightly import nightly
+
+    settings = load_settings(fixture_config)
+    expected = len(demo_subset())
+
+    first = nightly(config_path=str(fixture_config))
+    assert first["ingest"]["new"] == expected
+    assert first["ingest"]["rejected"] == len(BAD_LINES)
+    assert first["ingest"]["failed_sources"] == []
+    assert first["embed"]["embedded"] > 0.9 * expected
+    assert first["cluster"]["themes"] >= 6
+    assert first["cluster"]["noise_fraction"] <= 0.2
+
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        assert _count(con, "SELECT count(*) FROM items") == expected
+        reasons = dict(con.execute("SELECT position, reason FROM rejected_items").fetchall())
+        assert len(reasons) == len(BAD_LINES)
+        assert "missing required field(s): created_at" in reasons["bad.jsonl:1"]
+        assert "malformed JSON" in reasons["bad.jsonl:2"]
+        assert "must be a JSON object" in reasons["bad.jsonl:3"]
+        assert "kind" in reasons["bad.jsonl:4"]
+        assert "not valid utf-8" in reasons["bad.jsonl:5"]
+        assert "over the limit" in reasons["bad.jsonl:6"]
+        assert "empty" in reasons["bad.jsonl:7"]
+        ranked = con.execute(
+            "SELECT theme_id, breakdown FROM theme_scores WHERE run_id = ?", [first["run_id"]]
+        ).fetchall()
+        assert len(ranked) >= 6
+        assert set(json.loads(ranked[0][1])) == {
+            "volume", "authors", "growth", "recency", "votes", "support_share"}
+        assert _count(con, "SELECT count(*) FROM themes WHERE cardinality(keywords) > 0 "
+                           "AND json_array_length(quotes) >= 3") >= 6
+        deliveries = _count(con, "SELECT count(*) FROM deliveries")
+        runs = con.execute("SELECT status FROM runs").fetchall()
+    finally:
+        con.close()
+    assert runs == [("completed",)]
+    outbox = settings.deliver.outbox
+    assert len(list((outbox / "jira").glob("theme-*.json"))) == min(len(ranked), 20)
+    assert len(list((outbox / "slack").glob("digest-*.json"))) == 1
+
+    second = nightly(config_path=str(fixture_config))
+    assert second["ingest"]["fetched"] == 0  # unchanged files are skipped by their cursor
+    assert second["embed"]["embedded"] == 0
+    assert second["cluster"]["new_themes"] == 0
+    assert second["deliver"]["created"] == 0
+
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        assert _count(con, "SELECT count(*) FROM items") == expected
+        assert _count(con, "SELECT count(*) FROM rejected_items") == len(BAD_LINES)
+        assert _count(con, "SELECT count(*) FROM deliveries") == deliveries
+        assert _count(con, "SELECT count(*) FROM embeddings") == first["embed"]["embedded"]
+        first_themes = {r[0] for r in ranked}
+        second_themes = {r[0] for r in con.execute(
+            "SELECT theme_id FROM theme_scores WHERE run_id = ?", [second["run_id"]]).fetchall()}
+    finally:
+        con.close()
+    assert second_themes == first_themes  # same data, same theme ids
+    assert len(list((outbox / "jira").glob("theme-*.json"))) == min(len(ranked), 20)
