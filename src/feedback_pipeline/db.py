@@ -14,6 +14,17 @@ from .config import PROJECT_ROOT
 from .errors import WarehouseError
 
 
+def schema_files() -> list[str]:
+    """``schema.sql`` first, then every ``schema_<part>.sql`` (sinks and connectors add their own)."""
+    repo = PROJECT_ROOT / "warehouse"
+    if repo.is_dir():
+        names = [p.name for p in repo.glob("schema_*.sql")]
+    else:
+        packaged = resources.files("feedback_pipeline").joinpath("_warehouse_sql")
+        names = [p.name for p in packaged.iterdir() if p.name.startswith("schema_")]
+    return ["schema.sql", *sorted(names)]
+
+
 def sql_text(name: str) -> str:
     """Read ``warehouse/<name>`` from the source tree, or from the installed wheel."""
     repo_file = PROJECT_ROOT / "warehouse" / name
@@ -46,7 +57,8 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     except duckdb.Error as exc:
         raise WarehouseError(f"cannot open the warehouse {target}: {exc}") from exc
     if not read_only:
-        con.execute(sql_text("schema.sql"))
+        for name in schema_files():
+            con.execute(sql_text(name))
     return con
 
 
