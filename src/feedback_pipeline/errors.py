@@ -5,6 +5,7 @@
     ├── RecordError            one input record is unusable (kept in ``rejected_items``, run goes on)
     ├── WarehouseError         the DuckDB file cannot be opened or is locked
     ├── ModelError             the embedding model cannot be loaded
+    ├── SourceError            a connector cannot fetch (auth, rate limit, bad answer); names the source
     └── SinkError              a delivery (Jira, Slack) failed; results stay in the outbox
 
 Library code raises these; only the CLI and flow hooks turn them into messages for people.
@@ -43,6 +44,15 @@ class ModelError(FeedbackPipelineError):
     """The embedding model cannot be found or loaded."""
 
 
+class SourceError(FeedbackPipelineError):
+    """A connector cannot fetch from its service; the message names the source and what to fix.
+
+    Raised for rejected credentials (401/403), retries exhausted (429/5xx/connection errors) and
+    answers that are not the documented shape (malformed JSON). Ingest records it for that source
+    and carries on with the others.
+    """
+
+
 class SinkError(FeedbackPipelineError):
     """A delivery to an external system failed."""
 
@@ -53,5 +63,6 @@ __all__ = [
     "ModelError",
     "RecordError",
     "SinkError",
+    "SourceError",
     "WarehouseError",
 ]

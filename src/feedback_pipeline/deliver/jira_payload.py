@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from ..config import JiraConfig
 from ..redact import redact
+from ..sinks.jira.settings import JiraSettings as JiraConfig
 
 SUMMARY_MAX = 255
 DESCRIPTION_MAX = 32_000  # Jira's limit is 32,767; keep a margin for the refresh marker
+JIRA_TEXT_MAX = 32_767
+# Everything below this (invisible) anchor is ours and refreshed nightly; text above is the PM's.
+EVIDENCE_MARKER = "{anchor:feedback-pipeline-evidence}"
+
+
+@dataclass(frozen=True)
+class ThemeEvidence:
+    """Warehouse facts about a theme beyond its ranking row (for live issues)."""
+
+    weekly: list[tuple[datetime, int]] = field(default_factory=list)  # (week start, reports)
+    sources: dict[str, int] = field(default_factory=dict)
+    languages: dict[str, int] = field(default_factory=dict)
+    links: list[tuple[str, str]] = field(default_factory=list)  # (title, url), newest first
 
 
 def theme_label(theme_id: int) -> str:
@@ -34,7 +49,22 @@ def breakdown_lines(breakdown: dict | str) -> list[str]:
     ]
 
 
-def jira_description(theme: dict) -> str:
+def _evidence_lines(ev: ThemeEvidence) -> list[str]:
+    lines = ["", "h2. Counts over time", "||week of||reports||"]
+    lines += [f"|{week:%Y-%m-%d}|{n}|" for week, n in ev.weekly] or ["|_none_|0|"]
+    lines += ["", "h2. Sources and languages",
+              "* Sources: " + (", ".join(f"{s} ({n})" for s, n in ev.sources.items()) or "_none_"),
+              "* Languages: " + (", ".join(f"{s} ({n})" for s, n in ev.languages.items())
+                                 or "_unknown_"),
+              "", "h2. Source threads"]
+    for title, url in ev.links:
+        lines.append(f"* [{_wiki_escape(redact(title))[:120] or url}|{url}]")
+    if not ev.links:
+        lines.append("_no linkable threads_")
+    return lines
+
+
+def jira_description(theme: dict, evidence: ThemeEvidence | None = None) -> str:
     quotes = json.loads(theme["quotes"]) if isinstance(theme["quotes"], str) else theme["quotes"]
     lines = [
         "h2. Why this ranks",
@@ -59,6 +89,8 @@ def jira_description(theme: dict) -> str:
         text = _wiki_escape(redact(q["text"]))[:500]
         link = f" ([source|{q['url']}])" if q.get("url") else f" ({q['source']} #{q['external_id']})"
         lines.append(f"{{quote}}{text}{{quote}}{link}")
+    if evidence is not None:
+        lines += _evidence_lines(evidence)
     lines += ["", f"_Maintained by feedback-pipeline (theme {theme['theme_id']}). "
                   "This section is refreshed nightly; edits above it are kept._"]
     return "\n".join(lines)[:DESCRIPTION_MAX]
@@ -73,16 +105,59 @@ def jira_summary(theme: dict) -> str:
     return text + suffix
 
 
-def jira_issue_fields(theme: dict, config: JiraConfig) -> dict:
-    """The ``fields`` of a create-issue request for one ranked theme."""
-    return {
+def live_description(theme: dict, evidence: ThemeEvidence, above: str | None = None) -> str:
+    """A live issue's description: the PM's text (``above``), the marker, then our evidence.
+
+    New issues get a short intro as ``above``; a refresh passes whatever is above the marker.
+    """
+    if above is None:
+        above = (f"Customers keep reporting: *{_wiki_escape(redact(theme['title']))}*\n\n"
+                 "_Add context, decisions and acceptance criteria here, above the evidence. "
+                 "Everything below is refreshed nightly by feedback-pipeline._\n")
+    body = "----\n" + jira_description(theme, evidence)
+    room = JIRA_TEXT_MAX - len(above) - len(EVIDENCE_MARKER) - 2
+    return f"{above.rstrip()}\n{EVIDENCE_MARKER}\n{body[:max(room, 0)]}"
+
+
+def split_description(description: str | None) -> tuple[str, str | None]:
+    """(text above the marker, our evidence section or None when the marker is gone)."""
+    text = description or ""
+    if EVIDENCE_MARKER not in text:
+        return text, None
+    above, below = text.split(EVIDENCE_MARKER, 1)
+    return above, below.lstrip("\n")
+
+
+def jira_issue_fields(theme: dict, config: JiraConfig,
+                      evidence: ThemeEvidence | None = None) -> dict:
+    """The ``fields`` of a create-issue request for one ranked theme.
+
+    Without ``evidence`` (dry run) the description is the evidence alone; with it (live), the
+    description has the PM intro, the refresh marker, and the extra warehouse evidence.
+    """
+    fields: dict = {
         "project": {"key": config.project},
         "issuetype": {"name": config.issue_type},
         "summary": jira_summary(theme),
-        "description": jira_description(theme),
+        "description": (jira_description(theme) if evidence is None
+                        else live_description(theme, evidence)),
         "labels": [theme_label(theme["theme_id"]), *config.labels],
         "priority": {"name": priority_for_rank(theme["rank"])},
     }
+    if evidence is None:
+        return fields
+    priority = config.priority_for_rank(theme["rank"])
+    if config.set_priority and priority:
+        fields["priority"] = {"name": priority}
+    else:
+        del fields["priority"]
+    if config.components:
+        fields["components"] = [{"name": c} for c in config.components]
+    fields.update(config.custom_fields)
+    return fields
 
 
-__all__ = ["jira_issue_fields", "priority_for_rank", "theme_label"]
+__all__ = [
+    "EVIDENCE_MARKER", "ThemeEvidence", "jira_description", "jira_issue_fields", "jira_summary",
+    "live_description", "priority_for_rank", "split_description", "theme_label",
+]

@@ -1,0 +1,1 @@
+"""Live delivery sinks (Jira, Slack): one package per external system."""

@@ -1,0 +1,1 @@
+"""Local HTTP emulators of external APIs for integration tests."""
