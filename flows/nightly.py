@@ -44,10 +44,10 @@ def embed(con, settings: Settings) -> dict:
 
 
 @task(name="cluster", cache_policy=NONE)
-def cluster(con, settings: Settings, run_id: str) -> dict:
-    stats = pipeline.stage_cluster(con, settings, run_id)
-    get_run_logger().info("cluster: %(themes)d themes over %(items)d items, %(noise_items)d noise, "
-                          "%(new_themes)d new, %(faded_themes)d faded", stats)
+def cluster(con, settings: Settings, run_id: str, full: bool) -> dict:
+    stats = pipeline.stage_cluster(con, settings, run_id, full=full)
+    get_run_logger().info("cluster (%(mode)s): %(themes)d themes over %(items)d items, "
+                          "%(noise_items)d noise, %(new_themes)d new themes", stats)
     return stats
 
 
@@ -70,7 +70,7 @@ def deliver(con, settings: Settings, run_id: str, ranking: list[dict], as_of: da
 
 @flow(name="nightly-feedback", log_prints=True)
 def nightly(config_path: str | None = None, warehouse: str | None = None,
-            dry_run: bool = True) -> dict:
+            dry_run: bool = True, full_recluster: bool = False) -> dict:
     """Pull, clean, embed, cluster, rank and deliver customer feedback."""
     settings = load_settings(config_path, warehouse=warehouse)
     settings.deliver.dry_run = dry_run or settings.deliver.dry_run
@@ -81,7 +81,7 @@ def nightly(config_path: str | None = None, warehouse: str | None = None,
         stats["ingest"] = ingest(con, settings, run_id)
         stats["clean"] = clean(con, settings)
         stats["embed"] = embed(con, settings)
-        stats["cluster"] = cluster(con, settings, run_id)
+        stats["cluster"] = cluster(con, settings, run_id, full_recluster)
         ranking, as_of = rank(con, settings, run_id)
         stats["rank"] = {"ranked": len(ranking), "as_of": as_of.isoformat()}
         totals = {"items": stats["cluster"]["items"], "themes": len(ranking),

@@ -136,7 +136,8 @@ def test_utf8_bom_is_ignored(tmp_path, make_file_source, suffix):
         content = json.dumps({"kind": "community_post", "external_id": "b-1",
                               "created_at": "2024-05-01", "body": "Dark mode please"}) + "\n"
     else:
-        content = "kind,external_id,created_at,body\ncommunity_post,b-1,2024-05-01,Dark mode please\n"
+        content = ("kind,external_id,created_at,body\n"
+                   "community_post,b-1,2024-05-01,Dark mode please\n")
     path.write_bytes(b"\xef\xbb\xbf" + content.encode("utf-8"))
 
     _, items, rejections = fetch_all(make_file_source(path))
@@ -148,7 +149,8 @@ def test_utf8_bom_is_ignored(tmp_path, make_file_source, suffix):
 
 def test_default_kind_fills_a_missing_kind(tmp_path, make_file_source):
     path = tmp_path / "export.csv"
-    path.write_text("external_id,created_at,body\nx-1,2024-05-01,Please add SSO\n", encoding="utf-8")
+    path.write_text("external_id,created_at,body\nx-1,2024-05-01,Please add SSO\n",
+                    encoding="utf-8")
 
     _, items, _ = fetch_all(make_file_source(path, default_kind="support_ticket"))
 
@@ -198,12 +200,6 @@ def test_missing_path_and_wrong_suffix_are_config_errors(tmp_path, make_file_sou
         list(make_file_source(wrong).fetch(None))
 
 
-@pytest.mark.xfail(
-    reason="BUG: files._records splits JSONL with str.splitlines(), which also breaks on "
-    "U+2028/U+2029/U+0085; JSON allows those raw inside strings, so a valid line is rejected",
-    raises=AssertionError,
-    strict=True,
-)
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"], ids=["LS", "PS", "NEL"])
 def test_unicode_line_separators_inside_a_json_string_do_not_split_the_line(
     make_record, tmp_path, make_file_source, separator

@@ -32,6 +32,8 @@ ITEMS = [
     *[(f"s{i}", 3, "support_ticket", "KL"[i % 2], i, 9, False, None) for i in range(5)],
     # theme 4 is faded: never ranked however busy
     *[(f"f{i}", 4, "support_ticket", f"fan{i}", 1, 9, False, None) for i in range(5)],
+    # noise (theme -1 has no themes row): never ranked
+    *[(f"n{i}", -1, "community_post", f"loner{i}", 1, 9, False, None) for i in range(5)],
     # theme 5 "search": all support tickets, all old
     ("q1", 5, "support_ticket", "M", 30, 0, False, None),
     ("q2", 5, "support_ticket", "N", 35, 0, False, None),
@@ -62,10 +64,11 @@ def ranked_warehouse(warehouse):
             "VALUES ('forum', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [ext, kind, author, votes, created, created, deleted, f"h-{ext}", drop],
         )
-        warehouse.execute("INSERT INTO item_themes VALUES ('forum', ?, ?, 0.9, 'run-1')",
-                          [ext, theme_id])
-    warehouse.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('run-1', ?, 'running')",
-                      [AS_OF])
+        warehouse.execute(
+            "INSERT INTO item_themes (source, external_id, theme_id, similarity, run_id) "
+            "VALUES ('forum', ?, ?, 0.9, 'run-1')", [ext, theme_id])
+    warehouse.execute(
+        "INSERT INTO runs (run_id, started_at, status) VALUES ('run-1', ?, 'running')", [AS_OF])
     return warehouse
 
 

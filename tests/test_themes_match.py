@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
 
-from feedback_pipeline.themes import MATCH_SIMILARITY, match_themes
+from feedback_pipeline.config import ThemesConfig
+from feedback_pipeline.themes import match_themes
 
 DIM = 16
+MATCH_SIMILARITY = ThemesConfig().match_similarity
 
 
 def old_centroids(n: int) -> np.ndarray:
@@ -27,7 +29,8 @@ def test_new_centroids_helper_gives_unit_vectors_with_the_asked_similarities():
     C = new_centroids([[0.7, 0.65], [0.66, 0.1]])
 
     assert np.linalg.norm(C, axis=1) == pytest.approx([1.0, 1.0], abs=1e-6)
-    assert C @ old_centroids(2).T == pytest.approx(np.array([[0.7, 0.65], [0.66, 0.1]]), abs=1e-6)
+    similarities = C @ old_centroids(2).T
+    assert similarities == pytest.approx(np.array([[0.7, 0.65], [0.66, 0.1]]), abs=1e-6)
 
 
 def test_permuted_identical_centroids_keep_their_ids():
@@ -55,6 +58,14 @@ def test_threshold(similarity, matched):
         assert result[5] == (42, pytest.approx(similarity, abs=1e-6))
 
 
+def test_default_threshold_is_the_configured_one():
+    new = new_centroids([[MATCH_SIMILARITY - 0.01]])
+
+    assert match_themes(np.array([0]), new, [1], old_centroids(1)) == {}
+    assert match_themes(np.array([0]), new, [1], old_centroids(1),
+                        threshold=MATCH_SIMILARITY - 0.02) != {}
+
+
 def test_custom_threshold():
     new = new_centroids([[0.6]])
 
@@ -79,7 +90,8 @@ def test_assignment_maximises_total_similarity_not_greedy():
 
     result = match_themes(np.array([0, 1]), new, [10, 11], old_centroids(2), threshold=0.6)
 
-    assert result == {0: (11, pytest.approx(0.65, abs=1e-6)), 1: (10, pytest.approx(0.66, abs=1e-6))}
+    assert result == {0: (11, pytest.approx(0.65, abs=1e-6)),
+                      1: (10, pytest.approx(0.66, abs=1e-6))}
 
 
 def test_more_new_clusters_than_stored_themes():
@@ -97,6 +109,16 @@ def test_more_stored_themes_than_new_clusters():
         0: (12, pytest.approx(0.95, abs=1e-6))}
 
 
+def test_member_overlap_accepts_a_pair_below_the_similarity_threshold():
+    new = new_centroids([[0.5, 0.1], [0.1, 0.5]])
+    overlap = np.array([[0.7, 0.0], [0.0, 0.3]])
+
+    result = match_themes(np.array([0, 1]), new, [10, 11], old_centroids(2), overlap=overlap,
+                          min_overlap=0.5)
+
+    assert result == {0: (10, pytest.approx(0.5, abs=1e-6))}
+
+
 def test_nothing_to_match():
     new = new_centroids([[0.9]])
 
@@ -112,13 +134,6 @@ def test_result_uses_plain_python_types():
     assert (type(label), type(theme_id), type(sim)) == (int, int, float)
 
 
-@pytest.mark.xfail(
-    reason="BUG: match_themes runs the assignment on raw similarities, so similarities below the "
-    "threshold (later discarded) decide which accepted pair wins: here B takes theme X from A "
-    "although A is closer to X, only because A is 0.43 similar to Y (not accepted either)",
-    raises=AssertionError,
-    strict=True,
-)
 def test_sub_threshold_similarities_do_not_steal_a_match():
     new = new_centroids([[0.90, 0.43], [0.85, 0.0]])  # A, B against X, Y
 

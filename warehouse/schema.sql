@@ -76,9 +76,12 @@ CREATE TABLE IF NOT EXISTS themes (
     title         VARCHAR NOT NULL,
     keywords      VARCHAR[],
     quotes        JSON,                         -- [{source, external_id, text, url}]
-    centroid      FLOAT[],
+    centroid      FLOAT[],                      -- unit-length mean of the members' vectors
+    vector_sum    FLOAT[],                      -- sum of members' vectors: incremental updates
     size          INTEGER,
     status        VARCHAR NOT NULL,             -- active | faded | rejected | merged
+    merged_into   INTEGER,                      -- set when status = 'merged'
+    split_from    INTEGER,                      -- set when a person split this off another theme
     title_locked  BOOLEAN DEFAULT FALSE,        -- a person renamed it: keep the title
     first_seen    TIMESTAMPTZ,
     last_seen     TIMESTAMPTZ,
@@ -86,14 +89,29 @@ CREATE TABLE IF NOT EXISTS themes (
     updated_run   VARCHAR
 );
 
--- Current theme of each item (-1 never stored: noise items have no row).
+-- Current theme of every clustered item; theme_id -1 is noise (kept so the nightly incremental
+-- path knows the item was seen and can retry it while it is recent).
 CREATE TABLE IF NOT EXISTS item_themes (
     source       VARCHAR NOT NULL,
     external_id  VARCHAR NOT NULL,
     theme_id     INTEGER NOT NULL,
     similarity   FLOAT,                         -- cosine to the theme centroid
+    text_hash    VARCHAR,                       -- the text this assignment was made for
+    method       VARCHAR,                       -- clustered | assigned | manual
     run_id       VARCHAR,
     PRIMARY KEY (source, external_id)
+);
+
+-- What people decided about themes (merge, split, rename, reject); later runs respect them.
+CREATE SEQUENCE IF NOT EXISTS decision_id_seq START 1;
+CREATE TABLE IF NOT EXISTS theme_decisions (
+    decision_id  INTEGER PRIMARY KEY DEFAULT nextval('decision_id_seq'),
+    action       VARCHAR NOT NULL,              -- merge | split | rename | reject
+    theme_id     INTEGER NOT NULL,
+    other_theme  INTEGER,                       -- merge: the theme kept; split: the new part
+    value        VARCHAR,                       -- rename: the new title
+    decided_by   VARCHAR,
+    decided_at   TIMESTAMPTZ DEFAULT current_timestamp
 );
 
 CREATE TABLE IF NOT EXISTS theme_events (
@@ -139,4 +157,23 @@ CREATE TABLE IF NOT EXISTS deliveries (
     error         VARCHAR,
     created_at    TIMESTAMPTZ DEFAULT current_timestamp,
     updated_at    TIMESTAMPTZ DEFAULT current_timestamp
+);
+
+-- Items per theme and day, for trend lines.
+CREATE OR REPLACE VIEW theme_daily_counts AS
+SELECT t.theme_id, CAST(i.created_at AS DATE) AS day, count(*) AS items,
+       count(DISTINCT i.author_hash) AS authors
+FROM item_themes t JOIN items i USING (source, external_id)
+WHERE t.theme_id <> -1 AND NOT i.deleted AND i.drop_reason IS NULL
+GROUP BY ALL;
+
+-- Trend flags of every run (see trends.sql for the method).
+CREATE TABLE IF NOT EXISTS theme_trends (
+    run_id         VARCHAR NOT NULL,
+    theme_id       INTEGER NOT NULL,
+    recent_count   INTEGER,                     -- items in the last recent_days
+    baseline       DOUBLE,                      -- expected items per recent_days, from the trailing median
+    ratio          DOUBLE,
+    flag           VARCHAR,                     -- new | rising | fading | steady
+    PRIMARY KEY (run_id, theme_id)
 );

@@ -27,19 +27,25 @@ class _TextExtractor(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.skip_depth = 0
+        self.asides: list[bool] = []  # per open <aside>: does it skip (a quote)?
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         if tag in _SKIP_TAGS:
             self.skip_depth += 1
         elif tag in _BLOCK_TAGS:
             self.parts.append("\n")
-        # Discourse marks quotes as <aside class="quote">.
-        elif tag == "aside" and any(k == "class" and v and "quote" in v for k, v in attrs):
-            self.skip_depth += 1
+        elif tag == "aside":
+            # Discourse marks quotes as <aside class="quote">; other asides are content.
+            quote = any(k == "class" and v and "quote" in v for k, v in attrs)
+            self.asides.append(quote)
+            self.skip_depth += quote
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP_TAGS or tag == "aside":
+        if tag in _SKIP_TAGS:
             self.skip_depth = max(0, self.skip_depth - 1)
+        elif tag == "aside":
+            if self.asides and self.asides.pop():
+                self.skip_depth = max(0, self.skip_depth - 1)
         elif tag in _BLOCK_TAGS:
             self.parts.append("\n")
 

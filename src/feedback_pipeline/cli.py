@@ -38,6 +38,8 @@ def run(
     warehouse: WarehouseOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run/--live",
                                           help="Write Jira/Slack requests to the outbox only.")] = True,
+    full_recluster: Annotated[bool, typer.Option(
+        "--full-recluster", help="Re-cluster everything instead of the incremental path.")] = False,
 ) -> None:
     """Run the nightly flow once: pull, clean, embed, cluster, rank, deliver."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -45,7 +47,8 @@ def run(
 
     try:
         stats = nightly(config_path=str(config) if config else None,
-                        warehouse=str(warehouse) if warehouse else None, dry_run=dry_run)
+                        warehouse=str(warehouse) if warehouse else None, dry_run=dry_run,
+                        full_recluster=full_recluster)
     except FeedbackPipelineError as exc:
         _fail(exc)
     ing, cl = stats["ingest"], stats["cluster"]
@@ -57,30 +60,116 @@ def run(
     )
 
 
-@app.command()
+themes_app = typer.Typer(help="Ranked themes, and corrections: merge, split, rename, reject.",
+                         invoke_without_command=True)
+app.add_typer(themes_app, name="themes")
+
+
+def _open(config: Path | None, warehouse: Path | None, *, read_only: bool):
+    from .config import load_settings
+    from .db import connect
+
+    settings = load_settings(config, warehouse=warehouse)
+    if not settings.warehouse.exists():
+        raise FeedbackPipelineError(
+            f"no warehouse at {settings.warehouse}: run `feedback-pipeline run` first")
+    return settings, connect(settings.warehouse, read_only=read_only)
+
+
+@themes_app.callback()
 def themes(
+    ctx: typer.Context,
     config: ConfigOpt = None,
     warehouse: WarehouseOpt = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table, json or csv.")] = Format.table,
     limit: Annotated[int, typer.Option(help="Show at most this many themes.")] = 20,
 ) -> None:
     """Show the ranked themes of the latest run, with why each ranks where it does."""
-    from .config import load_settings
-    from .db import connect
+    if ctx.invoked_subcommand:
+        return
     from .rank import latest_ranking
     from .report import ranking_csv, ranking_json, ranking_table
 
     try:
-        settings = load_settings(config, warehouse=warehouse)
-        if not settings.warehouse.exists():
-            raise FeedbackPipelineError(
-                f"no warehouse at {settings.warehouse}: run `feedback-pipeline run` first")
-        con = connect(settings.warehouse, read_only=True)
+        _, con = _open(config, warehouse, read_only=True)
         ranking = latest_ranking(con)[:limit]
     except FeedbackPipelineError as exc:
         _fail(exc)
     render = {Format.table: ranking_table, Format.json: ranking_json, Format.csv: ranking_csv}[fmt]
     typer.echo(render(ranking) if ranking else "no ranked themes yet")
+
+
+ThemeArg = Annotated[int, typer.Argument(help="Theme id (see `feedback-pipeline themes`).")]
+ByOpt = Annotated[str | None, typer.Option("--by", help="Who decided (kept with the decision).")]
+
+
+@themes_app.command("show")
+def themes_show(theme_id: ThemeArg, config: ConfigOpt = None, warehouse: WarehouseOpt = None) -> None:
+    """One theme: score breakdown, trend, daily counts, quotes and its history of events."""
+    from .report import theme_detail
+
+    try:
+        _, con = _open(config, warehouse, read_only=True)
+        typer.echo(theme_detail(con, theme_id))
+    except FeedbackPipelineError as exc:
+        _fail(exc)
+
+
+@themes_app.command("merge")
+def themes_merge(theme_id: ThemeArg, into: Annotated[int, typer.Argument(help="Theme to keep.")],
+                 config: ConfigOpt = None, warehouse: WarehouseOpt = None, by: ByOpt = None) -> None:
+    """Merge THEME_ID into INTO; later runs send its look-alikes to INTO too."""
+    from .corrections import merge_themes
+
+    try:
+        _, con = _open(config, warehouse, read_only=False)
+        merge_themes(con, theme_id, into, by=by)
+    except FeedbackPipelineError as exc:
+        _fail(exc)
+    typer.echo(f"theme {theme_id} merged into {into}")
+
+
+@themes_app.command("split")
+def themes_split(theme_id: ThemeArg, config: ConfigOpt = None, warehouse: WarehouseOpt = None,
+                 by: ByOpt = None) -> None:
+    """Split a theme in two; the larger part keeps the id (and its Jira issue)."""
+    from .corrections import split_theme
+
+    try:
+        settings, con = _open(config, warehouse, read_only=False)
+        new_id = split_theme(con, theme_id, model_id=settings.embed.model,
+                             label_config=settings.label, by=by)
+    except FeedbackPipelineError as exc:
+        _fail(exc)
+    typer.echo(f"theme {theme_id} split: the smaller part is now theme {new_id}")
+
+
+@themes_app.command("rename")
+def themes_rename(theme_id: ThemeArg, title: Annotated[str, typer.Argument(help="New title.")],
+                  config: ConfigOpt = None, warehouse: WarehouseOpt = None, by: ByOpt = None) -> None:
+    """Give a theme your title; later runs keep it."""
+    from .corrections import rename_theme
+
+    try:
+        _, con = _open(config, warehouse, read_only=False)
+        rename_theme(con, theme_id, title, by=by)
+    except FeedbackPipelineError as exc:
+        _fail(exc)
+    typer.echo(f"theme {theme_id} renamed")
+
+
+@themes_app.command("reject")
+def themes_reject(theme_id: ThemeArg, config: ConfigOpt = None, warehouse: WarehouseOpt = None,
+                  by: ByOpt = None) -> None:
+    """Mark a theme as noise: never ranked or delivered again."""
+    from .corrections import reject_theme
+
+    try:
+        _, con = _open(config, warehouse, read_only=False)
+        reject_theme(con, theme_id, by=by)
+    except FeedbackPipelineError as exc:
+        _fail(exc)
+    typer.echo(f"theme {theme_id} rejected")
 
 
 @app.command()

@@ -12,10 +12,24 @@ import os
 import tomllib
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 
+from .connectors.discourse.settings import DiscourseSourceConfig
+from .connectors.github.settings import GitHubSourceConfig
+from .connectors.intercom.settings import IntercomSourceConfig
+from .connectors.slack.settings import SlackSourceConfig
+from .connectors.zendesk.settings import ZendeskSourceConfig
 from .errors import ConfigError
 from .sinks.jira.settings import JiraSettings
 
@@ -77,6 +91,31 @@ class ClusterConfig(_Section):
     # Texts at least this similar always share a theme (exact duplicates always do).
     duplicate_similarity: float = 0.95
     random_state: int = 42
+
+
+class ThemesConfig(_Section):
+    """How themes keep their identity across nights (see themes.py and incremental.py)."""
+
+    match_similarity: float = Field(0.80, description="Centroid cosine to keep a theme's id.")
+    match_overlap: float = Field(0.5, description="...or this Jaccard overlap of members.")
+    lineage_share: float = Field(0.5, description="Share of members that makes a split/merge.")
+    # Incremental nights: a new item joins a theme when its centroid is this close and clearly
+    # closer than the runner-up; the rest (plus recent noise) is re-clustered.
+    assign_min_similarity: float = 0.60
+    assign_margin: float = 0.03
+    recent_window_days: int = 14
+    full_recluster_every_days: int = Field(7, description="0: re-cluster everything every run.")
+
+
+class TrendsConfig(_Section):
+    """Rising/fading flags: last ``recent_days`` against the trailing baseline (see trends.sql)."""
+
+    recent_days: int = 7
+    baseline_days: int = 28
+    rising_ratio: float = 2.0
+    min_count: int = Field(3, description="Fewer items than this is no signal either way.")
+    fading_ratio: float = 0.5
+    new_days: int = 7
 
 
 class LabelConfig(_Section):
@@ -146,9 +185,27 @@ class DeliverConfig(_Section):
     slack: SlackConfig = Field(default_factory=SlackConfig)
 
 
+def _source_type(value: Any) -> str:
+    # A source without `type` is a file source (configs written before the connectors existed).
+    if isinstance(value, dict):
+        return str(value.get("type", "file"))
+    return str(getattr(value, "type", "file"))
+
+
+SourceConfig = Annotated[
+    Annotated[FileSourceConfig, Tag("file")]
+    | Annotated[DiscourseSourceConfig, Tag("discourse")]
+    | Annotated[SlackSourceConfig, Tag("slack")]
+    | Annotated[GitHubSourceConfig, Tag("github")]
+    | Annotated[ZendeskSourceConfig, Tag("zendesk")]
+    | Annotated[IntercomSourceConfig, Tag("intercom")],
+    Discriminator(_source_type),
+]
+
+
 class Settings(_Section):
     warehouse: Path = PROJECT_ROOT / "warehouse" / "feedback.duckdb"
-    sources: list[FileSourceConfig] = Field(
+    sources: list[SourceConfig] = Field(
         default_factory=lambda: [
             FileSourceConfig(name="demo", path=PROJECT_ROOT / "demo" / "feedback_demo.jsonl")
         ]
@@ -158,12 +215,14 @@ class Settings(_Section):
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     label: LabelConfig = Field(default_factory=LabelConfig)
+    themes: ThemesConfig = Field(default_factory=ThemesConfig)
+    trends: TrendsConfig = Field(default_factory=TrendsConfig)
     rank: RankConfig = Field(default_factory=RankConfig)
     deliver: DeliverConfig = Field(default_factory=DeliverConfig)
 
     @field_validator("sources")
     @classmethod
-    def _unique_source_names(cls, v: list[FileSourceConfig]) -> list[FileSourceConfig]:
+    def _unique_source_names(cls, v: list[SourceConfig]) -> list[SourceConfig]:
         names = [s.name for s in v]
         if len(names) != len(set(names)):
             raise ValueError(f"source names must be unique, got {names}")
@@ -210,7 +269,8 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
     s.warehouse = r(s.warehouse)
     s.deliver.outbox = r(s.deliver.outbox)
     for src in s.sources:
-        src.path = r(src.path)
+        if isinstance(src, FileSourceConfig):
+            src.path = r(src.path)
     if s.embed.cache_folder is not None:
         s.embed.cache_folder = r(s.embed.cache_folder)
     return s

@@ -18,10 +18,15 @@ from .cleaning import clean_pending
 from .config import EmbedConfig, Settings
 from .deliver import deliver_dry_run
 from .embed import SentenceTransformerEmbedder, embed_pending
+from .errors import SinkError
 from .ingest import author_salt, ingest
 from .rank import rank_themes, resolve_as_of
 from .sources import build_sources
+from .sinks.jira import JiraSink
+from .sinks.slack import SlackDigestSink
+from .incremental import needs_full_recluster, update_incrementally
 from .themes import cluster_corpus, save_clustering
+from .trends import compute_trends
 
 
 @lru_cache(maxsize=4)
@@ -65,21 +70,49 @@ def stage_embed(con: duckdb.DuckDBPyConnection, settings: Settings,
     return embed_pending(con, embedder_for(settings), progress=progress)
 
 
-def stage_cluster(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> dict:
-    clustering = cluster_corpus(con, settings.embed.model, settings.cluster)
-    return save_clustering(con, clustering, run_id=run_id, label_config=settings.label)
+def stage_cluster(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, *,
+                  full: bool = False) -> dict:
+    """Full re-cluster when due (or asked for), else the incremental nightly path."""
+    if full or needs_full_recluster(con, settings.themes):
+        clustering = cluster_corpus(con, settings.embed.model, settings.cluster)
+        return save_clustering(con, clustering, run_id=run_id, label_config=settings.label,
+                               themes_config=settings.themes)
+    return update_incrementally(
+        con, settings.embed.model, run_id=run_id, cluster_config=settings.cluster,
+        themes_config=settings.themes, label_config=settings.label,
+        as_of=resolve_as_of(con, settings.rank))
 
 
 def stage_rank(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> tuple[list[dict], datetime]:
     as_of = resolve_as_of(con, settings.rank)
+    compute_trends(con, settings.trends, run_id=run_id, as_of=as_of)
     return rank_themes(con, settings.rank, run_id=run_id, as_of=as_of), as_of
 
 
 def stage_deliver(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str,
                   ranking: list[dict], as_of: datetime, totals: dict) -> dict:
     # Live Jira/Slack delivery plugs in here; until configured, every run is a dry run.
-    return deliver_dry_run(con, ranking, settings.deliver, run_id=run_id, as_of=as_of,
-                           totals=totals)
+    live_jira = not settings.deliver.dry_run and settings.deliver.jira.enabled
+    # Live, the Jira sink owns the jira:theme:<id> outbox rows (pending -> sent), so the dry run
+    # below records only the rest.
+    dry = settings.deliver if not live_jira else settings.deliver.model_copy(
+        update={"jira": settings.deliver.jira.model_copy(update={"top_n": 0})})
+    stats = deliver_dry_run(con, ranking, dry, run_id=run_id, as_of=as_of, totals=totals)
+    jira_failure: SinkError | None = None
+    if live_jira:
+        try:
+            stats["jira"] = JiraSink(settings.deliver.jira).sync(
+                con, ranking, run_id=run_id, as_of=as_of, embedder=embedder_for(settings))
+            stats["jira_issues"] = stats["jira"]["issues"]
+        except SinkError as exc:  # undelivered requests stay in the outbox; raised below
+            jira_failure = exc
+    if not settings.deliver.dry_run and settings.deliver.slack.enabled:
+        # The outbox above already holds the digest: a Slack failure (SinkError) loses nothing.
+        sink = SlackDigestSink(settings.deliver.slack, jira_server=settings.deliver.jira.server)
+        stats["slack"] = sink.deliver(con, ranking, run_id=run_id, as_of=as_of, totals=totals)
+    if jira_failure is not None:
+        raise jira_failure
+    return stats
 
 
 __all__ = [

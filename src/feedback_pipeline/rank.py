@@ -57,8 +57,10 @@ def latest_ranking(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None)
         run_id = row[0]
     cur = con.execute(
         """
-        SELECT s.*, t.title, t.keywords, t.quotes, t.first_seen
+        SELECT s.*, t.title, t.keywords, t.quotes, t.first_seen,
+               coalesce(tr.flag, 'steady') AS trend
         FROM theme_scores s JOIN themes t USING (theme_id)
+        LEFT JOIN theme_trends tr ON tr.run_id = s.run_id AND tr.theme_id = s.theme_id
         WHERE s.run_id = ? AND t.status = 'active'
         ORDER BY s.rank
         """,

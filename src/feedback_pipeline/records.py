@@ -111,7 +111,7 @@ def _int(value: object, name: str) -> int:
         return 0
     try:
         return int(float(value))  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise RecordError(f"field '{name}' must be a number, got {value!r}") from exc
 
 
@@ -147,6 +147,13 @@ def item_from_mapping(raw: dict, *, max_body_chars: int) -> Item:
     for name, text in (("title", title), ("body", body)):
         if "\x00" in text:
             raise RecordError(f"field '{name}' contains NUL bytes (binary data?)")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise RecordError(
+                f"field '{name}' contains an unpaired surrogate at position {exc.start} "
+                "(invalid Unicode, often a split emoji)"
+            ) from exc
     created = parse_timestamp(raw.get("created_at"), "created_at")
     updated_raw = raw.get("updated_at")
     updated = parse_timestamp(updated_raw, "updated_at") if updated_raw not in (None, "") else created

@@ -37,8 +37,13 @@ def _card(m: re.Match[str]) -> str:
     return "[card]" if 13 <= len(digits) <= 19 and _luhn_ok(digits) else m.group(0)
 
 
+_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}")
+
+
 def _phone(m: re.Match[str]) -> str:
     digits = re.sub(r"\D", "", m.group(0))
+    if _DATE.search(m.group(0)):
+        return m.group(0)  # 2024-03-01, 01/03/2024: a date, not a phone number
     return "[phone]" if 7 <= len(digits) <= 15 else m.group(0)
 
 

@@ -62,6 +62,43 @@ def ranking_table(ranking: list[dict], width: int = 70) -> str:
     return "\n".join(lines)
 
 
+def theme_detail(con, theme_id: int) -> str:
+    """A theme's full story for the terminal (PII-redacted)."""
+    from .errors import FeedbackPipelineError
+    from .rank import latest_ranking
+    from .trends import daily_counts
+
+    row = con.execute("SELECT title, status, keywords, quotes, size, first_seen, last_seen, "
+                      "merged_into FROM themes WHERE theme_id = ?", [theme_id]).fetchone()
+    if row is None:
+        raise FeedbackPipelineError(f"there is no theme {theme_id}")
+    title, status, keywords, quotes, size, first, last, merged_into = row
+    lines = [f"theme {theme_id}: {redact(title)}",
+             f"status: {status}" + (f" (merged into {merged_into})" if merged_into else ""),
+             f"items: {size}  first seen: {first:%Y-%m-%d}  last seen: {last:%Y-%m-%d}"
+             if first else f"items: {size}",
+             f"keywords: {', '.join(keywords or [])}"]
+    ranked = next((t for t in latest_ranking(con) if t["theme_id"] == theme_id), None)
+    if ranked:
+        p = _public(ranked)
+        lines.append(f"rank {p['rank']}, score {p['score']:.2f}, trend {ranked['trend']}")
+        for name, c in sorted(p["breakdown"].items(), key=lambda kv: -kv[1]["points"]):
+            lines.append(f"  {name:<14} value {c['value']!s:<8} normalised {c['normalized']:.2f}"
+                         f" x weight {c['weight']} = {c['points']:.2f}")
+    counts = daily_counts(con, theme_id)
+    if counts:
+        lines.append("items per day: " + ", ".join(f"{d:%m-%d}:{n}" for d, n in counts[-21:]))
+    for q in json.loads(quotes) if quotes else []:
+        lines.append(f'  "{redact(q["text"])[:200]}"  {q.get("url") or ""}')
+    events = con.execute("SELECT happened_at, event, other_theme, detail FROM theme_events "
+                         "WHERE theme_id = ? OR other_theme = ? ORDER BY happened_at",
+                         [theme_id, theme_id]).fetchall()
+    for at, event, other, detail in events:
+        lines.append(f"  {at:%Y-%m-%d %H:%M} {event}" + (f" {other}" if other else "")
+                     + (f" ({detail})" if detail else ""))
+    return "\n".join(lines)
+
+
 def ranking_markdown(ranking: list[dict]) -> str:
     rows = ["| # | theme | score | items | customers | support | why | keywords |",
             "|---|---|---|---|---|---|---|---|"]

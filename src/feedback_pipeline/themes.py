@@ -1,54 +1,80 @@
-"""Themes that keep their identity: match a new clustering to the stored themes and persist it.
+"""Themes that keep their identity: match a clustering to the stored themes and persist it.
 
-Each cluster of tonight's run is matched one-to-one to a stored theme (Hungarian assignment on
-centroid cosine similarity, accepted at ``match_similarity`` or above). A matched cluster keeps
-the theme's id (and a person's rename or rejection); an unmatched cluster becomes a new theme; a
-stored theme left without a cluster fades. Every change is written to ``theme_events``.
+A full re-cluster is matched one-to-one to the stored themes (Hungarian assignment on the mean of
+centroid cosine similarity and member overlap; accepted when the centroids are at least
+``match_similarity`` alike or the members overlap by ``match_overlap``). Then:
+
+- a matched cluster keeps the theme's id (and a person's rename or rejection);
+- an unmatched cluster whose members mostly came from one stored theme is ``split_from`` it,
+  otherwise it is ``created``;
+- an unmatched stored theme whose members mostly went to one theme is ``merged_into`` it,
+  otherwise it ``faded``; a faded theme that matches again is ``revived``;
+- people's decisions (``theme_decisions``) win: a merged theme's look-alikes join the theme it was
+  merged into, a split keeps its parts apart, a rejected theme stays rejected.
+
+Every id change is written to ``theme_events``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 from scipy.optimize import linear_sum_assignment
 
-from .cluster import NOISE, ThemeClusterer, centroids
-from .config import ClusterConfig, LabelConfig
+from .cluster import NOISE, ThemeClusterer
+from .config import ClusterConfig, LabelConfig, ThemesConfig
 from .db import transaction
 from .embed import vectors_to_numpy
 from .label import label_themes
 
-MATCH_SIMILARITY = 0.80
-
 
 @dataclass
 class Clustering:
-    """Tonight's clustering over unique texts, before it is given theme ids."""
+    """Items, their unique texts' vectors and (once fitted) a label per unique text."""
 
     keys: list[tuple[str, str]]  # (source, external_id) per item
     urls: list[str | None]  # per item
     item_rows: np.ndarray  # item -> row in X
     texts: list[str]  # per unique text
+    text_hashes: list[str]  # per unique text
     X: np.ndarray
     labels: np.ndarray  # per unique text
-    similarity: np.ndarray
+    similarity: np.ndarray  # per unique text
+
+    @property
+    def item_labels(self) -> np.ndarray:
+        return self.labels[self.item_rows] if len(self.item_rows) else np.zeros(0, dtype=np.int64)
+
+    def item_vectors(self) -> np.ndarray:
+        return self.X[self.item_rows]
 
 
-def load_corpus(con: duckdb.DuckDBPyConnection, model_id: str) -> Clustering:
-    """Kept, embedded items and their unique texts' vectors (not yet clustered)."""
-    table = con.sql(
-        """
+def arrow_query(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pa.Table:
+    with warnings.catch_warnings():
+        # DuckDB notes the extra copy of DB-API results; con.sql() would avoid it but refuses to
+        # run while an earlier execute() result is open on the shared connection.
+        warnings.simplefilter("ignore", UserWarning)
+        return con.execute(sql, params).to_arrow_table()
+
+
+def load_corpus(con: duckdb.DuckDBPyConnection, model_id: str, *, where: str = "TRUE",
+                params: list | None = None) -> Clustering:
+    """Kept, embedded items (optionally filtered by ``where`` on alias ``i``), unclustered."""
+    table = arrow_query(
+        con,
+        f"""
         SELECT i.source, i.external_id, i.url, i.text_hash, i.clean_text AS text, e.vector
-        FROM items i JOIN embeddings e ON e.text_hash = i.text_hash AND e.model = ?
-        WHERE i.drop_reason IS NULL
+        FROM items i JOIN embeddings e ON e.text_hash = i.text_hash AND e.model = $model
+        WHERE i.drop_reason IS NULL AND ({where})
         ORDER BY i.text_hash, i.source, i.external_id
         """,
-        params=[model_id],
-    ).to_arrow_table()
+        {"model": model_id, **dict(params or {})},
+    )
     keys = list(zip(table["source"].to_pylist(), table["external_id"].to_pylist(), strict=True))
     hashes = table["text_hash"].to_pylist()
     first: dict[str, int] = {}
@@ -63,7 +89,8 @@ def load_corpus(con: duckdb.DuckDBPyConnection, model_id: str) -> Clustering:
     X = vectors_to_numpy(table["vector"].take(pa.array(unique_idx, type=pa.int64())))
     n = len(unique_idx)
     return Clustering(keys, table["url"].to_pylist(), item_rows, [texts_all[i] for i in unique_idx],
-                      X, np.full(n, NOISE, dtype=np.int64), np.zeros(n, dtype=np.float32))
+                      [hashes[i] for i in unique_idx], X, np.full(n, NOISE, dtype=np.int64),
+                      np.zeros(n, dtype=np.float32))
 
 
 def cluster_corpus(con: duckdb.DuckDBPyConnection, model_id: str, config: ClusterConfig) -> Clustering:
@@ -74,121 +101,301 @@ def cluster_corpus(con: duckdb.DuckDBPyConnection, model_id: str, config: Cluste
     return corpus
 
 
+def unit(v: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    return (v / np.maximum(norm, 1e-12)).astype(np.float32)
+
+
+@dataclass
+class StoredThemes:
+    ids: list[int]
+    C: np.ndarray
+    status: dict[int, str]
+    # A theme a person merged away resolves to the theme it was merged into.
+    target: dict[int, int] = field(default_factory=dict)
+    splits: list[tuple[int, int]] = field(default_factory=list)
+
+    def resolve(self, theme_id: int) -> int:
+        seen = set()
+        while theme_id in self.target and theme_id not in seen:
+            seen.add(theme_id)
+            theme_id = self.target[theme_id]
+        return theme_id
+
+
+def load_themes(con: duckdb.DuckDBPyConnection) -> StoredThemes:
+    """Themes a new clustering may match: live ones, faded ones, and the ones people merged away."""
+    human_merges = dict(con.execute(
+        "SELECT theme_id, other_theme FROM theme_decisions WHERE action = 'merge'").fetchall())
+    rows = con.execute(
+        "SELECT theme_id, centroid, status FROM themes WHERE centroid IS NOT NULL "
+        "AND (status IN ('active', 'rejected', 'faded') OR theme_id IN "
+        "(SELECT theme_id FROM theme_decisions WHERE action = 'merge')) ORDER BY theme_id"
+    ).fetchall()
+    splits = con.execute(
+        "SELECT theme_id, other_theme FROM theme_decisions WHERE action = 'split'").fetchall()
+    C = np.array([r[1] for r in rows], dtype=np.float32) if rows else np.zeros((0, 1), np.float32)
+    return StoredThemes([r[0] for r in rows], C, {r[0]: r[2] for r in rows}, human_merges,
+                        [(a, b) for a, b in splits])
+
+
+def previous_assignment(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], int]:
+    return {(s, e): t for s, e, t in con.execute(
+        "SELECT source, external_id, theme_id FROM item_themes").fetchall()}
+
+
 def match_themes(
     new_ids: np.ndarray, new_C: np.ndarray, old_ids: list[int], old_C: np.ndarray,
-    threshold: float = MATCH_SIMILARITY,
+    threshold: float = 0.80, overlap: np.ndarray | None = None, min_overlap: float = 0.5,
 ) -> dict[int, tuple[int, float]]:
-    """One-to-one match of new clusters to stored themes: {new label: (theme_id, similarity)}."""
+    """One-to-one match of new clusters to stored themes: {new label: (theme_id, similarity)}.
+
+    ``overlap`` (new x old Jaccard of members), when given, is averaged with the centroid
+    similarity for the assignment, and a pair is accepted on either criterion.
+    """
     if not len(new_ids) or not len(old_ids):
         return {}
     S = new_C @ old_C.T
-    rows, cols = linear_sum_assignment(-S)
+    J = overlap if overlap is not None else np.zeros_like(S)
+    # Only acceptable pairs compete: a pair below both thresholds must not decide who gets what.
+    acceptable = (S >= threshold) | (J >= min_overlap)
+    rows, cols = linear_sum_assignment(-np.where(acceptable, (S + J) / 2, -10.0))
     return {
         int(new_ids[r]): (int(old_ids[c]), float(S[r, c]))
         for r, c in zip(rows, cols, strict=True)
-        if S[r, c] >= threshold
+        if S[r, c] >= threshold or J[r, c] >= min_overlap
     }
+
+
+@dataclass
+class Identity:
+    """The outcome of matching: theme id per cluster label, and what happened to old themes."""
+
+    theme_of: dict[int, int]  # cluster label -> theme id (existing or new)
+    new_labels: list[int]  # labels that need a new theme id
+    events: list[tuple[int | None, str, int | None, str | None]]  # (theme/label, event, other, detail)
+    merged: dict[int, int]  # old theme -> theme it merged into
+    faded: list[int]
+    revived: list[int]
+
+
+def identify(c: Clustering, stored: StoredThemes, previous: dict[tuple[str, str], int],
+             config: ThemesConfig) -> Identity:
+    item_labels = c.item_labels
+    labels = sorted(set(item_labels.tolist()) - {NOISE})
+    vectors = c.item_vectors()
+    new_C = np.stack([unit(vectors[item_labels == k].sum(axis=0)) for k in labels]) if labels \
+        else np.zeros((0, c.X.shape[1] if c.X.ndim == 2 else 1), np.float32)
+    col = {t: j for j, t in enumerate(stored.ids)}
+    inter = np.zeros((len(labels), len(stored.ids)))
+    new_prev = np.zeros(len(labels))  # members that existed last run
+    old_now = np.zeros(len(stored.ids))  # old members still here
+    row = {k: i for i, k in enumerate(labels)}
+    for key, lab in zip(c.keys, item_labels.tolist(), strict=True):
+        t = previous.get(key)
+        if t is None:
+            continue
+        if lab != NOISE:
+            new_prev[row[lab]] += 1
+        if t in col:
+            old_now[col[t]] += 1
+            if lab != NOISE:
+                inter[row[lab], col[t]] += 1
+    union = new_prev[:, None] + old_now[None, :] - inter
+    J = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    matches = match_themes(np.array(labels), new_C, stored.ids, stored.C, config.match_similarity,
+                           J, config.match_overlap)
+
+    events: list[tuple[int | None, str, int | None, str | None]] = []
+    theme_of: dict[int, int] = {}
+    revived: list[int] = []
+    for lab, (tid, sim) in matches.items():
+        resolved = stored.resolve(tid)
+        theme_of[lab] = resolved
+        if stored.status.get(resolved) == "faded":
+            revived.append(resolved)
+            events.append((resolved, "revived", None, f"similarity {sim:.2f}"))
+    for part in apply_splits(c, theme_of, stored):
+        matches[part] = (theme_of[part], 1.0)
+    new_labels = [k for k in labels if k not in matches]
+    for lab in new_labels:
+        i = row[lab]
+        j = int(inter[i].argmax()) if len(stored.ids) else -1
+        if j >= 0 and new_prev[i] and inter[i, j] >= config.lineage_share * new_prev[i] \
+                and stored.ids[j] in set(theme_of.values()):
+            events.append((lab, "split_from", stored.ids[j],
+                           f"{int(inter[i, j])} of {int(new_prev[i])} earlier members"))
+        else:
+            events.append((lab, "created", None, None))
+    matched_old = {tid for tid, _ in matches.values()} | set(theme_of.values())
+    merged: dict[int, int] = {}
+    faded: list[int] = []
+    for j, tid in enumerate(stored.ids):
+        if tid in matched_old or stored.status.get(tid) != "active" or tid in stored.target:
+            continue
+        i = int(inter[:, j].argmax()) if len(labels) else -1
+        if i >= 0 and old_now[j] and inter[i, j] >= config.lineage_share * old_now[j] \
+                and labels[i] in theme_of:
+            merged[tid] = theme_of[labels[i]]
+            events.append((tid, "merged_into", theme_of[labels[i]],
+                           f"{int(inter[i, j])} of {int(old_now[j])} members"))
+        else:
+            faded.append(tid)
+            events.append((tid, "faded", None, None))
+    return Identity(theme_of, new_labels, events, merged, faded, revived)
+
+
+def apply_splits(c: Clustering, theme_of: dict[int, int], stored: StoredThemes) -> list[int]:
+    """Keep apart what a person split: if one cluster holds both parts, divide it by the parts'
+    stored centroids. Returns the cluster labels created for the second parts."""
+    pos = {t: i for i, t in enumerate(stored.ids)}
+    created: list[int] = []
+    for a, b in stored.splits:
+        if a not in pos or b not in pos:
+            continue
+        labs = [lab for lab, t in theme_of.items() if t in (a, b)]
+        if len(labs) != 1:
+            continue  # both parts found (or neither): the clustering already keeps them apart
+        lab = labs[0]
+        rows = np.flatnonzero(c.labels == lab)
+        near_b = c.X[rows] @ stored.C[pos[b]] > c.X[rows] @ stored.C[pos[a]]
+        if near_b.all() or not near_b.any():
+            continue
+        other = int(c.labels.max()) + 1
+        c.labels[rows[near_b]] = other
+        theme_of[lab], theme_of[other] = a, b
+        created.append(other)
+    return created
 
 
 def save_clustering(
-    con: duckdb.DuckDBPyConnection, c: Clustering, *, run_id: str, label_config: LabelConfig
+    con: duckdb.DuckDBPyConnection, c: Clustering, *, run_id: str, label_config: LabelConfig,
+    themes_config: ThemesConfig | None = None,
 ) -> dict:
-    """Give tonight's clusters theme ids, label them, and store themes and memberships."""
-    labels_by_text = c.labels
-    ids, C = centroids(c.X, labels_by_text) if len(c.X) else (np.zeros(0, dtype=np.int64), None)
-    item_labels = labels_by_text[c.item_rows] if len(c.item_rows) else np.zeros(0, dtype=np.int64)
-    old = con.execute(
-        "SELECT theme_id, centroid, status FROM themes WHERE status IN ('active', 'rejected', 'faded')"
-    ).fetchall()
-    old_ids = [r[0] for r in old]
-    old_status = {r[0]: r[2] for r in old}
-    old_C = np.array([r[1] for r in old], dtype=np.float32) if old else np.zeros((0, 1))
-    matches = match_themes(ids, C, old_ids, old_C) if C is not None else {}
-    labels = label_themes(c.texts, labels_by_text, c.similarity, label_config) if len(ids) else {}
-
-    # Representative items: first item of each representative text.
-    first_item: dict[int, int] = {}
-    for item, row in enumerate(c.item_rows.tolist()):
-        first_item.setdefault(row, item)
-    events: list[tuple] = []
-    theme_of_label: dict[int, int] = {}
+    """Match tonight's full clustering to the stored themes, label it, and store it."""
+    cfg = themes_config or ThemesConfig()
+    stored = load_themes(con)
+    identity = identify(c, stored, previous_assignment(con), cfg)
+    label_ids = sorted(set(c.labels.tolist()) - {NOISE})
+    labels = label_themes(c.texts, c.labels, c.similarity, label_config) if label_ids else {}
     with transaction(con):
-        for pos, lab in enumerate(ids.tolist()):
-            members = np.flatnonzero(item_labels == lab)
-            lbl = labels[lab]
-            quotes = []
-            for r in lbl.quote_indices:
-                src, ext = c.keys[first_item[r]]
-                quotes.append({"source": src, "external_id": ext, "text": c.texts[r],
-                               "url": c.urls[first_item[r]]})
-            if lab in matches:
-                theme_id, sim = matches[lab]
-                status = old_status[theme_id]
-                if status == "faded":
-                    status = "active"
-                    events.append((run_id, theme_id, "revived", None, f"similarity {sim:.2f}"))
-                con.execute(
-                    """
-                    UPDATE themes SET keywords = ?, quotes = ?, centroid = ?, size = ?, status = ?,
-                        title = CASE WHEN title_locked THEN title ELSE ? END, updated_run = ?
-                    WHERE theme_id = ?
-                    """,
-                    [lbl.keywords, json.dumps(quotes), C[pos].tolist(), len(members), status,
-                     lbl.title, run_id, theme_id],
-                )
-            else:
-                theme_id = con.execute("SELECT nextval('theme_id_seq')").fetchone()[0]
-                con.execute(
-                    """
-                    INSERT INTO themes (theme_id, title, keywords, quotes, centroid, size, status,
-                                        created_run, updated_run)
-                    VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?)
-                    """,
-                    [theme_id, lbl.title, lbl.keywords, json.dumps(quotes), C[pos].tolist(),
-                     len(members), run_id, run_id],
-                )
-                events.append((run_id, theme_id, "created", None, None))
-            theme_of_label[lab] = theme_id
-        matched_old = {t for t, _ in matches.values()}
-        for theme_id in old_ids:
-            if theme_id not in matched_old and old_status[theme_id] == "active":
-                con.execute("UPDATE themes SET status = 'faded', size = 0, updated_run = ? "
-                            "WHERE theme_id = ?", [run_id, theme_id])
-                events.append((run_id, theme_id, "faded", None, None))
-        if events:
-            con.executemany(
-                "INSERT INTO theme_events (run_id, theme_id, event, other_theme, detail) "
-                "VALUES (?, ?, ?, ?, ?)", events)
-
-        keep = item_labels != NOISE
-        staged = pa.table({  # noqa: F841 - read by DuckDB by name
-            "source": [k[0] for k, m in zip(c.keys, keep, strict=True) if m],
-            "external_id": [k[1] for k, m in zip(c.keys, keep, strict=True) if m],
-            "theme_id": pa.array([theme_of_label[int(v)] for v in item_labels[keep]], type=pa.int32()),
-            "similarity": pa.array(c.similarity[c.item_rows][keep] if len(c.item_rows) else [],
-                                   type=pa.float32()),
-        })
-        con.execute("DELETE FROM item_themes")
-        con.execute("INSERT INTO item_themes SELECT source, external_id, theme_id, similarity, ? "
-                    "FROM staged", [run_id])
-        con.execute(
-            """
-            UPDATE themes SET first_seen = s.first_seen, last_seen = s.last_seen
-            FROM (SELECT t.theme_id, min(i.created_at) AS first_seen, max(i.created_at) AS last_seen
-                  FROM item_themes t JOIN items i USING (source, external_id) GROUP BY t.theme_id) s
-            WHERE themes.theme_id = s.theme_id
-            """
-        )
-    n_items = len(item_labels)
+        for lab in identity.new_labels:
+            identity.theme_of[lab] = con.execute("SELECT nextval('theme_id_seq')").fetchone()[0]
+        events = [(identity.theme_of[t] if kind in ("created", "split_from") else t, kind, other,
+                   detail) for t, kind, other, detail in identity.events]
+        split_parent = {identity.theme_of[t]: other for t, kind, other, _ in identity.events
+                        if kind == "split_from"}
+        write_themes(con, c, identity.theme_of, labels, run_id=run_id, split_parent=split_parent)
+        for tid, into in identity.merged.items():
+            con.execute("UPDATE themes SET status = 'merged', merged_into = ?, size = 0, "
+                        "updated_run = ? WHERE theme_id = ?", [into, run_id, tid])
+        if identity.faded:
+            con.execute("UPDATE themes SET status = 'faded', size = 0, updated_run = ? "
+                        "WHERE list_contains(?, theme_id)", [run_id, identity.faded])
+        record_events(con, run_id, events)
+        item_theme = np.array([identity.theme_of.get(int(v), NOISE) for v in c.item_labels])
+        replace_assignments(con, c, item_theme, run_id=run_id, method="clustered")
+    n = len(c.item_rows)
+    noise = int((item_theme == NOISE).sum()) if n else 0
     return {
-        "items": n_items,
+        "mode": "full",
+        "items": n,
         "unique_texts": len(c.texts),
-        "themes": len(ids),
-        "noise_items": int((~keep).sum()) if n_items else 0,
-        "noise_fraction": round(float((~keep).mean()), 4) if n_items else 0.0,
-        "new_themes": sum(1 for e in events if e[2] == "created"),
-        "faded_themes": sum(1 for e in events if e[2] == "faded"),
+        "themes": len(set(identity.theme_of.values())),
+        "noise_items": noise,
+        "noise_fraction": round(noise / n, 4) if n else 0.0,
+        "new_themes": sum(1 for e in events if e[1] in ("created", "split_from")),
+        "faded_themes": len(identity.faded),
+        "merged_themes": len(identity.merged),
     }
 
 
-__all__ = ["Clustering", "cluster_corpus", "load_corpus", "match_themes", "save_clustering"]
+def record_events(con: duckdb.DuckDBPyConnection, run_id: str, events: list[tuple]) -> None:
+    if events:
+        con.executemany("INSERT INTO theme_events (run_id, theme_id, event, other_theme, detail) "
+                        "VALUES (?, ?, ?, ?, ?)", [(run_id, *e) for e in events])
+
+
+def write_themes(con: duckdb.DuckDBPyConnection, c: Clustering, theme_of: dict[int, int],
+                 labels: dict, *, run_id: str, split_parent: dict[int, int] | None = None) -> None:
+    """Upsert the labelled themes of clustering ``c`` (labels: cluster label -> ThemeLabel)."""
+    first_item: dict[int, int] = {}
+    for item, r in enumerate(c.item_rows.tolist()):
+        first_item.setdefault(r, item)
+    vectors = c.item_vectors()
+    item_labels = c.item_labels
+    rows = []
+    for lab, tid in theme_of.items():
+        members = item_labels == lab
+        if not members.any() or lab not in labels:
+            continue
+        total = vectors[members].sum(axis=0)
+        lbl = labels[lab]
+        quotes = [{"source": c.keys[first_item[r]][0], "external_id": c.keys[first_item[r]][1],
+                   "text": c.texts[r], "url": c.urls[first_item[r]]} for r in lbl.quote_indices]
+        rows.append((tid, lbl.title, lbl.keywords, json.dumps(quotes), unit(total).tolist(),
+                     total.tolist(), int(members.sum()), (split_parent or {}).get(tid)))
+    # Two clusters may map to one theme (a person merged them): sum them up.
+    by_theme: dict[int, list] = {}
+    for r in rows:
+        if r[0] in by_theme:
+            prev = by_theme[r[0]]
+            total = np.add(prev[5], r[5])
+            prev[4], prev[5], prev[6] = unit(total).tolist(), total.tolist(), prev[6] + r[6]
+        else:
+            by_theme[r[0]] = list(r)
+    for tid, title, keywords, quotes, centroid, total, size, parent in by_theme.values():
+        con.execute(
+            """
+            INSERT INTO themes (theme_id, title, keywords, quotes, centroid, vector_sum, size,
+                                status, split_from, created_run, updated_run)
+            VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)
+            ON CONFLICT (theme_id) DO UPDATE SET
+                keywords = excluded.keywords, quotes = excluded.quotes,
+                centroid = excluded.centroid, vector_sum = excluded.vector_sum, size = excluded.size,
+                status = CASE WHEN themes.status = 'rejected' THEN 'rejected' ELSE 'active' END,
+                merged_into = NULL,
+                title = CASE WHEN themes.title_locked THEN themes.title ELSE excluded.title END,
+                updated_run = excluded.updated_run
+            """,
+            [tid, title, keywords, quotes, centroid, total, size, parent, run_id, run_id],
+        )
+
+
+def replace_assignments(con: duckdb.DuckDBPyConnection, c: Clustering, item_theme: np.ndarray, *,
+                        run_id: str, method: str, only_these: bool = False) -> None:
+    """Store each item's theme (NOISE included); ``only_these`` keeps other items' rows."""
+    sim = c.similarity[c.item_rows] if len(c.item_rows) else np.zeros(0, np.float32)
+    staged = pa.table({  # noqa: F841 - read by DuckDB by name
+        "source": [k[0] for k in c.keys],
+        "external_id": [k[1] for k in c.keys],
+        "theme_id": pa.array(item_theme.astype(np.int32), type=pa.int32()),
+        "similarity": pa.array(np.where(item_theme == NOISE, 0.0, sim), type=pa.float32()),
+        "text_hash": [c.text_hashes[r] for r in c.item_rows.tolist()],
+    })
+    if only_these:
+        con.execute("DELETE FROM item_themes USING staged WHERE item_themes.source = staged.source "
+                    "AND item_themes.external_id = staged.external_id")
+    else:
+        con.execute("DELETE FROM item_themes")
+    con.execute("INSERT INTO item_themes SELECT source, external_id, theme_id, similarity, "
+                "text_hash, ?, ? FROM staged", [method, run_id])
+    refresh_theme_dates(con)
+
+
+def refresh_theme_dates(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        UPDATE themes SET first_seen = s.first_seen, last_seen = s.last_seen
+        FROM (SELECT t.theme_id, min(i.created_at) AS first_seen, max(i.created_at) AS last_seen
+              FROM item_themes t JOIN items i USING (source, external_id)
+              WHERE t.theme_id <> -1 GROUP BY t.theme_id) s
+        WHERE themes.theme_id = s.theme_id
+        """
+    )
+
+
+__all__ = [
+    "Clustering", "Identity", "StoredThemes", "cluster_corpus", "identify", "load_corpus",
+    "load_themes", "match_themes", "save_clustering",
+]

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -86,7 +86,7 @@ def hinted_wait(response: httpx.Response, now: float | None = None) -> float | N
 def _is_rate_limit(response: httpx.Response) -> bool:
     if response.status_code in RETRY_STATUSES:
         return True
-    # GitHub answers an exhausted rate limit with 403 (primary: remaining 0; secondary: retry-after).
+    # GitHub signals an exhausted limit with 403 (primary: remaining 0; secondary: retry-after).
     return response.status_code == 403 and (
         response.headers.get("x-ratelimit-remaining") == "0" or "retry-after" in response.headers
     )
@@ -156,8 +156,10 @@ class HttpClient:
     def _fail(self, what: str) -> SourceError:
         return SourceError(self._redact(f"source '{self.source}': {what}"))
 
-    def request(self, request: PageRequest) -> httpx.Response:
+    def request(self, request: PageRequest, *, missing_ok: bool = False) -> httpx.Response:
         """Send one request, retrying what is worth retrying; return a 2xx response.
+
+        With ``missing_ok`` a 404/410 (deleted record) is returned instead of raised.
 
         Raises:
             SourceError: credentials rejected, retries or total wait exhausted, or another 4xx.
@@ -175,7 +177,7 @@ class HttpClient:
             except httpx.TransportError as exc:
                 problem, wait = f"{type(exc).__name__}: {exc}", None
             else:
-                if response.is_success:
+                if response.is_success or (missing_ok and response.status_code in (404, 410)):
                     return response
                 if not _is_rate_limit(response):
                     raise self._status_error(response, url)
@@ -204,13 +206,17 @@ class HttpClient:
             )
         return self._fail(f"HTTP {status} from {url}: {response.text[:300]}")
 
-    def request_json(self, request: PageRequest) -> tuple[Any, httpx.Response]:
-        """Send a request and decode its JSON body.
+    def request_json(
+        self, request: PageRequest, *, missing_ok: bool = False
+    ) -> tuple[Any, httpx.Response]:
+        """Send a request and decode its JSON body (None for a missing record with ``missing_ok``).
 
         Raises:
             SourceError: as :meth:`request`, or the body is not JSON.
         """
-        response = self.request(request)
+        response = self.request(request, missing_ok=missing_ok)
+        if not response.is_success:
+            return None, response
         try:
             return response.json(), response
         except ValueError as exc:
@@ -219,8 +225,8 @@ class HttpClient:
                 f"({exc}); first bytes: {response.text[:120]!r}"
             ) from None
 
-    def get_json(self, path: str, **params: Any) -> Any:
-        return self.request_json(PageRequest(path, params=dict(params)))[0]
+    def get_json(self, path: str, *, missing_ok: bool = False, **params: Any) -> Any:
+        return self.request_json(PageRequest(path, params=dict(params)), missing_ok=missing_ok)[0]
 
     def pages(self, request: PageRequest, paginator: Paginator) -> Iterator[Any]:
         """Yield every page's decoded JSON, following ``paginator``."""

@@ -149,7 +149,7 @@ class BeforeIdPaginator(Paginator):
     def update_state(self, data: Any, response: httpx.Response | None = None) -> None:
         ids = [int(item[self.id_key]) for item in self.items(data)]
         self.before = min(ids) if ids else None
-        reached = self.stop_at is not None and self.before is not None and self.before <= self.stop_at
+        reached = None not in (self.stop_at, self.before) and self.before <= self.stop_at
         self.has_next_page = len(ids) >= self.page_size and not reached
 
     def update_request(self, request: PageRequest) -> None:

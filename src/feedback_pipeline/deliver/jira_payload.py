@@ -157,7 +157,47 @@ def jira_issue_fields(theme: dict, config: JiraConfig,
     return fields
 
 
+def _quote_lines(quotes: list[tuple[str, str | None]]) -> list[str]:
+    return [f"{{quote}}{_wiki_escape(redact(text))[:400]}{{quote}}"
+            + (f" ([source|{url}])" if url else "") for text, url in quotes]
+
+
+def growth_comment(theme: dict, *, before: int, new_sources: list[str]) -> str:
+    """The comment for a significant change (volume grew past the factor, or a new source)."""
+    lines = ["h3. feedback-pipeline: this theme changed significantly",
+             f"* Reports: {before} → *{theme['item_count']}* "
+             f"({theme['distinct_authors']} distinct customers), now ranked #{theme['rank']}"]
+    if new_sources:
+        lines.append("* New source(s): " + ", ".join(new_sources))
+    lines.append("The evidence section of the description has been refreshed.")
+    return "\n".join(lines)
+
+
+def resurge_comment(theme: dict, *, resolved: datetime, new_count: int,
+                    quotes: list[tuple[str, str | None]]) -> str:
+    """The one comment on a Done issue whose theme comes back."""
+    return "\n".join([
+        "h3. feedback-pipeline: this theme resurged after the issue was resolved",
+        f"*{new_count}* new reports since it was resolved on {resolved:%Y-%m-%d} "
+        f"({theme['item_count']} in total, ranked #{theme['rank']}). The issue is not re-filed; "
+        "reopen it or file a follow-up if needed. Newest reports:",
+        *_quote_lines(quotes)])
+
+
+def link_comment(theme: dict, *, similarity: float, evidence_url: str) -> str:
+    """The evidence comment on an existing backlog issue a theme was matched to."""
+    quotes = json.loads(theme["quotes"]) if isinstance(theme["quotes"], str) else theme["quotes"]
+    return "\n".join([
+        "h3. feedback-pipeline: customer feedback matches this issue",
+        f"Theme *{_wiki_escape(redact(theme['title']))}* (similarity {similarity:.2f}): "
+        f"{theme['item_count']} reports from {theme['distinct_authors']} distinct customers, "
+        f"ranked #{theme['rank']} (score {theme['score']:.2f}). "
+        f"[Evidence|{evidence_url}]",
+        *_quote_lines([(q["text"], q.get("url")) for q in (quotes or [])[:3]])])
+
+
 __all__ = [
-    "EVIDENCE_MARKER", "ThemeEvidence", "jira_description", "jira_issue_fields", "jira_summary",
-    "live_description", "priority_for_rank", "split_description", "theme_label",
+    "EVIDENCE_MARKER", "ThemeEvidence", "growth_comment", "jira_description", "jira_issue_fields",
+    "jira_summary", "link_comment", "live_description", "priority_for_rank", "resurge_comment",
+    "split_description", "theme_label",
 ]

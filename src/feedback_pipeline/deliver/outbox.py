@@ -11,7 +11,7 @@ import duckdb
 
 from ..config import DeliverConfig
 from .jira_payload import jira_issue_fields
-from .slack_digest import slack_digest
+from .slack_digest import announce_shipped, build_digest, digest_preview
 
 
 def _hash(payload: dict) -> str:
@@ -62,11 +62,15 @@ def deliver_dry_run(
         _write(outbox / "jira" / f"theme-{theme['theme_id']}.json", request)
         (outbox / "jira" / f"theme-{theme['theme_id']}.txt").write_text(
             f"{request['fields']['summary']}\n\n{request['fields']['description']}\n", encoding="utf-8")
-    digest = slack_digest(ranking, as_of=as_of, top_n=config.slack.top_n, totals=totals)
-    key = f"slack:digest:{as_of:%Y-%m-%d}"
+    digest = build_digest(con, ranking, as_of=as_of, run_id=run_id, totals=totals,
+                          config=config.slack, jira_server=config.jira.server)
+    key = digest["key"]
     counts[record_delivery(con, key=key, sink="slack", theme_id=None, run_id=run_id,
                            payload=digest, status="dry_run")] += 1
+    announce_shipped(con, key, digest["shipped_theme_ids"])
     _write(outbox / "slack" / f"digest-{as_of:%Y-%m-%d}.json", digest)
+    (outbox / "slack" / f"digest-{as_of:%Y-%m-%d}.txt").write_text(digest_preview(digest),
+                                                                   encoding="utf-8")
     return {"jira_issues": min(len(ranking), config.jira.top_n), "slack_digests": 1, **counts,
             "outbox": str(outbox)}
 

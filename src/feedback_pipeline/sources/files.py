@@ -118,7 +118,10 @@ def _records(
             else:
                 yield position, raw, row
         return
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # Only \n ends a JSONL record: str.splitlines() would also split on U+2028 and friends,
+    # which JSON allows raw inside strings.
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         position = f"{path.name}:{lineno}"

@@ -1,0 +1,1 @@
+"""Discourse topics and posts connector (``settings``, ``fetch``, ``mapping``)."""

@@ -1,0 +1,1 @@
+"""GitHub issues connector (``settings``, ``fetch``, ``mapping``)."""

@@ -1,0 +1,1 @@
+"""Intercom conversations connector (``settings``, ``fetch``, ``mapping``)."""

@@ -1,0 +1,1 @@
+"""Slack community channels connector (``settings``, ``fetch``, ``mapping``)."""

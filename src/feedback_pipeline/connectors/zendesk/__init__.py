@@ -1,0 +1,1 @@
+"""Zendesk Support tickets connector (``settings``, ``fetch``, ``mapping``)."""

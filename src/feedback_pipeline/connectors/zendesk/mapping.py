@@ -1,0 +1,53 @@
+"""Zendesk incremental-export ticket payload -> Item (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..common import Row, to_row
+
+
+def organisations(page: dict[str, Any]) -> dict[int, str]:
+    """Organisation names sideloaded with ``include=organizations`` (id -> name)."""
+    return {o["id"]: o.get("name") or str(o["id"]) for o in page.get("organizations") or []}
+
+
+def map_ticket(
+    ticket: dict[str, Any],
+    *,
+    source: str,
+    base_url: str,
+    orgs: dict[int, str],
+    max_body_chars: int,
+) -> Row:
+    """Subject + description; tags, channel (as ``channel:<x>``) and organisation kept.
+
+    A deleted ticket (``status: deleted``) is kept and marked deleted.
+    """
+    ticket_id = ticket.get("id")
+    deleted = ticket.get("status") == "deleted"
+    channel = (ticket.get("via") or {}).get("channel")
+    org_id = ticket.get("organization_id")
+    title = ticket.get("subject") or ""
+    body = ticket.get("description") or ""
+    if deleted and not (title or body):
+        title = f"(deleted ticket {ticket_id})"
+    requester = ticket.get("requester_id")
+    record = {
+        "source": source,
+        "kind": "support_ticket",
+        "external_id": str(ticket_id) if ticket_id is not None else None,
+        "url": f"{base_url.rstrip('/')}/agent/tickets/{ticket_id}",
+        "author": str(requester) if requester is not None else None,
+        "title": title,
+        "body": body,
+        "created_at": ticket.get("created_at"),
+        "updated_at": ticket.get("updated_at"),
+        "tags": [*(ticket.get("tags") or []), *([f"channel:{channel}"] if channel else [])],
+        "customer": orgs.get(org_id, str(org_id)) if org_id is not None else None,
+        "deleted": deleted,
+    }
+    return to_row(record, raw=ticket, position=f"ticket:{ticket_id}", max_body_chars=max_body_chars)
+
+
+__all__ = ["map_ticket", "organisations"]

@@ -1,0 +1,23 @@
+"""Settings of the Zendesk tickets connector."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..settings import ConnectorSettings
+
+
+class ZendeskSourceConfig(ConnectorSettings):
+    """Tickets through the cursor-based incremental export (needs an **admin** API token)."""
+
+    type: Literal["zendesk"] = "zendesk"
+    base_url: str = Field(description="https://<subdomain>.zendesk.com")
+    email: str = Field(description="The admin's e-mail; the token is sent as <email>/token.")
+    token_env: str = "FP_ZENDESK_TOKEN"
+    page_size: int = Field(1000, ge=1, le=1000)
+    start_time: int = Field(0, ge=0, description="First run: unix time to export from.")
+
+
+__all__ = ["ZendeskSourceConfig"]

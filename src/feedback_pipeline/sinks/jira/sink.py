@@ -1,0 +1,409 @@
+"""One living Jira issue per theme: created once, refreshed nightly, never a duplicate.
+
+Each night, for the ranked themes:
+
+1. every qualifying theme without an issue gets a 'pending' outbox row first;
+2. themes without a recorded issue (new, or whose last create may have reached Jira) are looked
+   up by their stable label ``feedback-theme-<id>`` with one JQL search, and adopted if found;
+3. the rest are matched against the project's open and recently closed issues (same embedding
+   model); a close match is linked (label, remote link, one evidence comment), not duplicated;
+4. the rest are created (no automatic retry: a timeout leaves the row pending for step 2);
+5. every theme with an issue is refreshed: the evidence below the marker is rewritten in place,
+   a comment is added only on a significant change, Done and Won't Do are respected, and fields
+   a person changed since we set them are left alone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+import duckdb
+import numpy as np
+import requests
+
+from ...deliver.jira_payload import (
+    growth_comment,
+    jira_issue_fields,
+    jira_summary,
+    link_comment,
+    live_description,
+    resurge_comment,
+    split_description,
+    theme_label,
+)
+from ...errors import SinkError
+from . import store
+from .client import build_client, create_issue, jira_error
+from .settings import JiraSettings
+
+if TYPE_CHECKING:
+    from jira import JIRA
+
+    from ...deliver.jira_payload import ThemeEvidence
+
+OUR_LABEL_PREFIX = "feedback-theme-"
+GLOBAL_ID = "feedback-pipeline:theme:{theme_id}"
+
+
+class Embedder(Protocol):
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+_FAILED = object()  # a call that failed and was recorded (update() itself returns None)
+
+
+class _Abort(Exception):
+    """Stop the night: Jira refuses us (auth, permission) or cannot be reached."""
+
+
+def _jira_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+class JiraSink:
+    """Deliver ranked themes to Jira (see the module docstring for the nightly steps).
+
+    Args:
+        settings: the ``[deliver.jira]`` settings.
+        client: an existing ``jira.JIRA``; built from ``settings`` on the first sync otherwise.
+    """
+
+    def __init__(self, settings: JiraSettings, client: JIRA | None = None) -> None:
+        self.settings = settings
+        self.client = client
+
+    def qualifies(self, theme: dict) -> bool:
+        s = self.settings
+        return (theme["rank"] <= s.top_n and theme["score"] >= s.min_score
+                and theme["distinct_authors"] >= s.min_authors)
+
+    def sync(self, con: duckdb.DuckDBPyConnection, ranking: list[dict], *, run_id: str,
+             as_of: datetime, embedder: Embedder) -> dict:
+        """Create, link or refresh the Jira issues of ``ranking``; return counts.
+
+        Raises:
+            SinkError: Jira refused or failed a request. Everything not delivered stays in
+                ``deliveries`` (status pending/failed) and the next run delivers it.
+        """
+        self._con, self._run_id, self._as_of = con, run_id, as_of
+        self.stats: dict[str, Any] = dict.fromkeys(
+            ["created", "adopted", "linked", "refreshed", "unchanged", "commented", "resurged",
+             "closed_skipped", "failed"], 0)
+        self.errors: list[str] = []
+        self._fresh: set[int] = set()  # created or linked tonight: nothing to refresh
+        issues = store.load_issues(con)
+        evidence = {t["theme_id"]: store.theme_evidence(con, t["theme_id"], as_of=as_of)
+                    for t in ranking if t["theme_id"] in issues or self.qualifies(t)}
+        new = [t for t in ranking if self.qualifies(t) and t["theme_id"] not in issues]
+        for theme in new:
+            fields = jira_issue_fields(theme, self.settings, evidence[theme["theme_id"]])
+            store.outbox_pending(con, theme_id=theme["theme_id"], run_id=run_id,
+                                 request={"create": {"fields": fields}})
+        try:
+            if self.client is None:
+                self.client = build_client(self.settings)
+            unsettled = {t["theme_id"] for t in new} | (store.pending_themes(con) - set(issues))
+            self._adopt_by_label(issues, unsettled)
+            new = [t for t in new if t["theme_id"] not in issues]
+            if new and self.settings.backlog_match:
+                new = self._match_backlog(new, issues, embedder)
+            for theme in new:
+                self._create(theme, evidence[theme["theme_id"]], issues)
+            for theme in ranking:
+                row = issues.get(theme["theme_id"])
+                if row is not None and theme["theme_id"] not in self._fresh:
+                    self._refresh(theme, row, evidence[theme["theme_id"]])
+        except _Abort as exc:
+            self._fail_pending(str(exc))
+            raise SinkError(str(exc)) from None
+        except SinkError as exc:
+            self._fail_pending(str(exc))
+            raise
+        self.stats["issues"] = len(store.load_issues(con))
+        if self.errors:
+            raise SinkError(f"{len(self.errors)} Jira request(s) failed (kept in the outbox for "
+                            "the next run): " + "; ".join(self.errors))
+        return self.stats
+
+    def _call(self, operation: str, fn: Any, *args: Any, issue: str | None = None,
+              theme_id: int | None = None, **kwargs: Any) -> Any:
+        """Run one Jira call; permission/auth/network problems abort, others are recorded."""
+        from jira.exceptions import JIRAError
+
+        try:
+            return fn(*args, **kwargs)
+        except JIRAError as exc:
+            err = jira_error(exc, self.settings, operation, issue=issue)
+            if exc.status_code in (401, 403) or theme_id is None:
+                raise _Abort(str(err)) from exc
+            self._record_failure(theme_id, str(err))
+            return _FAILED
+        except requests.Timeout as exc:
+            if theme_id is None:
+                raise _Abort(f"Jira timed out during {operation}: {exc}") from exc
+            self._record_failure(theme_id, f"timeout during {operation}; the next run looks the "
+                                 "issue up by its label before creating")
+            return _FAILED
+        except requests.RequestException as exc:
+            raise _Abort(f"cannot reach Jira at {self.settings.server} during {operation}: "
+                         f"{type(exc).__name__}") from exc
+
+    def _record_failure(self, theme_id: int, error: str) -> None:
+        self.stats["failed"] += 1
+        self.errors.append(error)
+        store.outbox_done(self._con, theme_id=theme_id, status="failed", error=error)
+        store.log_event(self._con, run_id=self._run_id, theme_id=theme_id, issue_key=None,
+                        event="failed", detail=error)
+
+    def _fail_pending(self, error: str) -> None:
+        self._con.execute("UPDATE deliveries SET error = ? WHERE sink = 'jira' AND "
+                          "status = 'pending'", [error])
+
+    def _search(self, jql: str, fields: list[str]) -> list:
+        return self._call("search", self.client.search_issues, jql, maxResults=False,
+                          fields=fields)
+
+    def _adopt_by_label(self, issues: dict[int, store.IssueRow], theme_ids: set[int]) -> None:
+        wanted = sorted(theme_ids - set(issues))
+        for start in range(0, len(wanted), 50):
+            labels = ", ".join(theme_label(t) for t in wanted[start:start + 50])
+            found = self._search(f'project = "{self.settings.project}" AND labels in ({labels}) '
+                                 "ORDER BY created ASC", ["summary", "labels", "priority"])
+            for issue in found:
+                for label in issue.raw["fields"].get("labels") or []:
+                    theme_id = int(label[len(OUR_LABEL_PREFIX):]) if label.startswith(
+                        OUR_LABEL_PREFIX) and label[len(OUR_LABEL_PREFIX):].isdigit() else None
+                    if theme_id in theme_ids and theme_id not in issues:
+                        f = issue.raw["fields"]
+                        row = store.IssueRow(
+                            theme_id=theme_id, issue_key=issue.key, origin="adopted",
+                            last_summary=f.get("summary"),
+                            last_priority=(f.get("priority") or {}).get("name"))
+                        self._save(row, event="adopted", detail="found by label "
+                                   f"{label} (a previous create reached Jira)")
+                        store.outbox_done(self._con, theme_id=theme_id, status="sent",
+                                          external_ref=issue.key)
+                        issues[theme_id] = row
+                        self.stats["adopted"] += 1
+
+    def _match_backlog(self, new: list[dict], issues: dict[int, store.IssueRow],
+                       embedder: Embedder) -> list[dict]:
+        s = self.settings
+        backlog = [i for i in self._search(
+            f'project = "{s.project}" AND (statusCategory != Done OR resolved >= '
+            f'-{s.backlog_closed_days}d) ORDER BY updated DESC',
+            ["summary", "description", "labels", "status", "resolution"])[: s.backlog_max_issues]
+            if not any(lb.startswith(OUR_LABEL_PREFIX) for lb in i.raw["fields"].get("labels")
+                       or [])]
+        if not backlog:
+            for theme in new:
+                store.record_match(self._con, run_id=self._run_id, theme_id=theme["theme_id"],
+                                   issue_key=None, similarity=None, threshold=s.backlog_similarity,
+                                   decision="created")
+            return new
+        texts = [f"{i.raw['fields'].get('summary') or ''}. "
+                 f"{(i.raw['fields'].get('description') or '')[:2000]}" for i in backlog]
+        issue_vecs = embedder.embed(texts)
+        theme_vecs = embedder.embed([store.theme_text(t) for t in new])
+        sims = np.asarray(theme_vecs, dtype=np.float32) @ np.asarray(issue_vecs,
+                                                                     dtype=np.float32).T
+        remaining = []
+        for theme, row_sims in zip(new, sims, strict=True):
+            best = int(np.argmax(row_sims))
+            sim = float(row_sims[best])
+            target = backlog[best]
+            linked = sim >= s.backlog_similarity and self._link(theme, target, sim, issues)
+            store.record_match(self._con, run_id=self._run_id, theme_id=theme["theme_id"],
+                               issue_key=target.key, similarity=round(sim, 4),
+                               threshold=s.backlog_similarity,
+                               decision="linked" if linked else "created")
+            if not linked:
+                remaining.append(theme)
+        return remaining
+
+    def _evidence_url(self, theme_id: int) -> str:
+        if self.settings.evidence_url_template:
+            return self.settings.evidence_url_template.format(theme_id=theme_id)
+        return (f"{self.settings.server.rstrip('/')}/issues/?jql=labels%20%3D%20"
+                f"{theme_label(theme_id)}")
+
+    def _remote_link(self, theme: dict, key: str) -> Any:
+        tid = theme["theme_id"]
+        title = (f"Customer feedback theme {tid}: {theme['item_count']} reports, "
+                 f"{theme['distinct_authors']} customers")
+        return self._call("link", self.client.add_remote_link, key,
+                          {"url": self._evidence_url(tid), "title": title[:255]},
+                          globalId=GLOBAL_ID.format(theme_id=tid), relationship="customer feedback",
+                          issue=key, theme_id=tid)
+
+    def _link(self, theme: dict, target: Any, sim: float,
+              issues: dict[int, store.IssueRow]) -> bool:
+        tid, key = theme["theme_id"], target.key
+        comment = link_comment(theme, similarity=sim, evidence_url=self._evidence_url(tid))
+        store.outbox_pending(self._con, theme_id=tid, run_id=self._run_id,
+                             request={"link": key, "similarity": sim, "comment": comment})
+        # The label makes the link findable again if the warehouse is lost.
+        if self._call("update", target.update, update={"labels": [{"add": theme_label(tid)}]},
+                      notify=self.settings.notify_on_refresh, issue=key, theme_id=tid) is _FAILED:
+            return False
+        if self._remote_link(theme, key) is _FAILED:
+            return False
+        if self._call("comment", self.client.add_comment, key, comment, issue=key,
+                      theme_id=tid) is _FAILED:
+            return False
+        row = store.IssueRow(theme_id=tid, issue_key=key, origin="linked",
+                             baseline_items=theme["item_count"],
+                             baseline_sources=self._sources(tid))
+        self._save(row, event="linked", detail=f"similarity {sim:.3f}")
+        store.outbox_done(self._con, theme_id=tid, status="sent", external_ref=key)
+        issues[tid] = row
+        self._fresh.add(tid)
+        self.stats["linked"] += 1
+        return True
+
+    def _create(self, theme: dict, evidence: ThemeEvidence,
+                issues: dict[int, store.IssueRow]) -> None:
+        tid = theme["theme_id"]
+        fields = jira_issue_fields(theme, self.settings, evidence)
+        store.outbox_pending(self._con, theme_id=tid, run_id=self._run_id,
+                             request={"create": {"fields": fields}})
+        issue = self._call("create", create_issue, self.client, fields,
+                           max_retries=self.settings.max_retries, theme_id=tid)
+        if issue is _FAILED:
+            return
+        _, section = split_description(fields["description"])
+        row = store.IssueRow(
+            theme_id=tid, issue_key=issue.key, origin="created", last_summary=fields["summary"],
+            last_priority=(fields.get("priority") or {}).get("name"),
+            evidence_hash=store.text_hash(section or ""), baseline_items=theme["item_count"],
+            baseline_sources=sorted(evidence.sources))
+        self._save(row, event="created")
+        store.outbox_done(self._con, theme_id=tid, status="sent", external_ref=issue.key)
+        issues[tid] = row
+        self._fresh.add(tid)
+        self.stats["created"] += 1
+
+    def _save(self, row: store.IssueRow, *, event: str, detail: str = "") -> None:
+        row.updated_run = self._run_id
+        store.save_issue(self._con, row, project=self.settings.project, run_id=self._run_id)
+        store.log_event(self._con, run_id=self._run_id, theme_id=row.theme_id,
+                        issue_key=row.issue_key, event=event, detail=detail)
+
+    def _sources(self, theme_id: int) -> list[str]:
+        return sorted(store.theme_evidence(self._con, theme_id, as_of=self._as_of).sources)
+
+    def _state(self, fields: dict) -> str:
+        category = ((fields.get("status") or {}).get("statusCategory") or {}).get("key")
+        if category != "done":
+            return "open"
+        resolution = (fields.get("resolution") or {}).get("name") or ""
+        declined = {r.casefold() for r in self.settings.declined_resolutions}
+        return "declined" if resolution.casefold() in declined else "done"
+
+    def _refresh(self, theme: dict, row: store.IssueRow, evidence: ThemeEvidence) -> None:
+        tid, key = theme["theme_id"], row.issue_key
+        issue = self._call("read", self.client.issue, key, issue=key, theme_id=tid)
+        if issue is _FAILED:
+            return
+        fields = issue.raw["fields"]
+        state = self._state(fields)
+        if state != "open":
+            self._closed(theme, row, state, _jira_time(fields.get("resolutiondate")))
+            return
+        row.jira_state, row.resolved_at = "open", None
+        if row.origin == "linked":  # a PM's issue: only our remote link (upserted) changes
+            changed = [] if self._remote_link(theme, key) is not _FAILED else None
+        else:
+            changed = self._update_fields(theme, row, issue, evidence)
+        if changed is None:
+            return
+        self._maybe_comment(theme, row, evidence)
+        self.stats["refreshed" if changed else "unchanged"] += 1
+        self._save(row, event="refreshed" if changed else "unchanged",
+                   detail=", ".join(changed) if changed else "")
+
+    def _update_fields(self, theme: dict, row: store.IssueRow, issue: Any,
+                       evidence: ThemeEvidence) -> list[str] | None:
+        """Rewrite what is ours and unchanged by people; return the fields sent (None: failed)."""
+        tid, key, current = theme["theme_id"], row.issue_key, issue.raw["fields"]
+        above, section = split_description(current.get("description"))
+        description = live_description(theme, evidence, above)
+        update: dict[str, Any] = {}
+        if description != (current.get("description") or ""):
+            update["description"] = description
+        summary = jira_summary(theme)
+        if current.get("summary") != row.last_summary:
+            if row.last_summary is not None:
+                store.log_event(self._con, run_id=self._run_id, theme_id=tid, issue_key=key,
+                                event="kept_human_edit", detail="summary")
+        elif summary != row.last_summary:
+            update["summary"] = summary
+        priority = self.settings.priority_for_rank(theme["rank"])
+        current_priority = (current.get("priority") or {}).get("name")
+        if (self.settings.set_priority and priority and current_priority == row.last_priority
+                and priority != row.last_priority and row.last_priority is not None):
+            update["priority"] = {"name": priority}
+        if not update:
+            return []
+        store.outbox_pending(self._con, theme_id=tid, run_id=self._run_id,
+                             request={"update": key, "fields": update})
+        if self._call("update", issue.update, fields=update,
+                      notify=self.settings.notify_on_refresh, issue=key, theme_id=tid) is _FAILED:
+            return None
+        store.outbox_done(self._con, theme_id=tid, status="sent", external_ref=key)
+        if "summary" in update:
+            row.last_summary = summary
+        if "priority" in update:
+            row.last_priority = priority
+        row.evidence_hash = store.text_hash(split_description(description)[1] or "")
+        return sorted(update)
+
+    def _maybe_comment(self, theme: dict, row: store.IssueRow, evidence: ThemeEvidence) -> None:
+        rule = self.settings.significant_change
+        before, sources = row.baseline_items or 0, set(row.baseline_sources or [])
+        new_sources = sorted(set(evidence.sources) - sources) if rule.new_source else []
+        grew = rule.volume_factor > 0 and theme["item_count"] >= rule.volume_factor * max(before, 1)
+        if not (grew or new_sources):
+            return
+        body = growth_comment(theme, before=before, new_sources=new_sources)
+        if self._call("comment", self.client.add_comment, row.issue_key, body,
+                      issue=row.issue_key, theme_id=theme["theme_id"]) is _FAILED:
+            return
+        row.baseline_items, row.baseline_sources = theme["item_count"], sorted(evidence.sources)
+        self.stats["commented"] += 1
+        store.log_event(self._con, run_id=self._run_id, theme_id=theme["theme_id"],
+                        issue_key=row.issue_key, event="commented",
+                        detail=f"{before} -> {theme['item_count']} reports; new sources: "
+                        f"{', '.join(new_sources) or 'none'}")
+
+    def _closed(self, theme: dict, row: store.IssueRow, state: str,
+                resolved: datetime | None) -> None:
+        tid, key = theme["theme_id"], row.issue_key
+        if row.jira_state != state or row.resolved_at != resolved:
+            row.jira_state, row.resolved_at = state, resolved
+        self.stats["closed_skipped"] += 1
+        may_comment = state == "done" or self.settings.comment_on_declined
+        if not may_comment or resolved is None or row.resurge_comment_for == resolved:
+            self._save(row, event=f"{state}_respected")
+            return
+        new_count = store.items_since(self._con, tid, resolved, self._as_of)
+        if new_count < self.settings.resurge_min_items:
+            self._save(row, event=f"{state}_respected", detail=f"{new_count} new reports")
+            return
+        quotes = store.newest_items(self._con, tid, resolved, self._as_of)
+        body = resurge_comment(theme, resolved=resolved, new_count=new_count, quotes=quotes)
+        store.outbox_pending(self._con, theme_id=tid, run_id=self._run_id,
+                             request={"comment": key, "body": body})
+        if self._call("comment", self.client.add_comment, key, body, issue=key,
+                      theme_id=tid) is _FAILED:
+            return
+        store.outbox_done(self._con, theme_id=tid, status="sent", external_ref=key)
+        row.resurge_comment_for = resolved
+        self.stats["resurged"] += 1
+        self._save(row, event="resurged", detail=f"{new_count} new reports since {resolved}")
+
+
+__all__ = ["JiraSink"]

@@ -1,0 +1,156 @@
+"""The Jira sink's warehouse side: mapping rows, outbox rows, decisions, evidence queries."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from ...db import rows_as_dicts
+from ...deliver.jira_payload import ThemeEvidence
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass
+class IssueRow:
+    theme_id: int
+    issue_key: str
+    origin: str
+    last_summary: str | None = None
+    last_priority: str | None = None
+    last_assignee: str | None = None
+    evidence_hash: str | None = None
+    baseline_items: int = 0
+    baseline_sources: list[str] | None = None
+    jira_state: str = "open"
+    resolved_at: datetime | None = None
+    resurge_comment_for: datetime | None = None
+
+
+_COLS = [f for f in IssueRow.__dataclass_fields__]
+
+
+def load_issues(con: duckdb.DuckDBPyConnection) -> dict[int, IssueRow]:
+    cur = con.execute(f"SELECT {', '.join(_COLS)} FROM jira_issues")
+    return {r["theme_id"]: IssueRow(**r) for r in rows_as_dicts(cur)}
+
+
+def save_issue(con: duckdb.DuckDBPyConnection, row: IssueRow, *, project: str,
+               run_id: str) -> None:
+    values = [getattr(row, c) for c in _COLS]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _COLS if c != "theme_id")
+    con.execute(
+        f"INSERT INTO jira_issues ({', '.join(_COLS)}, project, created_run, updated_run) "
+        f"VALUES ({', '.join('?' * (len(_COLS) + 3))}) ON CONFLICT (theme_id) DO UPDATE SET "
+        f"{updates}, project = excluded.project, updated_run = excluded.updated_run, "
+        "updated_at = now()",
+        [*values, project, run_id, run_id],
+    )
+
+
+def log_event(con: duckdb.DuckDBPyConnection, *, run_id: str, theme_id: int,
+              issue_key: str | None, event: str, detail: str = "") -> None:
+    con.execute("INSERT INTO jira_events (run_id, theme_id, issue_key, event, detail) "
+                "VALUES (?, ?, ?, ?, ?)", [run_id, theme_id, issue_key, event, detail])
+
+
+def record_match(con: duckdb.DuckDBPyConnection, *, run_id: str, theme_id: int,
+                 issue_key: str | None, similarity: float | None, threshold: float,
+                 decision: str) -> None:
+    con.execute(
+        "INSERT OR REPLACE INTO jira_backlog_matches (run_id, theme_id, issue_key, similarity, "
+        "threshold, decision) VALUES (?, ?, ?, ?, ?, ?)",
+        [run_id, theme_id, issue_key, similarity, threshold, decision])
+
+
+def outbox_pending(con: duckdb.DuckDBPyConnection, *, theme_id: int, run_id: str,
+                   request: dict) -> None:
+    """Record the request as 'pending' before it is sent (the outbox pattern)."""
+    payload = json.dumps(request, default=str, sort_keys=True)
+    con.execute(
+        """
+        INSERT INTO deliveries (delivery_key, sink, theme_id, run_id, payload, payload_hash, status)
+        VALUES (?, 'jira', ?, ?, ?, ?, 'pending')
+        ON CONFLICT (delivery_key) DO UPDATE SET run_id = excluded.run_id,
+            payload = excluded.payload, payload_hash = excluded.payload_hash,
+            status = 'pending', error = NULL, updated_at = now()
+        """,
+        [f"jira:theme:{theme_id}", theme_id, run_id, payload, text_hash(payload)])
+
+
+def outbox_done(con: duckdb.DuckDBPyConnection, *, theme_id: int, status: str,
+                external_ref: str | None = None, error: str | None = None) -> None:
+    con.execute(
+        "UPDATE deliveries SET status = ?, external_ref = coalesce(?, external_ref), error = ?, "
+        "updated_at = now() WHERE delivery_key = ?",
+        [status, external_ref, error, f"jira:theme:{theme_id}"])
+
+
+def pending_themes(con: duckdb.DuckDBPyConnection) -> set[int]:
+    """Themes whose last Jira request may or may not have reached Jira (crash, timeout)."""
+    rows = con.execute("SELECT theme_id FROM deliveries WHERE sink = 'jira' AND "
+                       "status IN ('pending', 'failed')").fetchall()
+    return {r[0] for r in rows}
+
+
+def theme_evidence(con: duckdb.DuckDBPyConnection, theme_id: int, *, as_of: datetime,
+                   weeks: int = 8, links: int = 10) -> ThemeEvidence:
+    """Weekly counts, sources, languages and newest source links of a theme's live items."""
+    members = """
+        FROM item_themes t JOIN items i USING (source, external_id)
+        WHERE t.theme_id = $theme AND NOT i.deleted AND i.drop_reason IS NULL
+          AND i.created_at <= $as_of
+    """
+    p = {"theme": theme_id, "as_of": as_of}
+    weekly = con.execute(
+        f"SELECT date_trunc('week', i.created_at AT TIME ZONE 'UTC') AS wk, count(*) {members} "
+        f"AND i.created_at > $as_of - to_days({7 * weeks}) GROUP BY wk ORDER BY wk", p).fetchall()
+    sources = con.execute(f"SELECT i.source, count(*) n {members} GROUP BY 1 ORDER BY n DESC, 1",
+                          p).fetchall()
+    langs = con.execute(f"SELECT i.language, count(*) n {members} AND i.language IS NOT NULL "
+                        "GROUP BY 1 ORDER BY n DESC, 1", p).fetchall()
+    link_rows = con.execute(
+        f"SELECT coalesce(nullif(i.title, ''), left(i.clean_text, 80)), i.url {members} "
+        f"AND i.url IS NOT NULL ORDER BY i.created_at DESC, i.url LIMIT {int(links)}", p).fetchall()
+    return ThemeEvidence(weekly=[(w, n) for w, n in weekly], sources=dict(sources),
+                         languages=dict(langs), links=[(t or u, u) for t, u in link_rows])
+
+
+def items_since(con: duckdb.DuckDBPyConnection, theme_id: int, since: datetime,
+                as_of: datetime) -> int:
+    row = con.execute(
+        "SELECT count(*) FROM item_themes t JOIN items i USING (source, external_id) "
+        "WHERE t.theme_id = ? AND NOT i.deleted AND i.drop_reason IS NULL "
+        "AND i.created_at > ? AND i.created_at <= ?", [theme_id, since, as_of]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def theme_text(theme: dict) -> str:
+    """What a theme 'says', for matching against backlog issues: title, keywords, quotes."""
+    quotes = json.loads(theme["quotes"]) if isinstance(theme["quotes"], str) else theme["quotes"]
+    parts = [theme["title"], ", ".join(theme["keywords"] or [])]
+    parts += [q["text"] for q in (quotes or [])[:5]]
+    return ". ".join(p for p in parts if p)
+
+
+__all__ = [
+    "IssueRow", "items_since", "load_issues", "log_event", "newest_items", "outbox_done",
+    "outbox_pending",
+    "pending_themes", "record_match", "save_issue", "text_hash", "theme_evidence", "theme_text",
+]
+
+
+def newest_items(con: duckdb.DuckDBPyConnection, theme_id: int, since: datetime,
+                 as_of: datetime, limit: int = 5) -> list[tuple[str, str | None]]:
+    """(text, url) of the newest live items of a theme after ``since`` (resurgence evidence)."""
+    return con.execute(
+        "SELECT coalesce(i.clean_text, i.title, ''), i.url FROM item_themes t "
+        "JOIN items i USING (source, external_id) WHERE t.theme_id = ? AND NOT i.deleted "
+        "AND i.drop_reason IS NULL AND i.created_at > ? AND i.created_at <= ? "
+        "ORDER BY i.created_at DESC LIMIT ?", [theme_id, since, as_of, limit]).fetchall()

@@ -1,0 +1,144 @@
+"""What every connector must do, each against its emulator with the real client."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from feedback_pipeline.config import FileSourceConfig
+from feedback_pipeline.ingest import get_cursor
+from feedback_pipeline.sources.base import Batch, Source
+from feedback_pipeline.sources.files import FileSource
+
+from .cases import Case
+from .conftest import rows, run
+
+
+def test_multi_page_then_incremental_edit_and_delete(case: Case, warehouse):
+    case.seed()
+    first = run(warehouse, case.source())[case.name]
+    assert first.error is None
+    assert first.new == case.expected
+    before = rows(warehouse, case.name)
+    assert len(before) == case.expected
+    assert get_cursor(warehouse, case.name) is not None
+
+    edited = case.edit()
+    deleted = case.delete()
+    second = run(warehouse, case.source(), run_id="r2")[case.name]
+    assert second.error is None
+    after = rows(warehouse, case.name)
+    assert set(after) == set(before)  # nothing duplicated, nothing erased
+    assert after[edited] != before[edited]
+    assert second.new == 0
+    if deleted is not None:
+        assert after[deleted][2] is True
+        assert second.changed == 2
+    else:  # GitHub, Intercom: a deleted record just stops appearing; it is kept as it was
+        assert second.changed == 1
+
+
+def test_third_run_without_changes_changes_nothing(case: Case, warehouse):
+    case.seed()
+    run(warehouse, case.source())
+    again = run(warehouse, case.source(), run_id="r2")[case.name]
+    assert again.error is None
+    assert (again.new, again.changed) == (0, 0)
+
+
+@pytest.mark.parametrize("fault", ["429", "500"])
+def test_transient_fault_is_retried(case: Case, warehouse, fault):
+    case.seed()
+    case.inject[fault]()
+    stats = run(warehouse, case.source())[case.name]
+    assert stats.error is None
+    assert len(rows(warehouse, case.name)) == case.expected
+
+
+def test_malformed_json_is_a_clear_error_then_a_rerun_completes(case: Case, warehouse):
+    case.seed()
+    case.inject["malformed"]()
+    stats = run(warehouse, case.source())[case.name]
+    assert stats.error is not None
+    assert f"'{case.name}'" in stats.error
+    assert "JSON" in stats.error
+    assert run(warehouse, case.source(), run_id="r2")[case.name].error is None
+    assert len(rows(warehouse, case.name)) == case.expected
+
+
+def test_expired_token_names_the_setting_and_other_sources_complete(
+    case: Case, warehouse, write_jsonl, make_record
+):
+    case.seed()
+    case.expire()
+    path = write_jsonl("forum.jsonl", [make_record()])
+    other = FileSource(FileSourceConfig(name="forum", path=path))
+    stats = run(warehouse, case.source(), other)
+    error = stats[case.name].error
+    assert error is not None
+    assert f"source '{case.name}'" in error
+    assert case.token_env in error
+    assert case.token not in error
+    assert stats["forum"].error is None and stats["forum"].new == 1
+    assert get_cursor(warehouse, case.name) is None
+
+
+def test_missing_token_is_a_config_error_naming_the_env_var(case: Case, warehouse, monkeypatch):
+    monkeypatch.delenv(case.token_env)
+    source = case.source()  # building it needs no credential and no network
+    assert case.request_count() == 0
+    error = run(warehouse, source)[case.name].error
+    assert error is not None and case.token_env in error
+    assert case.request_count() == 0
+
+
+class Crash(BaseException):
+    """Stands for the process dying (not a FeedbackPipelineError, so ingest does not catch it)."""
+
+
+class CrashAfterFetch(Source):
+    """Lets ``commits`` batches through, then dies holding the next fetched batch."""
+
+    def __init__(self, inner: Source, commits: int) -> None:
+        self.inner, self.name, self.commits = inner, inner.name, commits
+
+    def fetch(self, cursor: str | None):
+        for n, batch in enumerate(self.inner.fetch(cursor)):
+            if n == self.commits:
+                assert isinstance(batch, Batch)
+                raise Crash(f"crashed holding {len(batch.items)} fetched rows")
+            yield batch
+
+
+@pytest.mark.parametrize("commits", [0, 1, 2])
+def test_crash_after_fetch_before_commit_then_rerun(case: Case, warehouse, commits):
+    case.seed()
+    with pytest.raises(Crash):
+        run(warehouse, CrashAfterFetch(case.source(), commits))
+    stats = run(warehouse, case.source(), run_id="r2")[case.name]
+    assert stats.error is None
+    found = rows(warehouse, case.name)
+    assert len(found) == case.expected
+    total = warehouse.execute("SELECT count(*) FROM items WHERE source = ?", [case.name]).fetchone()
+    assert total[0] == case.expected
+
+
+def test_credential_reaches_the_request_header(case: Case, warehouse):
+    case.seed()
+    run(warehouse, case.source())
+    headers = case.auth_headers()
+    assert headers and all(case.token in h for h in headers)
+
+
+def test_credential_never_reaches_logs_or_errors(case: Case, warehouse, caplog):
+    case.seed()
+    caplog.set_level(logging.DEBUG)
+    case.inject["429"]()
+    assert run(warehouse, case.source())[case.name].error is None
+    case.expire()
+    error = run(warehouse, case.source(), run_id="r2")[case.name].error
+    assert error is not None
+    assert "429" in caplog.text or "ratelimited" in caplog.text  # the retry was logged
+    assert case.token not in caplog.text
+    assert case.token not in error

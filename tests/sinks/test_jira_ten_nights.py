@@ -1,0 +1,113 @@
+"""Ten simulated nights of the real pipeline on the demo data, delivering live to the emulator.
+
+Night k sees the demo records created up to ``end - 3 * (9 - k)`` days (the demo spans 60
+days), so themes grow, appear and move in the ranking as they would in production.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from emulators.jira import JiraEmulator
+from feedback_pipeline import db, pipeline
+from feedback_pipeline.config import load_settings
+from feedback_pipeline.deliver.jira_payload import live_description, split_description
+from feedback_pipeline.sinks.jira import JiraSink
+from feedback_pipeline.sinks.jira.store import theme_evidence
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "demo" / "feedback_demo.jsonl"
+NIGHTS, STEP_DAYS = 10, 3
+
+
+def test_ten_nights_one_issue_per_qualifying_theme(tmp_path, embedder, jira_env):
+    records = [json.loads(line) for line in DEMO.read_text(encoding="utf-8").splitlines()]
+    end = max(datetime.fromisoformat(r["created_at"]) for r in records)
+    data = tmp_path / "demo.jsonl"
+    qualified: set[int] = set()
+    figures = []
+    with JiraEmulator(cloud=True, page_size=50) as emu:
+        config = tmp_path / "config.toml"
+        config.write_text(f"""
+warehouse = "{tmp_path / 'wh.duckdb'}"
+[[sources]]
+name = "demo"
+path = "{data}"
+[rank]
+as_of = "latest"
+[deliver]
+dry_run = false
+outbox = "{tmp_path / 'outbox'}"
+[deliver.jira]
+enabled = true
+server = "{emu.url}"
+project = "FB"
+timeout_seconds = 10
+""", encoding="utf-8")
+        settings = load_settings(config)
+        for night in range(NIGHTS):
+            cutoff = end - timedelta(days=STEP_DAYS * (NIGHTS - 1 - night))
+            with data.open("w", encoding="utf-8") as fh:
+                for r in records:
+                    if datetime.fromisoformat(r["created_at"]) <= cutoff:
+                        fh.write(json.dumps(r) + "\n")
+            con = db.connect(settings.warehouse)
+            run_id = pipeline.start_run(con)
+            ingest = pipeline.stage_ingest(con, settings, run_id)
+            pipeline.stage_clean(con, settings)
+            pipeline.stage_embed(con, settings)
+            cluster = pipeline.stage_cluster(con, settings, run_id)
+            ranking, as_of = pipeline.stage_rank(con, settings, run_id)
+            stats = pipeline.stage_deliver(con, settings, run_id, ranking, as_of, {
+                "items": cluster["items"], "themes": len(ranking), "new_items": ingest["new"]})
+            pipeline.finish_run(con, run_id, stats)
+            sink = JiraSink(settings.deliver.jira)
+            tonight = {t["theme_id"] for t in ranking if sink.qualifies(t)}
+            qualified |= tonight
+            j = stats["jira"]
+            figures.append((night, ingest["new"], len(ranking), len(tonight), j["created"],
+                            j["adopted"], j["linked"], j["refreshed"], j["unchanged"],
+                            j["commented"], len(emu.state.issues)))
+            if night < NIGHTS - 1:
+                con.close()
+
+        labels = Counter(lb for i in emu.state.issues.values() for lb in i["fields"]["labels"]
+                         if lb.startswith("feedback-theme-"))
+        print("\nnight new_items ranked qualifying created adopted linked refreshed unchanged "
+              "commented issues_total")
+        for row in figures:
+            print(" ".join(str(v) for v in row))
+        print(f"qualifying themes over ten nights: {len(qualified)}; Jira issues: "
+              f"{len(emu.state.issues)}; max issues per theme label: {max(labels.values())}; "
+              f"create requests: {len(emu.calls('POST', r'/issue$'))}")
+        assert len(emu.state.issues) == len(qualified)
+        assert set(labels) == {f"feedback-theme-{t}" for t in qualified}
+        assert max(labels.values()) == 1
+        assert len(emu.calls("POST", r"/issue$")) == len(qualified)
+        mapping = dict(con.execute("SELECT theme_id, issue_key FROM jira_issues").fetchall())
+        assert set(mapping) == qualified
+        # Every issue whose theme is ranked tonight shows tonight's evidence.
+        current = 0
+        for theme in ranking:
+            key = mapping.get(theme["theme_id"])
+            if key is None:
+                continue
+            desc = emu.state.issues[key]["fields"]["description"]
+            above, _ = split_description(desc)
+            expected = live_description(theme, theme_evidence(con, theme["theme_id"],
+                                                              as_of=as_of), above)
+            assert desc == expected, key
+            current += 1
+        stale = sorted(set(mapping) - {t["theme_id"] for t in ranking})
+        print(f"issues with current evidence: {current}; issues whose theme is no longer "
+              f"ranked (not refreshed): {len(stale)}")
+        assert con.execute("SELECT count(*) FROM deliveries WHERE sink = 'jira' AND status <> "
+                           "'sent'").fetchone() == (0,)
+        con.close()
