@@ -104,8 +104,11 @@ def assign_to_nearest(
 class ThemeClusterer:
     """Groups embeddings into themes; noise stays -1."""
 
-    def __init__(self, config: ClusterConfig | None = None) -> None:
+    def __init__(self, config: ClusterConfig | None = None, *,
+                 allow_single_cluster: bool = False) -> None:
         self.config = config or ClusterConfig()
+        # The nightly remainder may hold just one new topic; a whole corpus never is one theme.
+        self.allow_single_cluster = allow_single_cluster
 
     def _reduce(self, X: np.ndarray) -> np.ndarray:
         cfg = self.config
@@ -147,6 +150,7 @@ class ThemeClusterer:
             min_samples=cfg.min_samples,
             cluster_selection_method=cfg.cluster_selection_method,
             cluster_selection_epsilon=cfg.cluster_selection_epsilon,
+            allow_single_cluster=self.allow_single_cluster,
         ).fit(Z).labels_.astype(np.int64)
         self.hdbscan_noise_ = float((labels == NOISE).mean())
 

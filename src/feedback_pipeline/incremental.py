@@ -104,7 +104,7 @@ def update_incrementally(
         sub = _subset(c, rest)
         cfg = cluster_config.model_copy(update={"min_cluster_size":
                                                 min_cluster_size_for(total, cluster_config)})
-        model = ThemeClusterer(cfg).fit(sub.X)
+        model = ThemeClusterer(cfg, allow_single_cluster=True).fit(sub.X)
         sub.labels, sub.similarity = model.labels_, model.similarity_
         found = sorted(set(sub.labels.tolist()) - {NOISE})
         stats["reclustered"] = int(rest.sum())
