@@ -143,3 +143,13 @@ def test_empty_input(text):
                                   "broken since 2024-03-01 10:30 UTC"])
 def test_dates_are_not_phone_numbers(text):
     assert redact(text) == text
+
+
+def test_dotted_european_date_is_not_a_phone_number():
+    assert redact("broken since 12.03.2024") == "broken since 12.03.2024"
+
+
+@pytest.mark.parametrize("phone", ["+41.22.345.67.89", "+49 30 12.34.5678"],
+                         ids=["ch-dotted", "de-dotted"])
+def test_dotted_phone_numbers_containing_a_date_like_run_are_redacted(phone):
+    assert redact(f"call {phone} now") == "call [phone] now"

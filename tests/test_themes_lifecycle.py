@@ -43,6 +43,7 @@ CENTERS = {name: _center(i) for i, name in enumerate(WORDS)}
 
 
 def _settings(**themes) -> Settings:
+    themes.setdefault("full_recluster_every_days", 30)
     s = Settings()
     s.cluster = ClusterConfig(reducer="pca", n_components=8, min_cluster_size=8)
     s.embed.model = "synthetic"
@@ -97,9 +98,10 @@ class Warehouse:
         )
         save_vectors(self.con, "synthetic", [h], v[None, :])
 
-    def night(self, settings: Settings, *, full: bool = False) -> dict:
+    def night(self, settings: Settings, *, full: bool = False,
+              as_of: datetime | None = None) -> dict:
         run = pipeline.start_run(self.con)
-        stats = pipeline.stage_cluster(self.con, settings, run, full=full)
+        stats = pipeline.stage_cluster(self.con, settings, run, full=full, as_of=as_of)
         pipeline.finish_run(self.con, run, {"cluster": stats})
         self.last_run = run
         return stats
@@ -169,13 +171,16 @@ def test_incremental_night_with_nothing_new_changes_nothing(wh):
     assert [r[:5] for r in before] == [r[:5] for r in after]
 
 
-def test_full_recluster_is_scheduled(wh):
+def test_full_recluster_is_scheduled_in_data_time(wh):
     _three_themes(wh)
-    wh.night(_settings(full_recluster_every_days=7), full=True)
-    assert wh.night(_settings(full_recluster_every_days=7))["mode"] == "incremental"
-    wh.con.execute("UPDATE runs SET started_at = started_at - INTERVAL 8 DAY")
-    assert wh.night(_settings(full_recluster_every_days=7))["mode"] == "full"
-    assert wh.night(_settings(full_recluster_every_days=0))["mode"] == "full"
+    weekly = _settings(full_recluster_every_days=7)
+    wh.night(weekly, full=True, as_of=AS_OF)
+    assert wh.night(weekly, as_of=AS_OF + timedelta(days=3))["mode"] == "incremental"
+    assert wh.night(weekly, as_of=AS_OF + timedelta(days=6))["mode"] == "incremental"
+    assert wh.night(weekly, as_of=AS_OF + timedelta(days=7))["mode"] == "full"
+    assert wh.night(weekly, as_of=AS_OF + timedelta(days=8))["mode"] == "incremental"
+    assert wh.night(_settings(full_recluster_every_days=0),
+                    as_of=AS_OF + timedelta(days=8))["mode"] == "full"
 
 
 def test_a_theme_that_splits_records_split_from(wh):

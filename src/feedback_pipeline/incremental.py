@@ -47,15 +47,20 @@ RECENT_NOISE = """
 
 def needs_full_recluster(con: duckdb.DuckDBPyConnection, config: ThemesConfig,
                          now: datetime | None = None) -> bool:
-    """True when no full clustering exists yet or the last one is older than the schedule."""
+    """True when no full clustering exists yet or the last one is older than the schedule.
+
+    Age is measured in data time (each run's ``as_of``), so a backfill re-clusters on the same
+    schedule a nightly deployment would have.
+    """
     if config.full_recluster_every_days <= 0:
         return True
-    row = con.execute(
-        "SELECT max(r.started_at) FROM runs r WHERE r.status = 'completed' "
-        "AND json_extract_string(r.stats, '$.cluster.mode') = 'full'").fetchone()
-    if row is None or row[0] is None:
-        return True
     if not con.execute("SELECT count(*) FROM themes").fetchone()[0]:
+        return True
+    row = con.execute(
+        "SELECT max(coalesce(TRY_CAST(json_extract_string(stats, '$.cluster.as_of') AS TIMESTAMPTZ),"
+        " started_at)) FROM runs WHERE status = 'completed' "
+        "AND json_extract_string(stats, '$.cluster.mode') = 'full'").fetchone()
+    if row is None or row[0] is None:
         return True
     now = now or datetime.now(UTC)
     return now - row[0] >= timedelta(days=config.full_recluster_every_days)
@@ -77,8 +82,10 @@ def update_incrementally(
     themes_config: ThemesConfig, label_config: LabelConfig, as_of: datetime,
 ) -> dict:
     since = as_of - timedelta(days=themes_config.recent_window_days)
-    c = load_corpus(con, model_id, where=f"({PENDING}) OR ({RECENT_NOISE})", params={"since": since})
-    total = con.execute("SELECT count(*) FROM items WHERE drop_reason IS NULL").fetchone()[0]
+    c = load_corpus(con, model_id, where=f"i.created_at <= $until AND (({PENDING}) OR ({RECENT_NOISE}))",
+                    params={"since": since, "until": as_of})
+    total = con.execute("SELECT count(*) FROM items WHERE drop_reason IS NULL AND created_at <= ?",
+                        [as_of]).fetchone()[0]
     stats = {"mode": "incremental", "items": total, "pending": len(c.keys), "assigned": 0,
              "reclustered": 0, "new_themes": 0, "joined_existing": 0, "faded_themes": 0,
              "merged_themes": 0}

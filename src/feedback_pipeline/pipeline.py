@@ -20,6 +20,8 @@ from .deliver import deliver_dry_run
 from .embed import SentenceTransformerEmbedder, embed_pending
 from .errors import SinkError
 from .ingest import author_salt, ingest
+from .item_types import classify_pending
+from .languages import is_multilingual
 from .rank import rank_themes, resolve_as_of
 from .sources import build_sources
 from .sinks.jira import JiraSink
@@ -67,24 +69,36 @@ def stage_clean(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
 
 def stage_embed(con: duckdb.DuckDBPyConnection, settings: Settings,
                 progress: Callable[[int, int], None] | None = None) -> dict:
-    return embed_pending(con, embedder_for(settings), progress=progress)
+    stats = embed_pending(con, embedder_for(settings), progress=progress)
+    # Types come from the cached vectors, so they are computed right after embedding.
+    stats["types"] = classify_pending(con, embedder_for(settings))
+    return stats
 
 
 def stage_cluster(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, *,
-                  full: bool = False) -> dict:
-    """Full re-cluster when due (or asked for), else the incremental nightly path."""
-    if full or needs_full_recluster(con, settings.themes):
-        clustering = cluster_corpus(con, settings.embed.model, settings.cluster)
-        return save_clustering(con, clustering, run_id=run_id, label_config=settings.label,
-                               themes_config=settings.themes)
-    return update_incrementally(
-        con, settings.embed.model, run_id=run_id, cluster_config=settings.cluster,
-        themes_config=settings.themes, label_config=settings.label,
-        as_of=resolve_as_of(con, settings.rank))
+                  full: bool = False, as_of: datetime | None = None) -> dict:
+    """Full re-cluster when due (or asked for), else the incremental nightly path.
+
+    Only items created up to ``as_of`` (default: the ranking's as-of time) are clustered, so a
+    backfill replays history exactly as it happened.
+    """
+    as_of = as_of or resolve_as_of(con, settings.rank)
+    if full or needs_full_recluster(con, settings.themes, now=as_of):
+        clustering = cluster_corpus(con, settings.embed.model, settings.cluster, until=as_of,
+                                    split_languages=not is_multilingual(settings.embed))
+        stats = save_clustering(con, clustering, run_id=run_id, label_config=settings.label,
+                                themes_config=settings.themes)
+        stats.update(clustering.language_stats)
+    else:
+        stats = update_incrementally(
+            con, settings.embed.model, run_id=run_id, cluster_config=settings.cluster,
+            themes_config=settings.themes, label_config=settings.label, as_of=as_of)
+    return {**stats, "as_of": as_of.isoformat()}
 
 
-def stage_rank(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> tuple[list[dict], datetime]:
-    as_of = resolve_as_of(con, settings.rank)
+def stage_rank(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, *,
+               as_of: datetime | None = None) -> tuple[list[dict], datetime]:
+    as_of = as_of or resolve_as_of(con, settings.rank)
     compute_trends(con, settings.trends, run_id=run_id, as_of=as_of)
     return rank_themes(con, settings.rank, run_id=run_id, as_of=as_of), as_of
 

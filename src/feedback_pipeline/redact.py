@@ -18,7 +18,7 @@ _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3}
 _CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
 _IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
 _IPV6 = re.compile(r"\b(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}\b")
-_PHONE = re.compile(r"(?<![\w/])\+?\(?\d{1,4}\)?(?:[ .\-]?\(?\d{2,4}\)?){2,5}(?![\w/])")
+_PHONE = re.compile(r"(?<![\w/])(?!\d{4}-\d{1,2}-\d{1,2}(?!\d))\+?\(?\d{1,4}\)?(?:[ .\-]?\(?\d{2,4}\)?){2,5}(?![\w/])")
 _HANDLE = re.compile(r"(?<![\w@])@[A-Za-z0-9_][\w.-]{1,38}\b")
 
 
@@ -37,12 +37,12 @@ def _card(m: re.Match[str]) -> str:
     return "[card]" if 13 <= len(digits) <= 19 and _luhn_ok(digits) else m.group(0)
 
 
-_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}")
+_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{4}")
 
 
 def _phone(m: re.Match[str]) -> str:
     digits = re.sub(r"\D", "", m.group(0))
-    if _DATE.search(m.group(0)):
+    if _DATE.fullmatch(m.group(0)):
         return m.group(0)  # 2024-03-01, 01/03/2024: a date, not a phone number
     return "[phone]" if 7 <= len(digits) <= 15 else m.group(0)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import warnings
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import duckdb
 import numpy as np
@@ -31,6 +32,7 @@ from .config import ClusterConfig, LabelConfig, ThemesConfig
 from .db import transaction
 from .embed import vectors_to_numpy
 from .label import label_themes
+from .languages import cluster_by_language
 
 
 @dataclass
@@ -45,6 +47,8 @@ class Clustering:
     X: np.ndarray
     labels: np.ndarray  # per unique text
     similarity: np.ndarray  # per unique text
+    # Items per language group and languages too small for a theme (see languages.py).
+    language_stats: dict = field(default_factory=dict)
 
     @property
     def item_labels(self) -> np.ndarray:
@@ -93,9 +97,18 @@ def load_corpus(con: duckdb.DuckDBPyConnection, model_id: str, *, where: str = "
                       np.zeros(n, dtype=np.float32))
 
 
-def cluster_corpus(con: duckdb.DuckDBPyConnection, model_id: str, config: ClusterConfig) -> Clustering:
-    corpus = load_corpus(con, model_id)
-    if len(corpus.X):
+def cluster_corpus(con: duckdb.DuckDBPyConnection, model_id: str, config: ClusterConfig, *,
+                   split_languages: bool = True, until: datetime | None = None) -> Clustering:
+    """Cluster every kept, embedded item created up to ``until``; ``split_languages`` clusters
+    each language apart (right for an English-only model, see languages.py)."""
+    corpus = load_corpus(con, model_id, where="i.created_at <= $until",
+                         params={"until": until or datetime.max.replace(tzinfo=UTC)})
+    if len(corpus.X) and split_languages:
+        language = dict(con.execute("SELECT text_hash, any_value(language) FROM items "
+                                    "WHERE drop_reason IS NULL GROUP BY text_hash").fetchall())
+        corpus.labels, corpus.similarity, corpus.language_stats = cluster_by_language(
+            corpus.X, [language.get(h) for h in corpus.text_hashes], config)
+    elif len(corpus.X):
         model = ThemeClusterer(config).fit(corpus.X)
         corpus.labels, corpus.similarity = model.labels_, model.similarity_
     return corpus
