@@ -39,7 +39,8 @@ def clean(con, settings: Settings) -> dict:
 @task(name="embed", cache_policy=NONE)
 def embed(con, settings: Settings) -> dict:
     stats = pipeline.stage_embed(con, settings)
-    get_run_logger().info("embed: %(embedded)d texts embedded with %(model)s", stats)
+    get_run_logger().info("embed: %(embedded)d texts embedded with %(model)s; types %(types)s",
+                          stats)
     return stats
 
 

@@ -122,3 +122,12 @@ def make_ranked_theme() -> Callable[..., dict]:
         return theme
 
     return make
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The default embedding model, loaded once per session (tests using it are marked slow)."""
+    from feedback_pipeline.config import EmbedConfig
+    from feedback_pipeline.pipeline import get_embedder
+
+    return get_embedder(EmbedConfig().model_dump_json())

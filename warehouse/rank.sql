@@ -1,15 +1,31 @@
 -- Rank the active themes of the current clustering.
 -- Parameters: $run_id, $as_of (TIMESTAMPTZ), $half_life_days, $window_days, $min_authors,
---             $w_volume, $w_authors, $w_growth, $w_recency, $w_votes, $w_support_share.
+--             $w_volume, $w_authors, $w_growth, $w_recency, $w_votes, $w_support_share,
+--             $types (item types counted, e.g. ['request', 'problem']; untyped items always count).
 -- Each component is computed, normalised to [0, 1] across the themes of this run (min-max), then
 -- weighted; the breakdown keeps all three numbers so every score can be explained.
-WITH members AS (
-    SELECT t.theme_id, i.kind, i.author_hash, i.votes, i.created_at
+WITH all_members AS (
+    SELECT t.theme_id, i.kind, i.author_hash, i.votes, i.created_at, i.item_type
     FROM item_themes t
     JOIN items i USING (source, external_id)
     JOIN themes th ON th.theme_id = t.theme_id
     WHERE th.status = 'active' AND NOT i.deleted AND i.drop_reason IS NULL
       AND i.created_at <= $as_of
+),
+-- The mix of item types over all members, whatever $types counts.
+type_mix AS (
+    SELECT theme_id,
+           json_object('request',  count(*) FILTER (WHERE item_type = 'request'),
+                       'problem',  count(*) FILTER (WHERE item_type = 'problem'),
+                       'question', count(*) FILTER (WHERE item_type = 'question'),
+                       'praise',   count(*) FILTER (WHERE item_type = 'praise'),
+                       'untyped',  count(*) FILTER (WHERE item_type IS NULL))  AS type_mix
+    FROM all_members
+    GROUP BY theme_id
+),
+members AS (
+    SELECT * FROM all_members
+    WHERE item_type IS NULL OR list_contains($types, item_type)
 ),
 stats AS (
     SELECT theme_id,
@@ -77,6 +93,7 @@ SELECT $run_id                                                            AS run
            'recency',       json_object('value', round(days_since_last, 2),  'normalized', round(n_recency, 4),       'weight', $w_recency,       'points', round($w_recency * n_recency, 4)),
            'votes',         json_object('value', votes,                      'normalized', round(n_votes, 4),         'weight', $w_votes,         'points', round($w_votes * n_votes, 4)),
            'support_share', json_object('value', round(support_share, 4),    'normalized', round(n_support_share, 4), 'weight', $w_support_share, 'points', round($w_support_share * n_support_share, 4))
-       )                                                                  AS breakdown
-FROM scored
+       )                                                                  AS breakdown,
+       type_mix.type_mix
+FROM scored LEFT JOIN type_mix USING (theme_id)
 ORDER BY rank

@@ -141,8 +141,10 @@ CREATE TABLE IF NOT EXISTS theme_scores (
     last_seen         TIMESTAMPTZ,
     days_since_last   DOUBLE,
     breakdown         JSON,                     -- {component: {value, normalized, weight, points}}
+    type_mix          JSON,                     -- members per item type {request: n, problem: n, ...}
     PRIMARY KEY (run_id, theme_id)
 );
+ALTER TABLE theme_scores ADD COLUMN IF NOT EXISTS type_mix JSON;  -- warehouses made before it
 
 -- Outbox: every would-be or real delivery, keyed so a rerun updates instead of duplicating.
 CREATE TABLE IF NOT EXISTS deliveries (

@@ -1,4 +1,5 @@
-"""Clean stage: clean every item whose content changed since it was last cleaned."""
+"""Clean stage: clean every item whose content changed since it was last cleaned, and detect
+the language of each kept item (languages.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pyarrow as pa
 from .clean import clean_item
 from .config import CleanConfig
 from .db import transaction
+from .languages import detect_language
 
 
 def text_hash(text: str) -> str:
@@ -25,7 +27,7 @@ def clean_pending(con: duckdb.DuckDBPyConnection, config: CleanConfig) -> dict:
         """
     ).fetchall()
     out: dict[str, list] = {k: [] for k in ("source", "external_id", "clean_text", "text_hash",
-                                            "drop_reason", "clean_hash")}
+                                            "drop_reason", "clean_hash", "language")}
     dropped: dict[str, int] = {}
     for source, external_id, title, body, bot, deleted, content_hash in rows:
         cleaned = clean_item(title or "", body or "", None, config)
@@ -38,13 +40,15 @@ def clean_pending(con: duckdb.DuckDBPyConnection, config: CleanConfig) -> dict:
         out["text_hash"].append(text_hash(cleaned.text) if cleaned.text else None)
         out["drop_reason"].append(reason)
         out["clean_hash"].append(content_hash)
+        out["language"].append(None if reason else detect_language(cleaned.text))
     if rows:
         staged = pa.table(out)  # noqa: F841 - read by DuckDB by name
         with transaction(con):
             con.execute(
                 """
                 UPDATE items SET clean_text = s.clean_text, text_hash = s.text_hash,
-                                 drop_reason = s.drop_reason, clean_hash = s.clean_hash
+                                 drop_reason = s.drop_reason, clean_hash = s.clean_hash,
+                                 language = s.language, item_type = NULL  -- re-typed after embed
                 FROM staged s
                 WHERE items.source = s.source AND items.external_id = s.external_id
                 """

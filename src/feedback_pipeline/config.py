@@ -72,6 +72,12 @@ class EmbedConfig(_Section):
     batch_size: int = 64
     device: str = "cpu"
     cache_folder: Path | None = Field(None, description="Where downloaded models live (models/).")
+    multilingual: bool | None = Field(
+        None,
+        description="True: cluster all languages together (a multilingual model such as "
+        "paraphrase-multilingual-MiniLM-L12-v2); False: cluster each language apart; None: "
+        "True when the model name says 'multilingual' (see languages.py).",
+    )
 
 
 class ClusterConfig(_Section):
@@ -98,7 +104,13 @@ class ThemesConfig(_Section):
 
     match_similarity: float = Field(0.80, description="Centroid cosine to keep a theme's id.")
     match_overlap: float = Field(0.5, description="...or this Jaccard overlap of members.")
-    lineage_share: float = Field(0.5, description="Share of members that makes a split/merge.")
+    lineage_share: float = Field(0.5, description="Share of a theme's members that makes a merge.")
+    lineage_part: float = Field(0.2, description="Share of a cluster's earlier members that "
+                                "makes a theme they came from its split_from parent.")
+    lineage_min_items: int = 3
+    stickiness: float = Field(
+        0.05, description="Full re-clusters move an item to another theme only when it is this "
+        "much closer (cosine) to it; 0 turns hysteresis off.")
     # Incremental nights: a new item joins a theme when its centroid is this close and clearly
     # closer than the runner-up; the rest (plus recent noise) is re-clustered.
     assign_min_similarity: float = 0.60
@@ -138,6 +150,9 @@ class RankConfig(_Section):
     recency_half_life_days: float = 14.0
     growth_window_days: int = 14
     min_authors: int = Field(3, description="Themes with fewer distinct authors are never surfaced.")
+    # Item types counted when ranking (item_types.py); PMs usually want ["request", "problem"].
+    types: list[Literal["request", "problem", "question", "praise"]] = Field(
+        default_factory=lambda: ["request", "problem", "question", "praise"], min_length=1)
     as_of: Literal["now", "latest"] | datetime = Field(
         "latest",
         description="'latest' (the newest item's time), 'now' (recency decays while sources "
@@ -161,7 +176,7 @@ class SlackConfig(_Section):
     new_n: int = Field(5, ge=0)
     rising_n: int = Field(5, ge=0)
     shipped_n: int = Field(5, ge=0)
-    threads_per_theme: int = Field(5, ge=0, description="Community threads listed per shipped theme.")
+    threads_per_theme: int = Field(5, ge=0, description="Community threads per shipped theme.")
     quotes_per_theme: int = Field(3, ge=0, description="Quotes per theme in the thread reply.")
     condensed: bool = Field(True, description="Two lines per theme; False adds score and 'why'.")
     quiet_night: Literal["one line", "silent"] = Field(

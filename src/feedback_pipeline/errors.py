@@ -5,7 +5,7 @@
     ├── RecordError            one input record is unusable (kept in ``rejected_items``, run goes on)
     ├── WarehouseError         the DuckDB file cannot be opened or is locked
     ├── ModelError             the embedding model cannot be loaded
-    ├── SourceError            a connector cannot fetch (auth, rate limit, bad answer); names the source
+    ├── SourceError            a connector cannot fetch (auth, rate limit, bad JSON)
     └── SinkError              a delivery (Jira, Slack) failed; results stay in the outbox
 
 Library code raises these; only the CLI and flow hooks turn them into messages for people.

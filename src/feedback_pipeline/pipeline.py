@@ -26,6 +26,7 @@ from .rank import rank_themes, resolve_as_of
 from .sources import build_sources
 from .sinks.jira import JiraSink
 from .sinks.slack import SlackDigestSink
+from .cluster import min_cluster_size_for
 from .incremental import needs_full_recluster, update_incrementally
 from .themes import cluster_corpus, save_clustering
 from .trends import compute_trends
@@ -87,7 +88,8 @@ def stage_cluster(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: st
         clustering = cluster_corpus(con, settings.embed.model, settings.cluster, until=as_of,
                                     split_languages=not is_multilingual(settings.embed))
         stats = save_clustering(con, clustering, run_id=run_id, label_config=settings.label,
-                                themes_config=settings.themes)
+                                themes_config=settings.themes,
+                                min_size=min_cluster_size_for(len(clustering.X), settings.cluster))
         stats.update(clustering.language_stats)
     else:
         stats = update_incrementally(

@@ -38,6 +38,7 @@ def rank_themes(
         "w_recency": w.recency,
         "w_votes": w.votes,
         "w_support_share": w.support_share,
+        "types": list(config.types),
     }
     with transaction(con):
         con.execute("DELETE FROM theme_scores WHERE run_id = ?", [run_id])

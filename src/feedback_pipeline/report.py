@@ -85,6 +85,9 @@ def theme_detail(con, theme_id: int) -> str:
         for name, c in sorted(p["breakdown"].items(), key=lambda kv: -kv[1]["points"]):
             lines.append(f"  {name:<14} value {c['value']!s:<8} normalised {c['normalized']:.2f}"
                          f" x weight {c['weight']} = {c['points']:.2f}")
+    mix = type_mix(con, theme_id, ranked)
+    if mix:
+        lines.append(format_type_mix(mix))
     counts = daily_counts(con, theme_id)
     if counts:
         lines.append("items per day: " + ", ".join(f"{d:%m-%d}:{n}" for d, n in counts[-21:]))
@@ -97,6 +100,26 @@ def theme_detail(con, theme_id: int) -> str:
         lines.append(f"  {at:%Y-%m-%d %H:%M} {event}" + (f" {other}" if other else "")
                      + (f" ({detail})" if detail else ""))
     return "\n".join(lines)
+
+
+def type_mix(con, theme_id: int, ranked: dict | None = None) -> dict[str, int]:
+    """Members per item type: as stored with the ranking, else counted from the current members."""
+    stored = (ranked or {}).get("type_mix")
+    if stored:
+        return json.loads(stored) if isinstance(stored, str) else dict(stored)
+    rows = con.execute("SELECT coalesce(i.item_type, 'untyped'), count(*) FROM item_themes t "
+                       "JOIN items i USING (source, external_id) WHERE t.theme_id = ? "
+                       "AND NOT i.deleted AND i.drop_reason IS NULL GROUP BY 1",
+                       [theme_id]).fetchall()
+    return dict(rows)
+
+
+def format_type_mix(mix: dict[str, int]) -> str:
+    """'types: request 60% (12), problem 30% (6), ...' largest first, empty types left out."""
+    total = sum(mix.values())
+    parts = [f"{name} {100 * n / total:.0f}% ({n})"
+             for name, n in sorted(mix.items(), key=lambda kv: -kv[1]) if n]
+    return "types: " + ", ".join(parts) if total else "types: none"
 
 
 def ranking_markdown(ranking: list[dict]) -> str:
@@ -113,4 +136,5 @@ def ranking_markdown(ranking: list[dict]) -> str:
     return "\n".join(rows)
 
 
-__all__ = ["explain", "ranking_csv", "ranking_json", "ranking_markdown", "ranking_table"]
+__all__ = ["explain", "format_type_mix", "ranking_csv", "ranking_json", "ranking_markdown",
+           "ranking_table", "type_mix"]

@@ -186,7 +186,8 @@ class Identity:
 
     theme_of: dict[int, int]  # cluster label -> theme id (existing or new)
     new_labels: list[int]  # labels that need a new theme id
-    events: list[tuple[int | None, str, int | None, str | None]]  # (theme/label, event, other, detail)
+    # (theme id, or ("new", cluster label) for a theme without an id yet, event, other, detail)
+    events: list[tuple[int | tuple[str, int], str, int | None, str | None]]
     merged: dict[int, int]  # old theme -> theme it merged into
     faded: list[int]
     revived: list[int]
@@ -231,15 +232,20 @@ def identify(c: Clustering, stored: StoredThemes, previous: dict[tuple[str, str]
     for part in apply_splits(c, theme_of, stored):
         matches[part] = (theme_of[part], 1.0)
     new_labels = [k for k in labels if k not in matches]
-    for lab in new_labels:
+    alive = set(theme_of.values())
+    for lab in labels:
+        # Record every theme that gave this cluster a real part of its members: a new cluster
+        # made of them was split from them; a kept theme that took them took a split-off part.
         i = row[lab]
-        j = int(inter[i].argmax()) if len(stored.ids) else -1
-        if j >= 0 and new_prev[i] and inter[i, j] >= config.lineage_share * new_prev[i] \
-                and stored.ids[j] in set(theme_of.values()):
-            events.append((lab, "split_from", stored.ids[j],
-                           f"{int(inter[i, j])} of {int(new_prev[i])} earlier members"))
-        else:
-            events.append((lab, "created", None, None))
+        own = theme_of.get(lab)
+        parts = [(int(inter[i, j]), stored.ids[j]) for j in np.flatnonzero(
+            inter[i] >= max(config.lineage_min_items, config.lineage_part * new_prev[i]))
+            if stored.ids[j] in alive and stored.ids[j] != own]
+        subject = ("new", lab) if own is None else own
+        for n, tid in sorted(parts, reverse=True):
+            events.append((subject, "split_from", tid, f"{n} of {int(new_prev[i])} earlier members"))
+        if own is None and not parts:
+            events.append((subject, "created", None, None))
     matched_old = {tid for tid, _ in matches.values()} | set(theme_of.values())
     merged: dict[int, int] = {}
     faded: list[int] = []
@@ -281,23 +287,102 @@ def apply_splits(c: Clustering, theme_of: dict[int, int], stored: StoredThemes) 
     return created
 
 
+def stick_to_previous(c: Clustering, identity: Identity, previous: dict[tuple[str, str], int],
+                      stickiness: float, *, min_size: int) -> bool:
+    """Hysteresis for full re-clusters: an item stays in its theme unless it is now clearly
+    (by ``stickiness`` in cosine) closer to another one; split-offs left smaller than
+    ``min_size`` dissolve back. Returns whether any label changed."""
+    label_of_theme = {t: lab for lab, t in identity.theme_of.items()}
+    prev_label = np.full(len(c.X), NOISE)
+    for key, row in zip(c.keys, c.item_rows.tolist(), strict=True):
+        lab = label_of_theme.get(previous.get(key, NOISE))
+        if lab is not None:
+            prev_label[row] = lab
+    labels = sorted(set(c.labels.tolist()) | set(prev_label.tolist()) - {NOISE})
+    labels = [k for k in labels if k != NOISE]
+    if not labels:
+        return False
+    pos = {k: i for i, k in enumerate(labels)}
+    C = np.stack([unit(c.X[c.labels == k].sum(axis=0)) if (c.labels == k).any()
+                  else np.zeros(c.X.shape[1], np.float32) for k in labels])
+    S = c.X @ C.T
+    rows = np.arange(len(c.X))
+    had = prev_label != NOISE
+    now = np.array([pos.get(int(k), -1) for k in c.labels])
+    before = np.array([pos.get(int(k), -1) for k in prev_label])
+    s_before = np.where(had, S[rows, np.maximum(before, 0)], -1.0)
+    s_now = np.where(now >= 0, S[rows, np.maximum(now, 0)], -1.0)
+    stay = had & (c.labels != prev_label) & (s_now - s_before < stickiness)
+    c.labels = np.where(stay, prev_label, c.labels)
+    # A split-off (a new cluster) that lost most of its members to stickiness dissolves.
+    for lab in identity.new_labels:
+        members = c.labels == lab
+        if 0 < members.sum() < min_size:
+            back = prev_label[members]
+            c.labels[np.flatnonzero(members)] = back
+    changed = bool(stay.any())
+    if changed:
+        c.similarity = np.where(c.labels == NOISE, 0.0, S[rows, [pos.get(int(k), 0) for k in c.labels]])
+        c.similarity = c.similarity.astype(np.float32)
+    return changed
+
+
+def settle_unexplained(c: Clustering, identity: Identity,
+                       previous: dict[tuple[str, str], int]) -> int:
+    """Undo moves between two surviving themes that no recorded split or merge explains.
+
+    Such moves are a handful of boundary items trading places from one clustering to the next;
+    keeping them where they were is what makes a theme's id mean the same items night after
+    night. Returns how many texts were put back.
+    """
+    label_of_theme = {t: lab for lab, t in identity.theme_of.items()}
+    explained = set()
+    for subject, kind, other, _ in identity.events:
+        if kind in ("split_from", "merged_into") and other is not None:
+            explained.add((subject, other))
+            explained.add((other, subject))
+    back = 0
+    seen: set[int] = set()
+    for key, row in zip(c.keys, c.item_rows.tolist(), strict=True):
+        if row in seen:
+            continue
+        seen.add(row)
+        old = previous.get(key, NOISE)
+        lab = int(c.labels[row])
+        if old == NOISE or lab == NOISE or old not in label_of_theme:
+            continue
+        new = identity.theme_of.get(lab)
+        subject = ("new", lab) if new is None else new
+        if new != old and (subject, old) not in explained:
+            c.labels[row] = label_of_theme[old]
+            back += 1
+    return back
+
+
 def save_clustering(
     con: duckdb.DuckDBPyConnection, c: Clustering, *, run_id: str, label_config: LabelConfig,
-    themes_config: ThemesConfig | None = None,
+    themes_config: ThemesConfig | None = None, min_size: int = 5,
 ) -> dict:
     """Match tonight's full clustering to the stored themes, label it, and store it."""
     cfg = themes_config or ThemesConfig()
     stored = load_themes(con)
-    identity = identify(c, stored, previous_assignment(con), cfg)
+    previous = previous_assignment(con)
+    identity = identify(c, stored, previous, cfg)
+    if cfg.stickiness > 0 and stick_to_previous(c, identity, previous, cfg.stickiness,
+                                                min_size=min_size):
+        identity = identify(c, stored, previous, cfg)
+    settle_unexplained(c, identity, previous)
     label_ids = sorted(set(c.labels.tolist()) - {NOISE})
     labels = label_themes(c.texts, c.labels, c.similarity, label_config) if label_ids else {}
     with transaction(con):
         for lab in identity.new_labels:
             identity.theme_of[lab] = con.execute("SELECT nextval('theme_id_seq')").fetchone()[0]
-        events = [(identity.theme_of[t] if kind in ("created", "split_from") else t, kind, other,
-                   detail) for t, kind, other, detail in identity.events]
-        split_parent = {identity.theme_of[t]: other for t, kind, other, _ in identity.events
-                        if kind == "split_from"}
+        events = [(identity.theme_of[t[1]] if isinstance(t, tuple) else t, kind, other, detail)
+                  for t, kind, other, detail in identity.events]
+        split_parent: dict[int, int] = {}  # a new theme's main parent: its first split_from
+        for t, kind, other, _ in identity.events:
+            if kind == "split_from" and isinstance(t, tuple):
+                split_parent.setdefault(identity.theme_of[t[1]], other)
         write_themes(con, c, identity.theme_of, labels, run_id=run_id, split_parent=split_parent)
         for tid, into in identity.merged.items():
             con.execute("UPDATE themes SET status = 'merged', merged_into = ?, size = 0, "
@@ -317,7 +402,7 @@ def save_clustering(
         "themes": len(set(identity.theme_of.values())),
         "noise_items": noise,
         "noise_fraction": round(noise / n, 4) if n else 0.0,
-        "new_themes": sum(1 for e in events if e[1] in ("created", "split_from")),
+        "new_themes": len(identity.new_labels),
         "faded_themes": len(identity.faded),
         "merged_themes": len(identity.merged),
     }

@@ -25,10 +25,12 @@ from urllib.parse import parse_qs, urlparse
 
 API = "/rest/api/2"
 STATUSES = {
-    "To Do": {"id": "1", "name": "To Do", "statusCategory": {"id": 2, "key": "new", "name": "To Do"}},
+    "To Do": {"id": "1", "name": "To Do",
+              "statusCategory": {"id": 2, "key": "new", "name": "To Do"}},
     "In Progress": {"id": "3", "name": "In Progress",
                     "statusCategory": {"id": 4, "key": "indeterminate", "name": "In Progress"}},
-    "Done": {"id": "10001", "name": "Done", "statusCategory": {"id": 3, "key": "done", "name": "Done"}},
+    "Done": {"id": "10001", "name": "Done",
+             "statusCategory": {"id": 3, "key": "done", "name": "Done"}},
 }
 RESOLUTIONS = ["Done", "Won't Do", "Declined", "Duplicate"]
 PRIORITIES = ["Highest", "High", "Medium", "Low", "Lowest"]
@@ -125,7 +127,8 @@ class JiraEmulator:
             self.close_issue(key, resolution or "Done")
         return key
 
-    def close_issue(self, key: str, resolution: str = "Done", *, at: datetime | None = None) -> None:
+    def close_issue(self, key: str, resolution: str = "Done", *,
+                    at: datetime | None = None) -> None:
         """Move an issue to Done with a resolution (Done, Won't Do, Declined, ...)."""
         with self._lock:
             f = self.state.issues[key]["fields"]
@@ -204,8 +207,8 @@ class JiraEmulator:
             return 200, data, {}
         if m := re.fullmatch(rf"{API}/project/([^/]+)", path):
             if m.group(1) not in (self.project, "10000"):
-                return 404, {"errorMessages": [f"No project could be found with key '{m.group(1)}'."],
-                             "errors": {}}, {}
+                msg = f"No project could be found with key '{m.group(1)}'."
+                return 404, {"errorMessages": [msg], "errors": {}}, {}
             return 200, {"id": "10000", "key": self.project, "name": "Feedback",
                          "issueTypes": [{"id": "3", "name": "Task"}]}, {}
         if path == f"{API}/issue" and method == "POST":
@@ -275,8 +278,9 @@ class JiraEmulator:
             links.append(link)
             return 201, {"id": lid, "self": link["self"]}, {}
         if method == "GET":
-            return 200, {"transitions": [{"id": "31", "name": "Done", "to": STATUSES["Done"]},
-                                         {"id": "11", "name": "To Do", "to": STATUSES["To Do"]}]}, {}
+            return 200, {"transitions": [
+                {"id": "31", "name": "Done", "to": STATUSES["Done"]},
+                {"id": "11", "name": "To Do", "to": STATUSES["To Do"]}]}, {}
         tid = body["transition"]["id"]
         if tid == "31":
             res = ((body.get("fields") or {}).get("resolution") or {}).get("name", "Done")

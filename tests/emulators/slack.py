@@ -1,7 +1,8 @@
 """A local Slack Web API emulator for tests with the real ``slack_sdk`` clients.
 
-Threaded stdlib HTTP server on 127.0.0.1 (ephemeral port). Point ``WebClient(base_url=emu.base_url)``
-at it (``…/api/``, trailing slash included) and ``WebhookClient(emu.webhook_url)``.
+Threaded stdlib HTTP server on 127.0.0.1 (ephemeral port). Point
+``WebClient(base_url=emu.base_url)`` at it (``…/api/``, trailing slash included) and
+``WebhookClient(emu.webhook_url)``.
 
 - Every method is a POST with a form-encoded or a JSON body, like the SDK sends (API-NOTES §3).
 - ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.getPermalink``,
@@ -58,7 +59,6 @@ class _Fault:
     error: str
     retry_after: int | None = None
     extra: dict = field(default_factory=dict)
-    raw: str | None = None          # answer this body verbatim (malformed JSON, 5xx pages)
 
 
 def validate_blocks(blocks: Any, *, max_block_chars: int) -> tuple[str, list[str]] | None:
@@ -85,7 +85,8 @@ def validate_blocks(blocks: Any, *, max_block_chars: int) -> tuple[str, list[str
             if kind == "header" and text.get("type") != "plain_text":
                 errors.append(f"must be plain_text [json-pointer:/blocks/{i}/text/type]")
             if not value and kind in ("section", "header"):
-                errors.append(f"must be more than 0 characters [json-pointer:/blocks/{i}/text/text]")
+                errors.append("must be more than 0 characters "
+                              f"[json-pointer:/blocks/{i}/text/text]")
         fields = block.get("fields") or []
         if len(fields) > 10:
             errors.append(f"no more than 10 items allowed [json-pointer:/blocks/{i}/fields]")
@@ -164,10 +165,6 @@ class SlackEmulator:
         """The next ``times`` calls of ``method`` answer ``body`` verbatim (a 500, bad JSON)."""
         self._faults[method] += [_Fault(status, "raw_reply", None, {"raw": body})] * times
 
-    def raw_reply(self, method: str, body: str, *, status: int = 200, times: int = 1) -> None:
-        """The next ``times`` calls of ``method`` answer ``body`` verbatim with ``status``."""
-        self._faults[method] += [_Fault(status, "raw", None, {}, body)] * times
-
     def calls(self, method: str) -> list[LoggedRequest]:
         return [r for r in self.requests if r.method == method]
 
@@ -196,7 +193,8 @@ class SlackEmulator:
         if blocks is not None:
             problem = validate_blocks(blocks, max_block_chars=self.max_block_chars)
             if problem:
-                raise _ApiError(problem[0], errors=problem[1]) if problem[1] else _ApiError(problem[0])
+                extra = {"errors": problem[1]} if problem[1] else {}
+                raise _ApiError(problem[0], **extra)
         elif need_content and not p.get("text"):
             raise _ApiError("no_text")
 
@@ -244,8 +242,8 @@ class SlackEmulator:
                 ts = p.get("message_ts", "")
                 if not any(m["ts"] == ts for m in self.messages[ch.id]):
                     raise _ApiError("message_not_found")
-                return {"channel": ch.id,
-                        "permalink": f"https://emulated.slack.com/archives/{ch.id}/p{ts.replace('.', '')}"}
+                link = f"https://emulated.slack.com/archives/{ch.id}/p{ts.replace('.', '')}"
+                return {"channel": ch.id, "permalink": link}
             if method in ("conversations.history", "conversations.replies"):
                 ch = self._resolve(p.get("channel", ""))
                 if not ch.member:
@@ -315,7 +313,8 @@ class SlackEmulator:
                     if fault:
                         entry.status, entry.error = (fault.status if fault.status != 200 else 404,
                                                      fault.error)
-                        extra = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
+                        extra = ({"Retry-After": str(fault.retry_after)}
+                                 if fault.status == 429 else {})
                         self._reply(entry.status, fault.error, extra, "text/plain")
                         return
                     status, text = emu.webhook(params)
@@ -331,10 +330,6 @@ class SlackEmulator:
                     return
                 auth = headers.get("Authorization", "")
                 fault = emu._take_fault(method)
-                if fault and fault.raw is not None:
-                    entry.status, entry.error = fault.status, "raw"
-                    self._reply(fault.status, fault.raw)
-                    return
                 if fault and fault.status == 429:
                     entry.status, entry.error = 429, "ratelimited"
                     self._reply(429, json.dumps({"ok": False, "error": "ratelimited"}),

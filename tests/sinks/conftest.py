@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import numpy as np
 import pytest
-
 from emulators.jira import JiraEmulator
+
 from feedback_pipeline import db
 from feedback_pipeline.sinks.jira import JiraSettings
 
@@ -144,6 +144,7 @@ def ranked(con: duckdb.DuckDBPyConnection, theme_ids: list[int], *,
 
 # --- Slack digest sink (tests/sinks/test_slack_*.py) ----------------------------------------
 from emulators.slack import SlackEmulator  # noqa: E402
+
 from feedback_pipeline.config import SlackConfig  # noqa: E402
 
 SLACK_TOKEN = "xoxb-111-222-emulatortoken"

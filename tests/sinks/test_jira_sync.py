@@ -36,8 +36,8 @@ def test_create_once_then_refresh_without_duplicates(jira_emu, make_settings, wa
         assert stats["created"] == 0
     assert len(jira_emu.state.issues) == 2
     (issue,) = issues_of(jira_emu, 1)
-    assert "Customer feedback: CSV export times out on large reports (10 reports)" == \
-        issue["fields"]["summary"]
+    assert issue["fields"]["summary"] == \
+        "Customer feedback: CSV export times out on large reports (10 reports)"
     _, section = split_description(issue["fields"]["description"])
     assert "10 reports from 10 distinct customers" in section
     assert issue["fields"]["labels"] == ["feedback-theme-1", "customer-feedback"]

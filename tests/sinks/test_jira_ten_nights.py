@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from emulators.jira import JiraEmulator
+
 from feedback_pipeline import db, pipeline
 from feedback_pipeline.config import load_settings
 from feedback_pipeline.deliver.jira_payload import live_description, split_description

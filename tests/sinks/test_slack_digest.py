@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-
 from emulators.slack import validate_blocks
+
 from feedback_pipeline.config import SlackConfig
 from feedback_pipeline.deliver.slack_digest import (
     DigestContext,
@@ -34,13 +34,15 @@ def _assert_within_limits(message: dict) -> None:
 
 
 def test_digest_sections_and_header(make_ranked_theme):
-    ranking = [make_ranked_theme(theme_id=i, rank=i, title=f"Theme number {i}") for i in range(1, 4)]
+    ranking = [make_ranked_theme(theme_id=i, rank=i, title=f"Theme number {i}")
+               for i in range(1, 4)]
     ranking[2]["growth"], ranking[2]["recent_count"], ranking[2]["previous_count"] = 4.0, 7, 1
     ctx = DigestContext(
         new_theme_ids=[2], jira={1: ("FB-12", "https://jira.example.com/browse/FB-12")},
         shipped=[{"theme_id": 9, "title": "Dark mode", "jira_key": "FB-3",
                   "jira_url": "https://jira.example.com/browse/FB-3",
-                  "threads": [{"url": "https://forum.example.com/t/42", "title": "Dark mode please"}]}])
+                  "threads": [{"url": "https://forum.example.com/t/42",
+                               "title": "Dark mode please"}]}])
     d = slack_digest(ranking, as_of=AS_OF, totals=TOTALS, config=SlackConfig(), context=ctx)
     assert d["key"] == "slack:digest:2026-11-20" and d["quiet"] is False
     header = d["blocks"][0]
@@ -138,7 +140,8 @@ def test_build_digest_reads_jira_links_and_shipped_threads(warehouse, make_ranke
         con.execute("INSERT INTO item_themes (source, external_id, theme_id) VALUES ('s', ?, 7)",
                     [str(i)])
     con.execute("INSERT INTO deliveries (delivery_key, sink, theme_id, payload, payload_hash, "
-                "status, external_ref) VALUES ('jira:theme:7', 'jira', 7, '{}', 'x', 'sent', 'FB-24')")
+                "status, external_ref) "
+                "VALUES ('jira:theme:7', 'jira', 7, '{}', 'x', 'sent', 'FB-24')")
     mark_shipped(con, 7, datetime(2026, 11, 19, tzinfo=UTC))
     config = SlackConfig()
     d = build_digest(con, [make_ranked_theme(theme_id=7)], as_of=AS_OF, run_id="r", totals=TOTALS,

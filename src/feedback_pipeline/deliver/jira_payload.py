@@ -44,7 +44,8 @@ def _wiki_escape(text: str) -> str:
 def breakdown_lines(breakdown: dict | str) -> list[str]:
     parts = json.loads(breakdown) if isinstance(breakdown, str) else breakdown
     return [
-        f"|{name.replace('_', ' ')}|{c['value']}|{c['normalized']:.2f}|{c['weight']}|{c['points']:.2f}|"
+        f"|{name.replace('_', ' ')}|{c['value']}|{c['normalized']:.2f}|{c['weight']}|"
+        f"{c['points']:.2f}|"
         for name, c in sorted(parts.items(), key=lambda kv: -kv[1]["points"])
     ]
 
@@ -87,7 +88,8 @@ def jira_description(theme: dict, evidence: ThemeEvidence | None = None) -> str:
     ]
     for q in quotes:
         text = _wiki_escape(redact(q["text"]))[:500]
-        link = f" ([source|{q['url']}])" if q.get("url") else f" ({q['source']} #{q['external_id']})"
+        link = (f" ([source|{q['url']}])" if q.get("url")
+                else f" ({q['source']} #{q['external_id']})")
         lines.append(f"{{quote}}{text}{{quote}}{link}")
     if evidence is not None:
         lines += _evidence_lines(evidence)

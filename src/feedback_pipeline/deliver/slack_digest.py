@@ -74,16 +74,25 @@ def _plain(text: str, limit: int) -> str:
     return _escape(_clip(" ".join(redact(text).split()), limit))
 
 
-def _link(url: str | None, text: str) -> str:
+def _link(url: str | None, text: str, *, trusted: bool = False) -> str:
+    """A mrkdwn link; URLs from customer content are dropped if they carry personal data."""
     label = text.replace("|", "/")
-    if not url or not re.match(r"https?://\S+$", url) or len(url) > 500 or redact(url) != url:
-        return label  # no link rather than a broken one or a leaked token
+    if not url or not re.match(r"https?://\S+$", url) or len(url) > 500:
+        return label  # no link rather than a broken one
+    if not trusted and redact(url) != url:
+        return label  # a token or an e-mail in the URL: never leak it
     return f"<{url.replace('|', '%7C').replace('>', '%3E')}|{label}>"
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def _trend(theme: dict) -> str:
     g = theme["growth"]
-    return ":arrow_upper_right:" if g >= 1.5 else ":arrow_lower_right:" if g <= 0.67 else ":arrow_right:"
+    if g >= 1.5:
+        return ":arrow_upper_right:"
+    return ":arrow_lower_right:" if g <= 0.67 else ":arrow_right:"
 
 
 def _section(text: str) -> dict:
@@ -160,9 +169,10 @@ def _theme_line(theme: dict, ctx: DigestContext, condensed: bool) -> str:
     jira = ctx.jira.get(theme["theme_id"])
     parts = [f"{theme['item_count']:,} reports", f"{theme['distinct_authors']:,} customers"]
     if theme.get("support_count") is not None:
-        parts.append(f"{theme['support_count']} tickets / {theme['community_count']} posts")
+        parts.append(f"{_n(theme['support_count'], 'ticket')} / "
+                     f"{_n(theme['community_count'], 'post')}")
     if jira:
-        parts.append(_link(jira[1], jira[0]))
+        parts.append(_link(jira[1], jira[0], trusted=True))
     line = f"*{theme['rank']}. {title}* {_trend(theme)}\n{' · '.join(parts)}"
     keywords = ", ".join((theme.get("keywords") or [])[:5])
     if keywords:
@@ -171,8 +181,8 @@ def _theme_line(theme: dict, ctx: DigestContext, condensed: bool) -> str:
         breakdown = theme.get("breakdown") or {}
         if isinstance(breakdown, str):
             breakdown = json.loads(breakdown)
-        why = " + ".join(f"{k} {c['points']:.2f}" for k, c in
-                         sorted(breakdown.items(), key=lambda kv: -kv[1]["points"]) if c["points"] > 0)
+        parts_by_points = sorted(breakdown.items(), key=lambda kv: -kv[1]["points"])
+        why = " + ".join(f"{k} {c['points']:.2f}" for k, c in parts_by_points if c["points"] > 0)
         line += f"\nscore {theme['score']:.2f}" + (f" = {why}" if why else "")
     return line
 
@@ -180,7 +190,8 @@ def _theme_line(theme: dict, ctx: DigestContext, condensed: bool) -> str:
 def _section_blocks(ranking: list[dict], ctx: DigestContext, config: SlackConfig) -> list[dict]:
     by_id = {t["theme_id"]: t for t in ranking}
     out: list[dict] = []
-    new = [by_id[i] for i in ctx.new_theme_ids if i in by_id][: config.new_n]
+    new = sorted((by_id[i] for i in ctx.new_theme_ids if i in by_id),
+                 key=lambda t: t["rank"])[: config.new_n]
     if new:
         lines = [f"• {_plain(t['title'], TITLE_MAX)} (#{t['rank']}, {t['item_count']} reports, "
                  f"{t['distinct_authors']} customers)" for t in new]
@@ -198,7 +209,8 @@ def _section_blocks(ranking: list[dict], ctx: DigestContext, config: SlackConfig
     if shipped:
         lines = []
         for s in shipped:
-            jira = _link(s.get("jira_url"), s["jira_key"]) if s.get("jira_key") else "its Jira issue"
+            jira = (_link(s.get("jira_url"), s["jira_key"], trusted=True) if s.get("jira_key")
+                    else "its Jira issue")
             line = f"• *{_plain(s['title'], TITLE_MAX)}* — {jira} is Done."
             threads = s.get("threads", [])[: config.threads_per_theme]
             if threads:
@@ -250,7 +262,8 @@ def slack_digest(ranking: list[dict], *, as_of: datetime, totals: dict,
     items, n_themes = totals.get("items", 0), totals.get("themes", len(ranking))
     new_items = totals.get("new_items")
     if new_items == 0 and not ctx.new_theme_ids and not ctx.shipped:
-        since = f"since the {ctx.previous_date} digest" if ctx.previous_date else "since the last run"
+        since = (f"since the {ctx.previous_date} digest" if ctx.previous_date
+                 else "since the last run")
         line = (f"Customer feedback {date}: nothing new {since} "
                 f"({items:,} items in {n_themes:,} themes, ranking unchanged).")
         return {**base, "quiet": True, "text": line, "blocks": [_section(line)], "thread": None}
@@ -294,11 +307,13 @@ def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> set[str]:
     return {r[0] for r in rows}
 
 
-def jira_links(con: duckdb.DuckDBPyConnection, jira_server: str = "") -> dict[int, tuple[str, str | None]]:
+def jira_links(con: duckdb.DuckDBPyConnection,
+               jira_server: str = "") -> dict[int, tuple[str, str | None]]:
     """Theme id -> (Jira key, browse URL) from live Jira deliveries or a ``jira_issues`` table."""
     links: dict[int, str] = dict(con.execute(
-        "SELECT theme_id, external_ref FROM deliveries WHERE sink = 'jira' AND theme_id IS NOT NULL "
-        "AND external_ref IS NOT NULL AND status <> 'dry_run'").fetchall())
+        "SELECT theme_id, external_ref FROM deliveries WHERE sink = 'jira' "
+        "AND theme_id IS NOT NULL AND external_ref IS NOT NULL AND status <> 'dry_run'"
+    ).fetchall())
     cols = _table_exists(con, "jira_issues")
     key_col = next((c for c in ("issue_key", "jira_key", "key") if c in cols), None)
     if "theme_id" in cols and key_col:
@@ -338,13 +353,14 @@ def digest_context(con: duckdb.DuckDBPyConnection, *, as_of: datetime, run_id: s
         new_ids = [r[0] for r in con.execute(
             """
             SELECT e.theme_id FROM theme_events e JOIN runs r USING (run_id)
-            WHERE e.event = 'created' AND r.started_at > (SELECT started_at FROM runs WHERE run_id = ?)
+            WHERE e.event = 'created'
+              AND r.started_at > (SELECT started_at FROM runs WHERE run_id = ?)
+              AND r.started_at <= coalesce((SELECT started_at FROM runs WHERE run_id = ?),
+                                           'infinity'::TIMESTAMPTZ)
             ORDER BY e.happened_at, e.theme_id
-            """, [prev[1]]).fetchall()]
-    else:
-        new_ids = [r[0] for r in con.execute(
-            "SELECT theme_id FROM theme_events WHERE event = 'created' AND run_id = ? "
-            "ORDER BY theme_id", [run_id]).fetchall()]
+            """, [prev[1], run_id]).fetchall()]
+    else:  # the first digest: every theme is new, the top list says it all
+        new_ids = []
     links = jira_links(con, jira_server)
     shipped = []
     for theme_id, jira_key, shipped_at, title in con.execute(
@@ -414,6 +430,8 @@ def build_digest(con: duckdb.DuckDBPyConnection, ranking: list[dict], *, as_of: 
 
 def _mrkdwn_to_text(text: str) -> str:
     text = re.sub(r"<([^|>]+)\|([^>]+)>", r"\2 (\1)", text)
+    text = re.sub(r"\*([^*\n]+)\*", r"\1", text)
+    text = re.sub(r"(?<!\w)_([^_\n]+)_(?!\w)", r"\1", text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
@@ -438,5 +456,6 @@ def digest_preview(digest: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-__all__ = ["DigestContext", "announce_shipped", "block_chars", "build_digest", "check_blocks", "digest_context",
-           "digest_key", "digest_preview", "jira_links", "mark_shipped", "slack_digest"]
+__all__ = ["DigestContext", "announce_shipped", "block_chars", "build_digest", "check_blocks",
+           "community_threads", "digest_context", "digest_key", "digest_preview", "jira_links",
+           "mark_shipped", "slack_digest", "sync_shipped_from_jira"]

@@ -16,7 +16,7 @@ class DiscourseSourceConfig(ConnectorSettings):
     base_url: str = Field(description="The forum, e.g. https://forum.example.com")
     api_username: str = "system"
     api_key_env: str | None = Field(
-        "FP_DISCOURSE_API_KEY", description="Env var with the API key; null for anonymous reads."
+        "FP_DISCOURSE_API_KEY", description="Env var with the API key; \"\" for anonymous reads."
     )
     rescan_days: float = Field(
         7.0, ge=0, description="Re-read topics active this long before the cursor (edits)."

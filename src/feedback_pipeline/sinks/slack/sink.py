@@ -44,7 +44,7 @@ AUTH_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "
 
 
 class SlackDeliveryError(SinkError):
-    """Slack refused the digest; ``code`` is Slack's error (``not_in_channel``, ``ratelimited``…)."""
+    """Slack refused the digest; ``code`` is Slack's error (``not_in_channel``, …)."""
 
     def __init__(self, message: str, *, code: str, channel: str) -> None:
         super().__init__(message)
@@ -56,6 +56,7 @@ def explain(code: str, *, channel: str, settings: SlackSettings, detail: str = "
     """What went wrong, naming the channel, and what to do next."""
     kept = " The digest stays pending in the warehouse and outbox; the next run delivers it."
     where = f"the Slack channel {channel}" if settings.mode == "bot" else "the incoming webhook"
+    suffix = f": {detail}" if detail else ""
     if code == "not_in_channel":
         msg = (f"Slack: the app is not a member of {channel}. Invite it: in {channel} type "
                "`/invite @<your app>` (or give the app the chat:write.public scope).")
@@ -76,7 +77,7 @@ def explain(code: str, *, channel: str, settings: SlackSettings, detail: str = "
                "or run later).")
     elif code in ("invalid_blocks", "msg_blocks_too_long", "invalid_payload", "msg_too_long",
                   "no_text"):
-        msg = (f"Slack rejected the digest blocks for {where} ({code}{': ' + detail if detail else ''})."
+        msg = (f"Slack rejected the digest blocks for {where} ({code}{suffix})."
                " The digest is in outbox/slack/digest-<date>.json; this is a bug in the digest "
                "builder, report it with that file.")
     elif code == "missing_scope":
@@ -88,10 +89,11 @@ def explain(code: str, *, channel: str, settings: SlackSettings, detail: str = "
         msg = (f"Slack: the incoming webhook in {settings.webhook_url_env} is disabled or wrong "
                f"({code}): create a new incoming webhook and set {settings.webhook_url_env}.")
     elif code == "connection_error":
-        msg = (f"Slack could not be reached at {settings.base_url if settings.mode == 'bot' else 'the webhook URL'}"
-               f" ({detail}); check the network or deliver.slack.base_url.")
+        target = settings.base_url if settings.mode == "bot" else "the webhook URL"
+        msg = (f"Slack could not be reached at {target} ({detail}); check the network or "
+               "deliver.slack.base_url.")
     else:
-        msg = f"Slack error {code!r} while posting the digest to {where}{': ' + detail if detail else ''}."
+        msg = f"Slack error {code!r} while posting the digest to {where}{suffix}."
     return msg + kept
 
 
@@ -185,7 +187,8 @@ class SlackDigestSink:
                 data = self._call(client.conversations_history, channel=channel, limit=100,
                                   include_all_metadata=True)
         except SlackDeliveryError as exc:
-            log.warning("slack: cannot check %s for an earlier post (%s); posting", channel, exc.code)
+            log.warning("slack: cannot check %s for an earlier post (%s); posting", channel,
+                        exc.code)
             return None
         for message in data.get("messages", []):
             payload = (message.get("metadata") or {}).get("event_payload") or {}
@@ -206,8 +209,8 @@ class SlackDigestSink:
         metadata = {"event_type": EVENT_TYPE, "event_payload": {"digest_key": key, "part": part}}
         if ts is not None:
             try:
-                data = self._call(self._bot().chat_update, channel=channel, ts=ts, text=body["text"],
-                                  blocks=body["blocks"], metadata=metadata)
+                data = self._call(self._bot().chat_update, channel=channel, ts=ts,
+                                  text=body["text"], blocks=body["blocks"], metadata=metadata)
                 return "updated", data["ts"], data.get("channel", channel)
             except SlackDeliveryError as exc:
                 if exc.code not in REPOST_ON:

@@ -16,7 +16,8 @@ import duckdb
 def payload_hash(payload: dict | None) -> str | None:
     if payload is None:
         return None
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass
