@@ -1,12 +1,11 @@
-"""Shared fixtures for the fast unit tests (no embedding model, no Prefect).
-
-Session-scoped fixtures for the model and Prefect belong here too; the ones below are
-function-scoped and cheap.
+"""Shared fixtures: one Prefect harness and one model load per session, and cheap
+function-scoped factories for the fast unit tests.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,28 @@ import pytest
 from feedback_pipeline import db
 from feedback_pipeline.config import FileSourceConfig
 from feedback_pipeline.sources.files import FileSource
+
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server for the whole session (starting one costs ~15 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The default embedding model, loaded once per session."""
+    from feedback_pipeline.config import EmbedConfig
+    from feedback_pipeline.pipeline import get_embedder
+
+    return get_embedder(EmbedConfig().model_dump_json())
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import duckdb
 import pytest
-from e2e.conftest import prefect_harness  # noqa: F401 - the session Prefect harness
 
 from feedback_pipeline.ingest import SourceStats, ingest
 from feedback_pipeline.sources.base import Source

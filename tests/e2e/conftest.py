@@ -1,4 +1,4 @@
-"""Session-wide fixtures for the end-to-end tests: one Prefect harness, one model load."""
+"""Data fixtures for the end-to-end tests (the session harness and model are in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,22 +13,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "demo" / "feedback_demo.jsonl"
-
-
-@pytest.fixture(scope="session")
-def prefect_harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-@pytest.fixture(scope="session")
-def embedder():
-    from feedback_pipeline.config import EmbedConfig
-    from feedback_pipeline.pipeline import get_embedder
-
-    return get_embedder(EmbedConfig().model_dump_json())
 
 
 def demo_subset(n_ticket_intents: int = 6) -> list[dict]:
