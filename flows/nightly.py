@@ -10,6 +10,7 @@ import os
 from datetime import datetime
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
@@ -86,7 +87,7 @@ def nightly(config_path: str | None = None, warehouse: str | None = None,
         ranking, as_of = rank(con, settings, run_id)
         stats["rank"] = {"ranked": len(ranking), "as_of": as_of.isoformat()}
         totals = {"items": stats["cluster"]["items"], "themes": len(ranking),
-                  "new_items": stats["ingest"]["new"]}
+                  "new_items": pipeline.new_items_since_last_completed(con)}
         stats["deliver"] = deliver(con, settings, run_id, ranking, as_of, totals)
         create_markdown_artifact(key="ranked-themes", markdown=ranking_markdown(ranking),
                                  description=f"Ranked themes of run {run_id}")

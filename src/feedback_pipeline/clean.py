@@ -101,6 +101,10 @@ _SIGNATURES = [
     ),
 ]
 _QUOTED_LINE = re.compile(r"^\s*>.*$\n?", re.M)
+# Connectors that append later messages to a body (Zendesk public comments) put this line between
+# them, so quotes and signatures are cut per message instead of dropping every later one.
+PART_SEPARATOR = "\n\n----- reply -----\n\n"
+_PART_LINE = re.compile(r"^\s*-{5} reply -{5}\s*$", re.M)
 _URL = re.compile(r"https?://\S+")
 _WS = re.compile(r"[ \t\u00a0]+")
 _BLANKS = re.compile(r"\n\s*\n+")
@@ -124,6 +128,9 @@ def _normalise_unicode(text: str) -> str:
 
 def clean_body(body: str) -> str:
     """Visible, unquoted, unsigned text of a post or ticket body."""
+    parts = _PART_LINE.split(body)
+    if len(parts) > 1:
+        return "\n".join(text for text in map(clean_body, parts) if text)
     text = _normalise_unicode(body)
     text = strip_html(text)
     text = _cut_at_first(text, _REPLY_HEADERS)
@@ -185,4 +192,6 @@ def clean_item(title: str, body: str, author: str | None, config: CleanConfig) -
     return Cleaned(text, None)
 
 
-__all__ = ["Cleaned", "clean_body", "clean_item", "clean_text", "is_bot", "strip_html"]
+__all__ = [
+    "PART_SEPARATOR", "Cleaned", "clean_body", "clean_item", "clean_text", "is_bot", "strip_html",
+]

@@ -9,6 +9,7 @@ DuckDB file under ``warehouse/``, the bundled demo data as a file source, dry-ru
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from .connectors.intercom.settings import IntercomSourceConfig
 from .connectors.slack.settings import SlackSourceConfig
 from .connectors.zendesk.settings import ZendeskSourceConfig
 from .errors import ConfigError
+from .redact import set_extra_patterns
 from .sinks.jira.settings import JiraSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -193,6 +195,24 @@ class SlackConfig(_Section):
         return "one line" if v in ("one_line", "one-line", "oneline") else v
 
 
+class RedactConfig(_Section):
+    """Extra regexes replaced with ``[redacted]`` in everything that leaves the warehouse."""
+
+    extra_patterns: list[str] = Field(
+        default_factory=list, description="Python regexes, e.g. customer ids: 'ACME-\\d+'.")
+
+    @field_validator("extra_patterns")
+    @classmethod
+    def _compiles(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"redact.extra_patterns: {pattern!r} is not a regex: {exc}") \
+                    from exc
+        return v
+
+
 class DeliverConfig(_Section):
     dry_run: bool = True
     outbox: Path = PROJECT_ROOT / "outbox"
@@ -234,6 +254,7 @@ class Settings(_Section):
     trends: TrendsConfig = Field(default_factory=TrendsConfig)
     rank: RankConfig = Field(default_factory=RankConfig)
     deliver: DeliverConfig = Field(default_factory=DeliverConfig)
+    redact: RedactConfig = Field(default_factory=RedactConfig)
 
     @field_validator("sources")
     @classmethod
@@ -274,6 +295,8 @@ def load_settings(path: Path | str | None = None, **overrides: object) -> Settin
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"invalid configuration{f' in {path}' if path else ''}:\n{exc}") from exc
+    # Every redact() call (outbox, sinks, CLI, artifacts, logs) applies the configured patterns.
+    set_extra_patterns(settings.redact.extra_patterns)
     return _resolve_paths(settings, base)
 
 

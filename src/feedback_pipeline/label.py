@@ -10,6 +10,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from .cluster import NOISE
 from .config import LabelConfig
+from .redact import redact
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")
 
@@ -79,7 +80,8 @@ def label_themes(
     texts: list[str], labels: np.ndarray, similarity: np.ndarray, config: LabelConfig
 ) -> dict[int, ThemeLabel]:
     """Label every theme in ``labels`` (rows aligned with ``texts`` and ``similarity``)."""
-    keywords = class_tfidf_keywords(texts, labels, config.keywords)
+    # Keywords are counted on redacted texts: a handle or a name in an e-mail is never a keyword.
+    keywords = class_tfidf_keywords([redact(t) for t in texts], labels, config.keywords)
     result: dict[int, ThemeLabel] = {}
     for k, words in keywords.items():
         rows = np.flatnonzero(labels == k)

@@ -22,6 +22,7 @@ from .errors import SinkError
 from .ingest import author_salt, ingest
 from .item_types import classify_pending
 from .languages import is_multilingual
+from .redact import redact_logs
 from .rank import rank_themes, resolve_as_of
 from .sources import build_sources
 from .sinks.jira import JiraSink
@@ -43,6 +44,7 @@ def embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
 
 
 def start_run(con: duckdb.DuckDBPyConnection) -> str:
+    redact_logs()  # log lines of every stage (ours and Prefect's run loggers) go through redact()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     con.execute("INSERT INTO runs (run_id, started_at, status, stats) VALUES (?, ?, 'running', '{}')",
                 [run_id, datetime.now(UTC)])
@@ -56,6 +58,17 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, stats: dict, *,
         [datetime.now(UTC), "failed" if error else "completed", json.dumps(stats, default=str),
          error, run_id],
     )
+
+
+def new_items_since_last_completed(con: duckdb.DuckDBPyConnection) -> int:
+    """Items first seen by runs that did not complete (the current one included).
+
+    This is what the digest calls new: after a run that crashed between ingest and deliver, the
+    next run's digest still announces the items that run ingested.
+    """
+    return con.execute(
+        "SELECT count(*) FROM items WHERE first_seen_run NOT IN "
+        "(SELECT run_id FROM runs WHERE status = 'completed')").fetchone()[0]
 
 
 def stage_ingest(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> dict:
@@ -132,6 +145,6 @@ def stage_deliver(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: st
 
 
 __all__ = [
-    "embedder_for", "finish_run", "stage_clean", "stage_cluster", "stage_deliver", "stage_embed",
+    "embedder_for", "finish_run", "new_items_since_last_completed", "stage_clean", "stage_cluster", "stage_deliver", "stage_embed",
     "stage_ingest", "stage_rank", "start_run",
 ]

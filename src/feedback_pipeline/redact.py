@@ -2,24 +2,50 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import re
 from collections.abc import Iterable
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _URL_SECRET = re.compile(
-    r"(https?://\S*?[?&](?:token|key|api_key|apikey|access_token|secret|sig|signature|password|auth)=)[^&\s]+",
+    r"(https?://\S*?[?&#](?:token|key|api_key|api-key|apikey|access_token|refresh_token|id_token"
+    r"|auth_token|private_token|client_secret|secret|sig|signature|x-amz-signature"
+    r"|x-amz-credential|password|passwd|pwd|auth|code|session|sessionid|sid|jwt)=)[^&#\s]+",
     re.I,
 )
+# https://user:password@host: the credentials part, before the e-mail rule sees "password@host".
+_URL_USERINFO = re.compile(r"(https?://)[^/\s:@]+:[^/\s@]+@", re.I)
 _API_KEY = re.compile(
-    r"\b(?:xox[abprs]-[\w-]{10,}|gh[pousr]_\w{20,}|sk-[\w-]{20,}|AKIA[0-9A-Z]{16}|AIza[\w-]{35}"
-    r"|eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]{10,})\b"
+    r"\b(?:xox[abeoprs]-[\w-]{10,}|xapp-[\w-]{10,}|gh[pousr]_\w{20,}|github_pat_\w{20,}"
+    r"|glpat-[\w-]{20,}|sk-[\w-]{20,}|[sr]k_(?:live|test)_\w{16,}|(?:AKIA|ASIA)[0-9A-Z]{16}"
+    r"|AIza[\w-]{35}|eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]{10,})\b"
 )
+# key=value / key: value / "Bearer <token>": the value, when it is long enough to be a secret.
+_KEY_VALUE = re.compile(
+    r"(\b(?:api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|(?:access|auth|refresh|"
+    r"bearer|session)?[_-]?token|password|passwd|pwd|private[_-]?key|aws_secret_access_key"
+    r"|authorization)[\"']?\s*[:=]\s*[\"']?)(?:Bearer\s+)?[^\s\"'&,;<>]{8,}",
+    re.I,
+)
+_BEARER = re.compile(r"\b(Bearer\s+)[\w\-.~+/]{16,}=*")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b")
 _CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
 _IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
-_IPV6 = re.compile(r"\b(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}\b")
-_PHONE = re.compile(r"(?<![\w/])(?!\d{4}-\d{1,2}-\d{1,2}(?!\d))\+?\(?\d{1,4}\)?(?:[ .\-]?\(?\d{2,4}\)?){2,5}(?![\w/])")
-_HANDLE = re.compile(r"(?<![\w@])@[A-Za-z0-9_][\w.-]{1,38}\b")
+# Full and compressed (::) forms, optionally ending in a dotted quad; checked by ipaddress.
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?:[0-9a-fA-F]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F]{1,4})?"
+    r"(?:%\w+)?(?![\w:])"
+)
+# A country code may be followed by a one-digit group (+33 6 12 34 56 78) or "(0)".
+# Separators include Unicode dashes and spaces (full-width "－" in Japanese text).
+_SEP = "[ .\\-\u00a0\u2010-\u2015\u2212\u3000\uff0d]"
+_PHONE = re.compile(
+    r"(?<![\w/])(?!\d{4}-\d{1,2}-\d{1,2}(?!\d))"
+    rf"(?:[+＋]\d{{1,3}}{_SEP}?(?:\(0\){_SEP}?)?\(?\d{{1,4}}\)?|\(?\d{{1,4}}\)?)"
+    rf"(?:{_SEP}?\(?\d{{2,4}}\)?){{2,5}}(?![\w/])"
+)
+_HANDLE = re.compile(r"(?<![\w@\]])@\w[\w.-]{1,38}\b")
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -47,22 +73,77 @@ def _phone(m: re.Match[str]) -> str:
     return "[phone]" if 7 <= len(digits) <= 15 else m.group(0)
 
 
+def _ipv6(m: re.Match[str]) -> str:
+    candidate = m.group(0).split("%", 1)[0]
+    if candidate.count(":") < 2 or not re.search(r"\d", candidate):  # not "Bad::Add"
+        return m.group(0)
+    try:
+        ipaddress.IPv6Address(candidate)
+    except ValueError:
+        return m.group(0)
+    return "[ip]"
+
+
+# Extra patterns from the configuration (``[redact] extra_patterns``), applied by every call.
+_configured: list[re.Pattern[str]] = []
+
+
+def set_extra_patterns(patterns: Iterable[str]) -> None:
+    """Make every later :func:`redact` call also replace these regexes with ``[redacted]``.
+
+    Raises:
+        re.error: a pattern is not a valid regular expression.
+    """
+    _configured[:] = [re.compile(p) for p in patterns]
+
+
 def redact(text: str, extra_patterns: Iterable[str] = ()) -> str:
     """Replace personal data and secrets with typed placeholders ([email], [card], ...)."""
     if not text:
         return text
+    text = _URL_USERINFO.sub(r"\1[secret]@", text)
     text = _URL_SECRET.sub(r"\1[secret]", text)
     text = _API_KEY.sub("[secret]", text)
+    text = _KEY_VALUE.sub(r"\1[secret]", text)
+    text = _BEARER.sub(r"\1[secret]", text)
     text = _EMAIL.sub("[email]", text)
     text = _IBAN.sub("[iban]", text)
     text = _CARD.sub(_card, text)
+    text = _IPV6.sub(_ipv6, text)
     text = _IPV4.sub("[ip]", text)
-    text = _IPV6.sub("[ip]", text)
     text = _PHONE.sub(_phone, text)
     text = _HANDLE.sub("@[user]", text)
-    for pattern in extra_patterns:
+    for pattern in [*_configured, *extra_patterns]:
         text = re.sub(pattern, "[redacted]", text)
     return text
 
 
-__all__ = ["redact"]
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts the formatted message of every record it sees."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+_FILTER = RedactingFilter()
+LOG_ROOTS = ("feedback_pipeline", "prefect.flow_runs", "prefect.task_runs")
+
+
+def redact_logs(roots: Iterable[str] = LOG_ROOTS) -> None:
+    """Attach :class:`RedactingFilter` to these loggers and every existing logger below them.
+
+    A logger's filters only see its own records, so each module logger gets the filter.
+    """
+    names = [n for n in logging.Logger.manager.loggerDict
+             if any(n == r or n.startswith(r + ".") for r in roots)]
+    for name in {*roots, *names}:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
+__all__ = ["RedactingFilter", "redact", "redact_logs", "set_extra_patterns"]

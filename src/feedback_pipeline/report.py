@@ -25,7 +25,7 @@ def _public(theme: dict) -> dict:
         "previous_count": theme["previous_count"],
         "last_seen": theme["last_seen"].isoformat() if theme["last_seen"] else None,
         "breakdown": breakdown,
-        "quotes": [{**q, "text": redact(q["text"])} for q in quotes],
+        "quotes": [{**q, "text": redact(q["text"]), "url": redact(q.get("url"))} for q in quotes],
     }
 
 
@@ -92,7 +92,7 @@ def theme_detail(con, theme_id: int) -> str:
     if counts:
         lines.append("items per day: " + ", ".join(f"{d:%m-%d}:{n}" for d, n in counts[-21:]))
     for q in json.loads(quotes) if quotes else []:
-        lines.append(f'  "{redact(q["text"])[:200]}"  {q.get("url") or ""}')
+        lines.append(f'  "{redact(q["text"])[:200]}"  {redact(q.get("url") or "")}')
     events = con.execute("SELECT happened_at, event, other_theme, detail FROM theme_events "
                          "WHERE theme_id = ? OR other_theme = ? ORDER BY happened_at",
                          [theme_id, theme_id]).fetchall()

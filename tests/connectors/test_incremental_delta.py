@@ -55,8 +55,11 @@ def test_zendesk_second_run_continues_from_after_cursor(warehouse, monkeypatch):
         first, second = emu.requests[:mark], emu.requests[mark:]
         assert "start_time" in first[0].query and "cursor" not in first[0].query
         assert all("start_time" not in r.query for r in first[1:] + second)
-        assert len(second) == 1 and second[0].query["cursor"]
+        exports = [r for r in second if r.path.endswith("/cursor.json")]
+        assert len(exports) == 1 and exports[0].query["cursor"]
         assert emu.served[-1:] == ["2"]
+        # comments are read only for the changed ticket
+        assert [r.path for r in second[1:]] == ["/api/v2/tickets/2/comments.json"]
 
 
 def test_intercom_second_run_searches_after_the_cursor(warehouse, monkeypatch):

@@ -4,10 +4,17 @@
 header with ``next``/``last``, PRs mixed in (with a ``pull_request`` key), 401 ``Bad
 credentials``, and GitHub's rate limits: 429 + ``Retry-After`` or 403 with
 ``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset``.
+
+``POST /graphql`` answers the Discussions query the connector sends
+(``repository(owner,name){discussions(first,after,orderBy:{field:UPDATED_AT,direction:DESC})``
+with ``nodes`` and ``pageInfo{hasNextPage endCursor}``), reading ``owner``/``name``/``first``/
+``cursor`` from ``variables``; an unknown repository answers 200 with GraphQL ``errors``
+(``NOT_FOUND``) and ``data.repository: null``, as GitHub does.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from typing import Any
@@ -23,6 +30,7 @@ class GitHubEmulator(Emulator):
         super().__init__(token)
         self.clock = Clock()
         self.issues: dict[str, dict[int, dict[str, Any]]] = {}
+        self.discussions: dict[str, dict[int, dict[str, Any]]] = {}
 
     def add_issue(self, repo: str, number: int, title: str, body: str = "", *,
                   user: str = "octocat", bot: bool = False, pull_request: bool = False,
@@ -41,6 +49,25 @@ class GitHubEmulator(Emulator):
             issue["pull_request"] = {"url": f"https://api.github.com/repos/{repo}/pulls/{number}"}
         self.issues.setdefault(repo, {})[number] = issue
         return issue
+
+    def add_discussion(self, repo: str, number: int, title: str, body: str = "", *,
+                       user: str = "octocat", bot: bool = False, upvotes: int = 0,
+                       comments: int = 0, category: str = "Ideas") -> dict:
+        now = self.clock.iso()
+        node = {
+            "id": f"D_kw{number:04d}", "number": number, "title": title, "body": body,
+            "url": f"https://github.com/{repo}/discussions/{number}",
+            "createdAt": now, "updatedAt": now,
+            "author": {"__typename": "Bot" if bot else "User", "login": user},
+            "upvoteCount": upvotes, "comments": {"totalCount": comments},
+            "category": {"name": category},
+        }
+        self.discussions.setdefault(repo, {})[number] = node
+        return node
+
+    def edit_discussion(self, repo: str, number: int, **changes: Any) -> None:
+        with self.lock:
+            self.discussions[repo][number].update(changes, updatedAt=self.clock.iso())
 
     def edit(self, repo: str, number: int, **changes: Any) -> None:
         with self.lock:
@@ -62,6 +89,8 @@ class GitHubEmulator(Emulator):
         return Response(401, {"message": "Bad credentials", "documentation_url": DOCS})
 
     def route(self, request: Request) -> Response:
+        if request.path == "/graphql" and request.method == "POST":
+            return self._graphql(request)
         match = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues", request.path)
         if request.method != "GET" or not match or match.group(1) not in self.issues:
             return Response(404, {"message": "Not Found", "documentation_url": DOCS})
@@ -84,6 +113,31 @@ class GitHubEmulator(Emulator):
             headers["Link"] = (f'<{base}&page={page + 1}>; rel="next", '
                                f'<{base}&page={last}>; rel="last"')
         return Response(200, chunk, headers)
+
+    def _graphql(self, request: Request) -> Response:
+        body = request.body if isinstance(request.body, dict) else {}
+        query, variables = body.get("query") or "", body.get("variables") or {}
+        if "discussions(" not in query or "orderBy: {field: UPDATED_AT, direction: DESC}" \
+                not in query:
+            return Response(200, {"errors": [{"message": "emulator: unsupported query"}]})
+        repo = f"{variables.get('owner')}/{variables.get('name')}"
+        if repo not in self.discussions and repo not in self.issues:
+            return Response(200, {"data": {"repository": None}, "errors": [{
+                "type": "NOT_FOUND", "path": ["repository"], "locations": [],
+                "message": f"Could not resolve to a Repository with the name '{repo}'."}]})
+        nodes = sorted(self.discussions.get(repo, {}).values(),
+                       key=lambda d: (d["updatedAt"], d["number"]), reverse=True)
+        first = min(int(variables.get("first") or 10), 100)
+        after = variables.get("cursor")
+        start = int(base64.b64decode(after).decode().split(":")[1]) if after else 0
+        chunk = nodes[start:start + first]
+        end = start + len(chunk)
+        self.served.extend(f"{repo}/discussions/{d['number']}" for d in chunk)
+        cursor = base64.b64encode(f"cursor:{end}".encode()).decode() if chunk else None
+        return Response(200, {"data": {"repository": {"discussions": {
+            "nodes": chunk,
+            "pageInfo": {"hasNextPage": end < len(nodes), "endCursor": cursor},
+        }}}})
 
 
 __all__ = ["GitHubEmulator"]

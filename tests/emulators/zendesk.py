@@ -5,12 +5,18 @@
 ``end_of_stream``. Every change is an event in a stream, so a ticket changed twice appears twice;
 a deleted ticket appears with ``status: deleted``. Basic auth ``{email}/token:{token}``; the 429
 body is ``text/plain`` as observed in the wild.
+
+``GET /api/v2/tickets/{id}/comments.json``: ascending by creation, the description as the first
+comment, private notes (``public: false``) included as in the real API; cursor pagination with
+``page[size]`` (<= 100) and ``page[after]``, answering ``meta{has_more,after_cursor}`` and
+``links.next``; a deleted ticket answers 404 ``RecordNotFound``.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import re
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +24,7 @@ from .clock import Clock
 from .httpserver import Emulator, Request, Response
 
 EXPORT = "/api/v2/incremental/tickets/cursor.json"
+COMMENTS = re.compile(r"/api/v2/tickets/(\d+)/comments\.json")
 
 
 def _cursor(seq: int) -> str:
@@ -37,6 +44,8 @@ class ZendeskEmulator(Emulator):
         self.clock = Clock()
         self.events: list[dict[str, Any]] = []  # ticket snapshots, in change order
         self.organizations = {509974: {"id": 509974, "name": "Acme Corp"}}
+        self.comments: dict[int, list[dict[str, Any]]] = {}
+        self.purged: set[int] = set()  # gone entirely (comments 404 even before the export says so)
 
     def _snapshot(self, ticket: dict[str, Any]) -> None:
         self.events.append(copy.deepcopy(ticket))
@@ -56,6 +65,28 @@ class ZendeskEmulator(Emulator):
                 "requester_id": requester_id, "organization_id": organization_id,
                 "created_at": now, "updated_at": now,
             })
+            self.comments[ticket_id] = []
+            self._comment(ticket_id, description, public=True, author_id=requester_id)
+
+    def _comment(self, ticket_id: int, body: str, *, public: bool, author_id: int) -> None:
+        comments = self.comments[ticket_id]
+        comments.append({
+            "id": ticket_id * 1000 + len(comments) + 1, "type": "Comment", "author_id": author_id,
+            "public": public, "body": body, "html_body": f"<p>{body}</p>", "plain_body": body,
+            "attachments": [], "via": {"channel": "web"}, "created_at": self.clock.iso(),
+        })
+
+    def add_comment(self, ticket_id: int, body: str, *, public: bool = True,
+                    author_id: int = 20978392) -> None:
+        """A reply (or, with ``public=False``, an agent's private note); the ticket changes."""
+        with self.lock:
+            self._comment(ticket_id, body, public=public, author_id=author_id)
+            self.edit(ticket_id)
+
+    def purge(self, ticket_id: int) -> None:
+        """Delete a ticket so that its comments 404 before the export reports it deleted."""
+        with self.lock:
+            self.purged.add(ticket_id)
 
     def edit(self, ticket_id: int, **changes: Any) -> None:
         with self.lock:
@@ -75,6 +106,9 @@ class ZendeskEmulator(Emulator):
         return b"Too Many Requests"
 
     def route(self, request: Request) -> Response:
+        match = COMMENTS.fullmatch(request.path)
+        if match:
+            return self._comments(request, int(match.group(1)))
         if request.path != EXPORT:
             return Response(404, {"error": "InvalidEndpoint", "description": "Not found"})
         per_page = min(int(request.arg("per_page", "1000")), 1000)
@@ -100,6 +134,26 @@ class ZendeskEmulator(Emulator):
             ids = {t.get("organization_id") for t in chunk}
             body["organizations"] = [o for i, o in self.organizations.items() if i in ids]
         return Response(200, body)
+
+    def _comments(self, request: Request, ticket_id: int) -> Response:
+        if (ticket_id not in self.comments or ticket_id in self.purged
+                or self.current(ticket_id)["status"] == "deleted"):
+            return Response(404, {"error": "RecordNotFound", "description": "Not found"})
+        size = min(int(request.arg("page[size]", "100")), 100)
+        after = request.arg("page[after]")
+        start = _seq(after) if after else 0
+        comments = self.comments[ticket_id]
+        chunk = comments[start:start + size]
+        end = start + len(chunk)
+        more = end < len(comments)
+        path = f"{self.url}{request.path}"
+        return Response(200, {
+            "comments": chunk,
+            "meta": {"has_more": more, "after_cursor": _cursor(end) if more else None,
+                     "before_cursor": _cursor(start) if start else None},
+            "links": {"next": f"{path}?page[size]={size}&page[after]={_cursor(end)}"
+                      if more else None, "prev": None},
+        })
 
 
 __all__ = ["ZendeskEmulator"]

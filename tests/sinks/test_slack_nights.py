@@ -4,7 +4,8 @@ the Jira emulator, the real Slack sink against the Slack emulator, with injected
 Nights are the last ten days of demo/feedback_demo.jsonl (its last 30 days are used, to keep
 the test under a few minutes); night k sees the records created up to the end of its day.
 Night 6 is a "source down" night (no new record): a documented quiet night, posted as one line.
-After night 4 the Jira issue of a theme with community threads moves to Done in the Jira emulator; night 5's digest lists that theme as shipped with its threads.
+After night 4 the Jira issue of a theme with community threads moves to Done in the Jira
+emulator; night 5's digest lists that theme as shipped with its threads.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -41,6 +42,13 @@ def _wiki_escape(text: str) -> str:
     return " ".join(text.split())
 
 
+def safe_url(url: str | None) -> str | None:
+    """A source link fit for wiki markup, or None when it carries personal data or a secret."""
+    if not url or not re.match(r"https?://[^\s|\[\]{}]+$", url) or len(url) > 500:
+        return None
+    return url if redact(url) == url else None
+
+
 def breakdown_lines(breakdown: dict | str) -> list[str]:
     parts = json.loads(breakdown) if isinstance(breakdown, str) else breakdown
     return [
@@ -58,8 +66,10 @@ def _evidence_lines(ev: ThemeEvidence) -> list[str]:
               "* Languages: " + (", ".join(f"{s} ({n})" for s, n in ev.languages.items())
                                  or "_unknown_"),
               "", "h2. Source threads"]
-    for title, url in ev.links:
-        lines.append(f"* [{_wiki_escape(redact(title))[:120] or url}|{url}]")
+    links = [(title, safe_url(url)) for title, url in ev.links]
+    for title, url in links:
+        text = _wiki_escape(redact(title))[:120]
+        lines.append(f"* [{text or url}|{url}]" if url else f"* {text or '(link withheld)'}")
     if not ev.links:
         lines.append("_no linkable threads_")
     return lines
@@ -88,8 +98,9 @@ def jira_description(theme: dict, evidence: ThemeEvidence | None = None) -> str:
     ]
     for q in quotes:
         text = _wiki_escape(redact(q["text"]))[:500]
-        link = (f" ([source|{q['url']}])" if q.get("url")
-                else f" ({q['source']} #{q['external_id']})")
+        url = safe_url(q.get("url"))
+        link = (f" ([source|{url}])" if url
+                else f" ({q['source']} #{_wiki_escape(redact(str(q['external_id'])))})")
         lines.append(f"{{quote}}{text}{{quote}}{link}")
     if evidence is not None:
         lines += _evidence_lines(evidence)
@@ -161,7 +172,7 @@ def jira_issue_fields(theme: dict, config: JiraConfig,
 
 def _quote_lines(quotes: list[tuple[str, str | None]]) -> list[str]:
     return [f"{{quote}}{_wiki_escape(redact(text))[:400]}{{quote}}"
-            + (f" ([source|{url}])" if url else "") for text, url in quotes]
+            + (f" ([source|{safe_url(url)}])" if safe_url(url) else "") for text, url in quotes]
 
 
 def growth_comment(theme: dict, *, before: int, new_sources: list[str]) -> str:

@@ -4,6 +4,12 @@ Pages follow the ``Link`` header. Because the list is sorted by ``updated_at`` a
 page's batch can carry the cursor "newest ``updated_at`` so far" per repository: a crash resumes
 from the last committed page. ``since`` is treated as inclusive, so the newest issue of the
 previous run is read again (an unchanged upsert) rather than risking a miss.
+
+Discussions (``discussions = true``) exist only in GraphQL: ``POST /graphql`` asks for
+``discussions(orderBy: UPDATED_AT DESC)`` pages, the ``after`` cursor sent back in the JSON body's
+``variables``, and stops at the first discussion updated before the stored watermark (inclusive,
+like ``since``). Newest-first means a crash mid-walk must not advance the watermark, so it is
+committed with a last batch after the walk.
 """
 
 from __future__ import annotations
@@ -11,12 +17,32 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from datetime import datetime
+
+import httpx
+
 from ...errors import SourceError
+from ...records import parse_timestamp
 from ...sources.base import Batch
 from ..common import ConnectorSource, dump_cursor, load_cursor, to_batch, token_credential
 from ..http import Credential, HttpClient
-from ..paginate import LinkHeaderPaginator, PageRequest
-from .mapping import is_pull_request, map_issue
+from ..paginate import CursorPaginator, LinkHeaderPaginator, PageRequest, paginate
+from .mapping import is_pull_request, map_discussion, map_issue
+
+DISCUSSIONS_QUERY = """
+query($owner: String!, $name: String!, $first: Int!, $cursor: String) {
+  repository(owner: $owner, name: $name) {
+    discussions(first: $first, after: $cursor, orderBy: {field: UPDATED_AT, direction: DESC}) {
+      nodes {
+        id number title body url createdAt updatedAt
+        author { __typename login }
+        upvoteCount comments { totalCount } category { name }
+      }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}
+""".strip()
 from .settings import GitHubSourceConfig
 
 
@@ -34,6 +60,51 @@ def fetch_issue_pages(
                 f"source '{client.source}': /repos/{repo}/issues did not return a list"
             )
         yield page
+
+
+def _discussions(data: dict[str, Any]) -> dict[str, Any]:
+    return ((data.get("data") or {}).get("repository") or {}).get("discussions") or {}
+
+
+def _older(node: dict[str, Any], since: datetime | None) -> bool:
+    return since is not None and parse_timestamp(node["updatedAt"], "updatedAt") < since
+
+
+def fetch_discussion_pages(
+    client: HttpClient, repo: str, *, since: str | None, page_size: int, graphql_url: str
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield pages of a repository's discussions, newest update first, down to ``since``.
+
+    Raises:
+        SourceError: GraphQL answered ``errors`` (with HTTP 200), e.g. an unknown repository.
+    """
+    owner, name = repo.split("/", 1)
+    cutoff = parse_timestamp(since, "since") if since else None
+
+    def send(request: PageRequest) -> tuple[Any, httpx.Response]:
+        data, response = client.request_json(request)
+        if not isinstance(data, dict) or data.get("errors"):
+            errors = data.get("errors") if isinstance(data, dict) else data
+            messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e)
+                                 for e in (errors if isinstance(errors, list) else [errors]))
+            raise SourceError(f"source '{client.source}': GraphQL discussions of {repo} "
+                              f"failed: {messages}")
+        return data, response
+
+    def next_cursor(data: dict[str, Any]) -> str | None:
+        page = _discussions(data)
+        if any(_older(node, cutoff) for node in page.get("nodes") or []):
+            return None
+        info = page.get("pageInfo") or {}
+        return info.get("endCursor") if info.get("hasNextPage") else None
+
+    request = PageRequest(graphql_url, method="POST", json={
+        "query": DISCUSSIONS_QUERY,
+        "variables": {"owner": owner, "name": name, "first": page_size, "cursor": None}})
+    paginator = CursorPaginator(next_cursor, param="variables.cursor", in_body=True)
+    for data in paginate(send, request, paginator):
+        nodes = _discussions(data).get("nodes") or []
+        yield [node for node in nodes if not _older(node, cutoff)]
 
 
 class GitHubSource(ConnectorSource):
@@ -62,8 +133,31 @@ class GitHubSource(ConnectorSource):
                     if newest and newest > (state.get(repo) or ""):
                         state[repo] = newest
                     yield to_batch(rows, dump_cursor(state))
+                if self.settings.discussions:
+                    yield from self._fetch_discussions(client, repo, state)
         finally:
             client.close()
 
+    def _fetch_discussions(self, client: HttpClient, repo: str,
+                           state: dict[str, Any]) -> Iterator[Batch]:
+        key = f"{repo}#discussions"
+        since = state.get(key) or self.settings.since
+        newest = state.get(key)
+        graphql = self.settings.graphql_url or f"{self.settings.base_url.rstrip('/')}/graphql"
+        for nodes in fetch_discussion_pages(client, repo, since=since,
+                                            page_size=self.settings.page_size,
+                                            graphql_url=graphql):
+            for node in nodes:
+                if newest is None or parse_timestamp(node["updatedAt"], "updatedAt") > \
+                        parse_timestamp(newest, "watermark"):
+                    newest = node["updatedAt"]
+            # the watermark stays put until the whole newest-first walk is committed
+            yield to_batch([map_discussion(node, source=self.name, repo=repo,
+                                           max_body_chars=self.max_body_chars)
+                            for node in nodes], dump_cursor(state))
+        if newest:
+            state[key] = newest
+            yield Batch(cursor=dump_cursor(state))
 
-__all__ = ["GitHubSource", "fetch_issue_pages"]
+
+__all__ = ["DISCUSSIONS_QUERY", "GitHubSource", "fetch_discussion_pages", "fetch_issue_pages"]

@@ -10,7 +10,8 @@ from ..settings import ConnectorSettings
 
 
 class GitHubSourceConfig(ConnectorSettings):
-    """Issues (not pull requests) of configured repositories, updated since the cursor.
+    """Issues (not pull requests) of configured repositories, updated since the cursor, and
+    with ``discussions = true`` their Discussions too.
 
     The token needs read access to issues: a fine-grained token with "Issues: read" on the repos,
     or a classic token with ``public_repo`` (``repo`` for private repos).
@@ -22,6 +23,12 @@ class GitHubSourceConfig(ConnectorSettings):
     token_env: str = "FP_GITHUB_TOKEN"
     page_size: int = Field(100, ge=1, le=100)
     since: str | None = Field(None, description="First run: only issues updated after this.")
+    discussions: bool = Field(
+        False, description="Also fetch the repos' Discussions (GraphQL; the token needs "
+        "\"Discussions: read\").")
+    graphql_url: str | None = Field(
+        None, description="GraphQL endpoint; default <base_url>/graphql (GitHub Enterprise "
+        "Server: https://<host>/api/graphql).")
 
 
 __all__ = ["GitHubSourceConfig"]

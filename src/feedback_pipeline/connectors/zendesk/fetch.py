@@ -3,6 +3,12 @@
 The first run starts at ``start_time``; every page's ``after_cursor`` is stored with that page's
 rows, and the next run continues from it (``cursor=``), so only changed tickets come back. A ticket
 changed twice appears twice in the stream: ingest keeps the newest ``updated_at``.
+
+For every ticket of a page that is not deleted, its public comments after the description are
+read from ``GET /api/v2/tickets/{id}/comments.json`` (cursor pagination ``page[size]`` /
+``page[after]`` until ``meta.has_more`` is false, stopping once ``max_comments`` public replies
+are in hand) and appended to the body. A ticket deleted since the export page was written answers
+404: it keeps its description only, and the next export marks it deleted.
 """
 
 from __future__ import annotations
@@ -15,8 +21,8 @@ from ...config import secret_from_env
 from ...sources.base import Batch
 from ..common import ConnectorSource, dump_cursor, env_hint, load_cursor, to_batch
 from ..http import Credential, HttpClient
-from ..paginate import CursorPaginator, PageRequest
-from .mapping import map_ticket, organisations
+from ..paginate import CursorPaginator, PageRequest, paginate
+from .mapping import map_ticket, organisations, public_replies
 from .settings import ZendeskSourceConfig
 
 EXPORT_PATH = "/api/v2/incremental/tickets/cursor.json"
@@ -39,6 +45,34 @@ def fetch_ticket_pages(
     yield from client.pages(PageRequest(EXPORT_PATH, params), paginator)
 
 
+def _next_comments(page: dict[str, Any] | None) -> str | None:
+    meta = (page or {}).get("meta") or {}
+    return meta.get("after_cursor") if meta.get("has_more") else None
+
+
+def fetch_comment_pages(
+    client: HttpClient, ticket_id: int, *, page_size: int
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield pages of a ticket's comments (oldest first); nothing when the ticket is gone (404)."""
+    request = PageRequest(f"/api/v2/tickets/{ticket_id}/comments.json",
+                          {"page[size]": page_size})
+    paginator = CursorPaginator(_next_comments, param="page[after]")
+    for page in paginate(lambda r: client.request_json(r, missing_ok=True), request, paginator):
+        if page is None:
+            return
+        yield page.get("comments") or []
+
+
+def fetch_replies(client: HttpClient, ticket_id: int, *, limit: int, page_size: int) -> list[str]:
+    """Up to ``limit`` public comment bodies after the description, oldest first."""
+    comments: list[dict[str, Any]] = []
+    for page in fetch_comment_pages(client, ticket_id, page_size=page_size):
+        comments.extend(page)
+        if len(public_replies(comments, limit=limit)) >= limit:
+            break
+    return public_replies(comments, limit=limit)
+
+
 class ZendeskSource(ConnectorSource):
     settings: ZendeskSourceConfig
 
@@ -53,6 +87,16 @@ class ZendeskSource(ConnectorSource):
             hint=env_hint(self.name, s.token_env, "token_env") + " and `email` (an admin)",
         )
 
+    def _replies(self, client: HttpClient, tickets: list[dict[str, Any]]) -> dict[int, list[str]]:
+        """Public replies of the page's live tickets (a ticket repeated in a page: read once)."""
+        s = self.settings
+        if not s.max_comments:
+            return {}
+        latest = {t["id"]: t for t in tickets if t.get("id") is not None}
+        return {tid: fetch_replies(client, tid, limit=s.max_comments,
+                                   page_size=s.comments_page_size)
+                for tid, t in latest.items() if t.get("status") != "deleted"}
+
     def fetch(self, cursor: str | None) -> Iterator[Batch]:
         state = load_cursor(cursor)
         client = self.client()
@@ -61,9 +105,12 @@ class ZendeskSource(ConnectorSource):
                                            start_time=self.settings.start_time,
                                            page_size=self.settings.page_size):
                 orgs = organisations(page)
+                tickets = page.get("tickets") or []
+                replies = self._replies(client, tickets)
                 rows = [map_ticket(t, source=self.name, base_url=self.settings.base_url,
-                                   orgs=orgs, max_body_chars=self.max_body_chars)
-                        for t in page.get("tickets") or []]
+                                   orgs=orgs, max_body_chars=self.max_body_chars,
+                                   replies=replies.get(t.get("id"), []))
+                        for t in tickets]
                 if page.get("after_cursor"):
                     state["after_cursor"] = page["after_cursor"]
                 yield to_batch(rows, dump_cursor(state))
@@ -71,4 +118,4 @@ class ZendeskSource(ConnectorSource):
             client.close()
 
 
-__all__ = ["ZendeskSource", "fetch_ticket_pages"]
+__all__ = ["ZendeskSource", "fetch_comment_pages", "fetch_replies", "fetch_ticket_pages"]
