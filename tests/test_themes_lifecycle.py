@@ -55,8 +55,8 @@ def _settings(**themes) -> Settings:
 class Warehouse:
     """A tiny warehouse whose items carry hand-made vectors."""
 
-    def __init__(self) -> None:
-        self.con = connect(":memory:")
+    def __init__(self, path: str = ":memory:") -> None:
+        self.con = connect(path)
         self.rng = np.random.default_rng(7)
         self.n = 0
 

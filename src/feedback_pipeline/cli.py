@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import closing
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -92,7 +93,8 @@ def themes(
 
     try:
         _, con = _open(config, warehouse, read_only=True)
-        ranking = latest_ranking(con)[:limit]
+        with closing(con):
+            ranking = latest_ranking(con)[:limit]
     except FeedbackPipelineError as exc:
         _fail(exc)
     render = {Format.table: ranking_table, Format.json: ranking_json, Format.csv: ranking_csv}[fmt]
@@ -110,9 +112,21 @@ def themes_show(theme_id: ThemeArg, config: ConfigOpt = None, warehouse: Warehou
 
     try:
         _, con = _open(config, warehouse, read_only=True)
-        typer.echo(theme_detail(con, theme_id))
+        with closing(con):
+            typer.echo(theme_detail(con, theme_id))
     except FeedbackPipelineError as exc:
         _fail(exc)
+
+
+def _correct(config: Path | None, warehouse: Path | None, action, done: str) -> None:
+    """Apply one correction ``action(settings, con)`` and say what happened (or why not)."""
+    try:
+        settings, con = _open(config, warehouse, read_only=False)
+        with closing(con):
+            result = action(settings, con)
+    except FeedbackPipelineError as exc:
+        _fail(exc)
+    typer.echo(done.format(result=result))
 
 
 @themes_app.command("merge")
@@ -121,12 +135,8 @@ def themes_merge(theme_id: ThemeArg, into: Annotated[int, typer.Argument(help="T
     """Merge THEME_ID into INTO; later runs send its look-alikes to INTO too."""
     from .corrections import merge_themes
 
-    try:
-        _, con = _open(config, warehouse, read_only=False)
-        merge_themes(con, theme_id, into, by=by)
-    except FeedbackPipelineError as exc:
-        _fail(exc)
-    typer.echo(f"theme {theme_id} merged into {into}")
+    _correct(config, warehouse, lambda _s, con: merge_themes(con, theme_id, into, by=by),
+             f"theme {theme_id} merged into {into}")
 
 
 @themes_app.command("split")
@@ -135,13 +145,10 @@ def themes_split(theme_id: ThemeArg, config: ConfigOpt = None, warehouse: Wareho
     """Split a theme in two; the larger part keeps the id (and its Jira issue)."""
     from .corrections import split_theme
 
-    try:
-        settings, con = _open(config, warehouse, read_only=False)
-        new_id = split_theme(con, theme_id, model_id=settings.embed.model,
-                             label_config=settings.label, by=by)
-    except FeedbackPipelineError as exc:
-        _fail(exc)
-    typer.echo(f"theme {theme_id} split: the smaller part is now theme {new_id}")
+    _correct(config, warehouse,
+             lambda s, con: split_theme(con, theme_id, model_id=s.embed.model,
+                                        label_config=s.label, by=by),
+             f"theme {theme_id} split: the smaller part is now theme {{result}}")
 
 
 @themes_app.command("rename")
@@ -150,12 +157,8 @@ def themes_rename(theme_id: ThemeArg, title: Annotated[str, typer.Argument(help=
     """Give a theme your title; later runs keep it."""
     from .corrections import rename_theme
 
-    try:
-        _, con = _open(config, warehouse, read_only=False)
-        rename_theme(con, theme_id, title, by=by)
-    except FeedbackPipelineError as exc:
-        _fail(exc)
-    typer.echo(f"theme {theme_id} renamed")
+    _correct(config, warehouse, lambda _s, con: rename_theme(con, theme_id, title, by=by),
+             f"theme {theme_id} renamed")
 
 
 @themes_app.command("reject")
@@ -164,12 +167,8 @@ def themes_reject(theme_id: ThemeArg, config: ConfigOpt = None, warehouse: Wareh
     """Mark a theme as noise: never ranked or delivered again."""
     from .corrections import reject_theme
 
-    try:
-        _, con = _open(config, warehouse, read_only=False)
-        reject_theme(con, theme_id, by=by)
-    except FeedbackPipelineError as exc:
-        _fail(exc)
-    typer.echo(f"theme {theme_id} rejected")
+    _correct(config, warehouse, lambda _s, con: reject_theme(con, theme_id, by=by),
+             f"theme {theme_id} rejected")
 
 
 @app.command()

@@ -8,7 +8,6 @@ DuckDB file under ``warehouse/``, the bundled demo data as a file source, dry-ru
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from datetime import datetime
@@ -66,6 +65,17 @@ class CleanConfig(_Section):
     bot_author_suffixes: list[str] = Field(default_factory=lambda: ["[bot]", "-bot", "_bot"])
 
 
+class DaskConfig(_Section):
+    """Fan embedding chunks out to a Dask cluster (``[embed.dask]``; needs ``.[dask]``)."""
+
+    enabled: bool = False
+    address: str | None = Field(None, description="Scheduler address (tcp://host:8786); "
+                                "None: a LocalCluster on this machine.")
+    n_workers: int = Field(2, ge=1, description="LocalCluster workers (without address).")
+    threads_per_worker: int = Field(1, ge=1)
+    chunk_size: int = Field(256, ge=1, description="Texts per embedding task.")
+
+
 class EmbedConfig(_Section):
     model: str = Field(
         DEFAULT_MODEL,
@@ -80,6 +90,7 @@ class EmbedConfig(_Section):
         "paraphrase-multilingual-MiniLM-L12-v2); False: cluster each language apart; None: "
         "True when the model name says 'multilingual' (see languages.py).",
     )
+    dask: DaskConfig = Field(default_factory=DaskConfig)
 
 
 class ClusterConfig(_Section):
@@ -213,6 +224,24 @@ class RedactConfig(_Section):
         return v
 
 
+class AlertsConfig(_Section):
+    """A short Slack message when a flow run fails (``flows/nightly.py`` on_failure hook)."""
+
+    enabled: bool = False
+    channel: str = Field("", description="Channel name ('#data-alerts') or id.")
+    token_env: str = Field("FP_SLACK_TOKEN", description="Bot token variable (or the Prefect "
+                           "Secret block of the same name in kebab-case).")
+    base_url: str = Field("https://slack.com/api/", description="Web API root (emulators).")
+    timeout_seconds: int = 10
+
+
+class ScheduleConfig(_Section):
+    """The deployment's schedule (``flows/deploy.py``)."""
+
+    cron: str = "0 2 * * *"
+    timezone: str = Field("UTC", description="IANA name, e.g. 'Europe/Berlin'.")
+
+
 class DeliverConfig(_Section):
     dry_run: bool = True
     outbox: Path = PROJECT_ROOT / "outbox"
@@ -255,6 +284,8 @@ class Settings(_Section):
     rank: RankConfig = Field(default_factory=RankConfig)
     deliver: DeliverConfig = Field(default_factory=DeliverConfig)
     redact: RedactConfig = Field(default_factory=RedactConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
     @field_validator("sources")
     @classmethod
@@ -266,11 +297,10 @@ class Settings(_Section):
 
 
 def secret_from_env(var: str, *, what: str) -> SecretStr:
-    """Read a required secret from the environment or fail naming the variable to set."""
-    value = os.environ.get(var)
-    if not value:
-        raise ConfigError(f"{what} is not set: export {var}=... (it is never read from the TOML file)")
-    return SecretStr(value)
+    """Read a required secret from the env var, else its Prefect Secret block (secrets.py)."""
+    from .secrets import resolve_secret
+
+    return resolve_secret(var, what=what)
 
 
 def load_settings(path: Path | str | None = None, **overrides: object) -> Settings:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import duckdb
@@ -22,6 +22,7 @@ from .errors import ModelError
 
 log = logging.getLogger(__name__)
 CHUNK = 512  # texts per committed chunk: a crash loses at most this much work
+MapChunks = Callable[[list[list[str]]], Iterable[np.ndarray]]
 
 
 class Embedder(ABC):
@@ -118,11 +119,20 @@ def embed_pending(
     embedder: Embedder,
     *,
     progress: Callable[[int, int], None] | None = None,
+    map_chunks: MapChunks | None = None,
+    chunk_size: int = CHUNK,
 ) -> dict:
     """Embed every kept item text that has no cached vector for this model.
 
     Texts are deduplicated by hash and embedded shortest-first (less padding per batch), in
     chunks committed one by one.
+
+    Args:
+        map_chunks: where the chunks are embedded: called once with every chunk's texts, it
+            yields one array per chunk, in order (e.g. fanned out to Dask, see
+            ``flows/nightly.py``). Default: ``embedder.embed`` in this process, chunk by chunk.
+            Vectors are always saved here: DuckDB has one writer.
+        chunk_size: texts per chunk (and per committed transaction).
     """
     pending = con.execute(
         """
@@ -133,11 +143,13 @@ def embed_pending(
         """,
         [embedder.model_id],
     ).fetchall()
-    pending.sort(key=lambda r: len(r[1]))
+    # Ties broken by hash: the chunks (and so the batches) do not depend on the query's order.
+    pending.sort(key=lambda r: (len(r[1]), r[0]))
+    chunks = [pending[start : start + chunk_size] for start in range(0, len(pending), chunk_size)]
+    texts = [[t for _, t in chunk] for chunk in chunks]
+    results = map_chunks(texts) if map_chunks else (embedder.embed(t) for t in texts)
     done = 0
-    for start in range(0, len(pending), CHUNK):
-        chunk = pending[start : start + CHUNK]
-        vectors = embedder.embed([t for _, t in chunk])
+    for chunk, vectors in zip(chunks, results, strict=True):
         with transaction(con):
             save_vectors(con, embedder.model_id, [h for h, _ in chunk], vectors)
         done += len(chunk)

@@ -17,7 +17,7 @@ import duckdb
 from .cleaning import clean_pending
 from .config import EmbedConfig, Settings
 from .deliver import deliver_dry_run
-from .embed import SentenceTransformerEmbedder, embed_pending
+from .embed import CHUNK, MapChunks, SentenceTransformerEmbedder, embed_pending
 from .errors import SinkError
 from .ingest import author_salt, ingest
 from .item_types import classify_pending
@@ -82,8 +82,12 @@ def stage_clean(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
 
 
 def stage_embed(con: duckdb.DuckDBPyConnection, settings: Settings,
-                progress: Callable[[int, int], None] | None = None) -> dict:
-    stats = embed_pending(con, embedder_for(settings), progress=progress)
+                progress: Callable[[int, int], None] | None = None,
+                map_chunks: MapChunks | None = None) -> dict:
+    """Embed pending texts, here or through ``map_chunks`` (scaleout.py), then classify types."""
+    chunk_size = settings.embed.dask.chunk_size if map_chunks else CHUNK
+    stats = embed_pending(con, embedder_for(settings), progress=progress, map_chunks=map_chunks,
+                          chunk_size=chunk_size)
     # Types come from the cached vectors, so they are computed right after embedding.
     stats["types"] = classify_pending(con, embedder_for(settings))
     return stats

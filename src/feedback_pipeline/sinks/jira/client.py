@@ -57,7 +57,8 @@ def build_client(settings: JiraSettings) -> JIRA:
                     max_retries=settings.max_retries, get_server_info=True, logging=False,
                     **auth)
     except JIRAError as exc:
-        raise jira_error(exc, settings, "read") from exc
+        # Not "from exc": str(JIRAError) prints the request headers, Authorization included.
+        raise jira_error(exc, settings, "read") from None
     except requests.RequestException as exc:
         raise SinkError(f"cannot reach Jira at {settings.server}: {type(exc).__name__}. Check "
                         "deliver.jira.server and the network; results stay in the outbox.") \

@@ -1,0 +1,71 @@
+"""Scale-out of the embed stage: chunks of texts fan out to a Dask cluster through Prefect.
+
+``embed.embed_pending`` decides what to embed and saves the vectors (DuckDB has one writer);
+:func:`dask_chunk_mapper` only moves the model call. Each chunk becomes one ``embed-chunk`` task
+run submitted to Prefect's ``DaskTaskRunner``: on the cluster at ``[embed.dask] address``, or on
+a ``LocalCluster`` of ``n_workers`` processes started for the run. Every worker loads the model
+once (``pipeline.get_embedder`` is cached per process) and must have this package installed.
+
+The runner is used directly inside the ``embed`` task rather than through a sub-flow: a
+sub-flow's parameters (here, every pending text) would be uploaded to the Prefect API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+from prefect import task
+from prefect.cache_policies import NONE
+
+from .config import DaskConfig, EmbedConfig
+from .embed import MapChunks
+from .errors import ConfigError
+
+
+# No Prefect caching: the warehouse's embeddings table is the cache, keyed by (text hash, model)
+# and shared by every worker; a result cache on a worker's disk would only duplicate it.
+@task(name="embed-chunk", retries=1, retry_delay_seconds=5, cache_policy=NONE,
+      persist_result=False)
+def embed_chunk(texts: list[str], embed_config_json: str) -> np.ndarray:
+    """Embed one chunk on whichever worker runs it (model loaded once per worker process)."""
+    from .pipeline import get_embedder
+
+    return get_embedder(embed_config_json).embed(texts)
+
+
+def task_runner_for(config: DaskConfig):  # noqa: ANN201 - prefect_dask.DaskTaskRunner (lazy)
+    """A ``DaskTaskRunner`` for the configured cluster (a LocalCluster without ``address``)."""
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as exc:
+        raise ConfigError("[embed.dask] enabled needs prefect-dask: "
+                          "pip install -c constraints.txt -e '.[dask]'") from exc
+    if config.address:
+        return DaskTaskRunner(address=config.address)
+    return DaskTaskRunner(cluster_kwargs={
+        "n_workers": config.n_workers, "threads_per_worker": config.threads_per_worker,
+        "processes": True, "dashboard_address": None})
+
+
+@contextmanager
+def dask_chunk_mapper(config: EmbedConfig) -> Iterator[MapChunks]:
+    """Open the task runner (and a LocalCluster) for as long as the mapper is used.
+
+    Must be entered inside a Prefect flow or task run. The mapper submits every chunk at once
+    and yields the vectors in chunk order, so the caller saves chunk 1 while later ones compute.
+    """
+    payload = config.model_copy(update={"dask": DaskConfig()}).model_dump_json()
+    with task_runner_for(config.dask) as runner:
+
+        def map_chunks(chunks: list[list[str]]) -> Iterator[np.ndarray]:
+            futures = [runner.submit(embed_chunk, {"texts": texts, "embed_config_json": payload})
+                       for texts in chunks]
+            for future in futures:
+                yield np.asarray(future.result(), dtype=np.float32)
+
+        yield map_chunks
+
+
+__all__ = ["dask_chunk_mapper", "embed_chunk", "task_runner_for"]

@@ -1,0 +1,296 @@
+"""Fixtures of the reliability suite: one full pipeline run over the PII corpus with live Jira and
+Slack emulators, a GitHub connector and known fake secrets; everything it emitted, as text.
+
+``pii_run`` runs once per session and is shared by ``test_pii_gate.py`` and ``test_secrets.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from emulators.github import GitHubEmulator
+from emulators.jira import JiraEmulator
+from emulators.slack import SlackEmulator
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE / "data" / "pii_corpus.jsonl"
+
+# Known fake secrets: none may appear in any output of a run.
+SECRETS = {
+    "FP_JIRA_USER": "pm-bot@example.com",
+    "FP_JIRA_TOKEN": "jira-FAKE-9d41c7e2b8a64f0f",
+    "FP_SLACK_TOKEN": "xoxb-000111222-333444555-FAKEslackTOKEN42",
+    "FP_GITHUB_TOKEN": "ghp_FAKEgithubTOKEN0123456789abcdefABCD",
+    "FP_GITHUB_BAD_TOKEN": "ghp_FAKErevokedTOKEN9876543210zyxwvuQRST",
+    "FP_AUTHOR_SALT": "salt-FAKE-5c0ffee5c0ffee",
+}
+REPO = "acme/app"
+GITHUB_ISSUES = [
+    ("CSV export times out on large reports", "The CSV export of big reports times out. "
+     "Ping me at octo.cat@github-user.example or +1 (206) 555-0143.", "octo-anna"),
+    ("CSV export timeout for large report", "Large CSV exports time out after 30 seconds, "
+     "card 4917 6100 0000 0000 was charged anyway.", "octo-ben"),
+    ("Export to CSV times out", "Exporting large reports as CSV times out; our egress IP is "
+     "198.18.0.77, contact @octo-chris.", "octo-chris"),
+]
+GITHUB_PII = ["octo.cat@github-user.example", "+1 (206) 555-0143", "4917 6100 0000 0000",
+              "198.18.0.77", "@octo-chris"]
+EXTRA_PATTERN = r"ACME-\d{4}"
+
+
+def corpus() -> list[dict]:
+    return [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
+
+
+def seeded_pii(records: list[dict]) -> list[str]:
+    """Every distinct seeded PII string: the values, the authors' handles, the GitHub ones."""
+    values = {p["value"] for r in records for p in r["pii"]}
+    values |= {r["author"] for r in records}
+    values |= set(GITHUB_PII) | {login for *_, login in GITHUB_ISSUES}
+    return sorted(values)
+
+
+_WIKI_ESCAPED = re.compile(r"\\([{}\[\]|*_])")
+
+
+def normalise(text: str) -> str:
+    """Undo the sinks' escaping (wiki markup, mrkdwn entities, JSON) so a leak cannot hide."""
+    text = html.unescape(_WIKI_ESCAPED.sub(r"\1", text))
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def leaks(needles: Iterable[str], haystacks: dict[str, str]) -> dict[str, list[str]]:
+    """needle -> names of the outputs containing it (raw or normalised)."""
+    normalised = {name: normalise(text) for name, text in haystacks.items()}
+    found: dict[str, list[str]] = {}
+    for needle in needles:
+        forms = {needle, normalise(needle)}
+        where = [name for name, text in haystacks.items()
+                 if any(f in text or f in normalised[name] for f in forms)]
+        if where:
+            found[needle] = where
+    return found
+
+
+class Capture(logging.Handler):
+    """Every log record of the run at DEBUG, formatted with its traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@dataclass
+class RunOutputs:
+    outputs: dict[str, str]                    # every sink output, by name
+    warehouse_dump: str                        # every warehouse table as text (secrets check)
+    ranking: list[dict]
+    themes: list[tuple]                        # (theme_id, title, authors) of every theme
+    stats: dict
+    exposed_records: int                       # corpus records whose text reached a quote
+    extra: dict = field(default_factory=dict)
+
+
+def _dump(obj: object) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str, sort_keys=True)
+
+
+def emulator_outputs(jira: JiraEmulator, slack: SlackEmulator) -> dict[str, str]:
+    """What the sinks sent and what the services stored (request headers left out: the
+    credential belongs there)."""
+    st = jira.state
+    return {
+        "jira:issues": _dump(st.issues),
+        "jira:comments": _dump(st.comments),
+        "jira:remotelinks": _dump(st.remotelinks),
+        "jira:requests": _dump([(r.method, r.path, r.query, r.body) for r in jira.requests]),
+        "slack:messages": _dump(dict(slack.messages)),
+        "slack:requests": _dump([(r.method, r.path, r.params) for r in slack.requests]),
+    }
+
+
+def outbox_outputs(*folders: Path) -> dict[str, str]:
+    return {f"outbox:{p.relative_to(folder.parent)}": p.read_text(encoding="utf-8")
+            for folder in folders if folder.exists()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def warehouse_text(path: Path) -> str:
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
+        return "\n".join(f"{t}: {_dump(con.execute(f'SELECT * FROM {t}').fetchall())}"
+                         for t in tables)
+    finally:
+        con.close()
+
+
+def _config(tmp: Path, jira: JiraEmulator, slack: SlackEmulator, gh: GitHubEmulator,
+            gh_bad: GitHubEmulator) -> Path:
+    config = tmp / "config.toml"
+    config.write_text(f"""
+warehouse = "{tmp / 'wh.duckdb'}"
+
+[[sources]]
+name = "corpus"
+path = "{CORPUS}"
+
+[[sources]]
+type = "github"
+name = "github"
+base_url = "{gh.url}"
+repos = ["{REPO}"]
+token_env = "FP_GITHUB_TOKEN"
+max_retries = 2
+max_retry_wait_seconds = 1
+
+[[sources]]
+type = "github"
+name = "github-revoked"
+base_url = "{gh_bad.url}"
+repos = ["{REPO}"]
+token_env = "FP_GITHUB_BAD_TOKEN"
+max_retries = 1
+
+[rank]
+min_authors = 3
+
+[redact]
+extra_patterns = ['{EXTRA_PATTERN}']
+
+[deliver]
+dry_run = false
+outbox = "{tmp / 'outbox'}"
+
+[deliver.jira]
+enabled = true
+server = "{jira.url}"
+project = "FB"
+max_retries = 0
+timeout_seconds = 5
+top_n = 20
+
+[deliver.slack]
+enabled = true
+channel = "#community-feedback"
+base_url = "{slack.base_url}"
+max_retries = 1
+timeout_seconds = 5
+""", encoding="utf-8")
+    return config
+
+
+@pytest.fixture(scope="session")
+def pii_run(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[RunOutputs]:
+    """The full pipeline (stages of ``feedback_pipeline.pipeline``) over the PII corpus plus a
+    GitHub source, delivering live to the Jira and Slack emulators and to the dry-run outbox;
+    then the CLI's ``themes`` views and the Prefect artifact's markdown."""
+    from typer.testing import CliRunner
+
+    from feedback_pipeline import db, pipeline
+    from feedback_pipeline.cli import app
+    from feedback_pipeline.config import load_settings
+    from feedback_pipeline.deliver import deliver_dry_run
+    from feedback_pipeline.errors import SinkError
+    from feedback_pipeline.report import ranking_markdown
+
+    tmp = tmp_path_factory.mktemp("pii")
+    basic = base64.b64encode(
+        f"{SECRETS['FP_JIRA_USER']}:{SECRETS['FP_JIRA_TOKEN']}".encode()).decode()
+    with pytest.MonkeyPatch.context() as mp, \
+            JiraEmulator(cloud=True, auth=f"Basic {basic}") as jira, \
+            SlackEmulator(token=SECRETS["FP_SLACK_TOKEN"]) as slack, \
+            GitHubEmulator(token=SECRETS["FP_GITHUB_TOKEN"]) as gh, \
+            GitHubEmulator(token="the-current-token") as gh_bad:
+        for name, value in SECRETS.items():
+            mp.setenv(name, value)
+        gh_bad.issues[REPO] = {}
+        for n, (title, body, login) in enumerate(GITHUB_ISSUES, 1):
+            gh.add_issue(REPO, n, title, body, user=login)
+        config = _config(tmp, jira, slack, gh, gh_bad)
+        settings = load_settings(config)
+
+        capture = Capture()
+        root = logging.getLogger()
+        old_level = root.level
+        root.addHandler(capture)
+        root.setLevel(logging.DEBUG)
+        for noisy in ("numba", "matplotlib", "PIL", "filelock"):  # JIT chatter, not our output
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        errors: list[str] = []
+        try:
+            con = db.connect(settings.warehouse)
+            run_id = pipeline.start_run(con)
+            stats: dict = {"ingest": pipeline.stage_ingest(con, settings, run_id)}
+            stats["clean"] = pipeline.stage_clean(con, settings)
+            stats["embed"] = pipeline.stage_embed(con, settings)
+            stats["cluster"] = pipeline.stage_cluster(con, settings, run_id, full=True)
+            ranking, as_of = pipeline.stage_rank(con, settings, run_id)
+            totals = {"items": stats["cluster"]["items"], "themes": len(ranking),
+                      "new_items": pipeline.new_items_since_last_completed(con)}
+            try:
+                stats["deliver"] = pipeline.stage_deliver(con, settings, run_id, ranking, as_of,
+                                                          totals)
+            except SinkError as exc:  # would fail the test below, with its message
+                errors.append(str(exc))
+            dry = settings.deliver.model_copy(update={"outbox": tmp / "outbox-dry"})
+            stats["dry_run"] = deliver_dry_run(con, ranking, dry, run_id=run_id, as_of=as_of,
+                                               totals=totals)
+            markdown = ranking_markdown(ranking)
+            logging.getLogger("prefect.task_runs").info("artifact:\n%s", markdown)
+            pipeline.finish_run(con, run_id, stats)
+            themes = con.execute(
+                "SELECT t.theme_id, t.title, count(DISTINCT i.author_hash) FROM themes t "
+                "JOIN item_themes m USING (theme_id) JOIN items i USING (source, external_id) "
+                "GROUP BY ALL ORDER BY 1").fetchall()
+            quoted = {q["external_id"] for t in ranking for q in json.loads(t["quotes"])}
+            con.close()
+        finally:
+            root.removeHandler(capture)
+            root.setLevel(old_level)
+
+        runner = CliRunner()
+        cli: dict[str, str] = {}
+        for fmt in ("table", "json", "csv"):
+            result = runner.invoke(app, ["themes", "--config", str(config), "--format", fmt,
+                                         "--limit", "100"])
+            cli[f"cli:themes --format {fmt}"] = result.output
+        for t in ranking:
+            result = runner.invoke(app, ["themes", "show", str(t["theme_id"]), "--config",
+                                         str(config)])
+            cli[f"cli:themes show {t['theme_id']}"] = result.output
+        outputs = {
+            **emulator_outputs(jira, slack),
+            **outbox_outputs(tmp / "outbox", tmp / "outbox-dry"),
+            **cli,
+            "artifact:ranked-themes": markdown,
+            "logs": "\n".join(capture.lines),
+        }
+        yield RunOutputs(
+            outputs=outputs, warehouse_dump=warehouse_text(settings.warehouse), ranking=ranking,
+            themes=themes, stats=stats,
+            exposed_records=len(quoted & {r["external_id"] for r in corpus()}),
+            extra={"errors": errors, "jira_issues": len(jira.state.issues),
+                   "slack_messages": len(slack.messages.get("C0FEEDBACK", [])),
+                   "jira_basic": basic},
+        )
