@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test test-all bench lint clean
+.PHONY: setup demo test test-all bench lint clean chromium audit
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(BIN)/python:
 # would pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -c constraints.txt -e '.[dev,dask]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -29,6 +29,53 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Headless Chromium for the HTML report tests (tests/report/): Debian's package, installed as
+# root when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# Known vulnerabilities of the pinned set (constraints.txt), from PyPI's advisory data, with
+# pip-audit in a venv of its own (.venv/audit: its dependencies stay out of the project's).
+# A vulnerable pin fails; a service that does not answer (offline, or a mirror without PyPI's JSON
+# API) leaves packages unaudited: that prints a WARNING and passes, and never reads as a pass.
+# Accepted vulnerabilities go in AUDIT_IGNORE as `--ignore-vuln ID`, each with its reason (none).
+AUDIT := $(VENV)/audit
+AUDIT_IGNORE :=
+
+$(AUDIT)/bin/pip-audit:
+	$(PY) -m venv $(AUDIT)
+	$(AUDIT)/bin/pip install --quiet pip-audit==2.10.1
+
+define AUDIT_VERDICT
+import json, sys
+try:
+    deps = json.load(open(sys.argv[1]))["dependencies"]
+except (OSError, ValueError, KeyError):
+    print("make audit: WARNING: pip-audit did not run (" + open(sys.argv[2]).read().strip()[-300:]
+          + "); NOT AUDITED")
+    sys.exit(0)
+bad = [d for d in deps if d.get("vulns")]
+skipped = [d for d in deps if d.get("skip_reason")]
+for d in bad:
+    for v in d["vulns"]:
+        print(f"VULNERABLE {d['name']}=={d['version']}: {v['id']} "
+              f"(fixed in {', '.join(v['fix_versions']) or 'no release yet'})")
+print(f"make audit: {len(deps) - len(skipped)} of {len(deps)} pins audited, {len(bad)} vulnerable")
+if skipped:
+    print(f"make audit: WARNING: {len(skipped)} pins NOT AUDITED, the advisory service did not "
+          f"answer for them (e.g. {skipped[0]['skip_reason']})")
+sys.exit(1 if bad else 0)
+endef
+export AUDIT_VERDICT
+
+audit: $(AUDIT)/bin/pip-audit
+	@rm -f $(AUDIT)/report.json
+	@$(AUDIT)/bin/pip-audit --no-deps --disable-pip -r constraints.txt --vulnerability-service pypi \
+		--format json --output $(AUDIT)/report.json --progress-spinner off $(AUDIT_IGNORE) \
+		2>$(AUDIT)/stderr.log || true
+	@$(AUDIT)/bin/python -c "$$AUDIT_VERDICT" $(AUDIT)/report.json $(AUDIT)/stderr.log
 
 bench: setup
 	$(BIN)/python bench/quality.py

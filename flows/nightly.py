@@ -17,9 +17,12 @@ from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NONE  # noqa: E402
 
 from feedback_pipeline import pipeline  # noqa: E402
+from feedback_pipeline.alerts import on_flow_failure  # noqa: E402
 from feedback_pipeline.config import Settings, load_settings  # noqa: E402
 from feedback_pipeline.db import connect  # noqa: E402
 from feedback_pipeline.report import ranking_markdown  # noqa: E402
+from feedback_pipeline.scaleout import chunk_mapper  # noqa: E402
+from feedback_pipeline.status import progress_bar, run_summary_markdown  # noqa: E402
 
 
 @task(name="ingest", retries=2, retry_delay_seconds=[10, 60], cache_policy=NONE)
@@ -39,7 +42,11 @@ def clean(con, settings: Settings) -> dict:
 
 @task(name="embed", cache_policy=NONE)
 def embed(con, settings: Settings) -> dict:
-    stats = pipeline.stage_embed(con, settings)
+    # Chunks fan out to Dask with [embed.dask] enabled; a progress bar only in a terminal.
+    with chunk_mapper(settings.embed) as mapper, progress_bar("embedding") as progress:
+        stats = pipeline.stage_embed(con, settings, progress=progress, map_chunks=mapper)
+    if mapper is not None:
+        stats["dask"] = mapper.summary()
     get_run_logger().info("embed: %(embedded)d texts embedded with %(model)s; types %(types)s",
                           stats)
     return stats
@@ -70,7 +77,9 @@ def deliver(con, settings: Settings, run_id: str, ranking: list[dict], as_of: da
     return stats
 
 
-@flow(name="nightly-feedback", log_prints=True)
+# A failed or crashed run posts a short Slack alert when [alerts] is enabled (alerts.py).
+@flow(name="nightly-feedback", log_prints=True, on_failure=[on_flow_failure],
+      on_crashed=[on_flow_failure])
 def nightly(config_path: str | None = None, warehouse: str | None = None,
             dry_run: bool = True, full_recluster: bool = False) -> dict:
     """Pull, clean, embed, cluster, rank and deliver customer feedback."""
@@ -79,24 +88,36 @@ def nightly(config_path: str | None = None, warehouse: str | None = None,
     con = connect(settings.warehouse)
     run_id = pipeline.start_run(con)
     stats: dict = {"run_id": run_id}
+    timed = pipeline.timed  # stats["seconds"][stage], shown by `feedback-pipeline status`
     try:
-        stats["ingest"] = ingest(con, settings, run_id)
-        stats["clean"] = clean(con, settings)
-        stats["embed"] = embed(con, settings)
-        stats["cluster"] = cluster(con, settings, run_id, full_recluster)
-        ranking, as_of = rank(con, settings, run_id)
-        stats["rank"] = {"ranked": len(ranking), "as_of": as_of.isoformat()}
+        with timed(stats, "ingest"):
+            stats["ingest"] = ingest(con, settings, run_id)
+        with timed(stats, "clean"):
+            stats["clean"] = clean(con, settings)
+        with timed(stats, "embed"):
+            stats["embed"] = embed(con, settings)
+        with timed(stats, "cluster"):
+            stats["cluster"] = cluster(con, settings, run_id, full_recluster)
+        with timed(stats, "rank"):
+            ranking, as_of = rank(con, settings, run_id)
+            stats["rank"] = {"ranked": len(ranking), "as_of": as_of.isoformat()}
         totals = {"items": stats["cluster"]["items"], "themes": len(ranking),
                   "new_items": pipeline.new_items_since_last_completed(con)}
-        stats["deliver"] = deliver(con, settings, run_id, ranking, as_of, totals)
+        with timed(stats, "deliver"):
+            stats["deliver"] = deliver(con, settings, run_id, ranking, as_of, totals)
         create_markdown_artifact(key="ranked-themes", markdown=ranking_markdown(ranking),
                                  description=f"Ranked themes of run {run_id}")
     except BaseException as exc:
-        pipeline.finish_run(con, run_id, stats, error=f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}"
+        pipeline.finish_run(con, run_id, stats, error=error)
         con.close()
+        create_markdown_artifact(key="run-summary", description=f"Run {run_id} (failed)",
+                                 markdown=run_summary_markdown(run_id, stats, error=error))
         raise
     pipeline.finish_run(con, run_id, stats)
     con.close()
+    create_markdown_artifact(key="run-summary", description=f"Stages of run {run_id}",
+                             markdown=run_summary_markdown(run_id, stats))
     return stats
 
 

@@ -12,7 +12,7 @@ from feedback_pipeline.cli import app
 
 runner = CliRunner()
 COMMANDS = [[], ["run"], ["themes"], ["themes", "show"], ["themes", "merge"], ["themes", "split"],
-            ["themes", "rename"], ["themes", "reject"], ["cluster"]]
+            ["themes", "rename"], ["themes", "reject"], ["cluster"], ["status"], ["backfill"]]
 
 
 def _plain(text: str) -> str:

@@ -43,3 +43,21 @@ CREATE TABLE IF NOT EXISTS jira_events (
     detail       VARCHAR,
     happened_at  TIMESTAMPTZ DEFAULT current_timestamp
 );
+
+-- Theme lineage (theme_events: merged_into, split_from, faded, revived) as followed in Jira: one
+-- row per event, so each is acted on once. The Jira requests themselves go through the outbox
+-- (deliveries, key jira:lineage:<event>:<theme>:<other>:<run>) like every other request.
+CREATE TABLE IF NOT EXISTS jira_lineage (
+    run_id       VARCHAR NOT NULL,            -- the run that recorded the theme event
+    theme_id     INTEGER NOT NULL,
+    event        VARCHAR NOT NULL,            -- merged_into | split_from | faded | revived
+    other_theme  INTEGER NOT NULL,            -- merge: the theme kept; split: the original; -1: none
+    action       VARCHAR,                     -- link | moved | comment | none
+    issue_key    VARCHAR,                     -- the issue commented on (the merged / original theme's)
+    other_key    VARCHAR,                     -- the issue linked to it
+    status       VARCHAR NOT NULL,            -- pending | waiting | done | skipped | failed
+    detail       VARCHAR,
+    handled_run  VARCHAR,
+    updated_at   TIMESTAMPTZ DEFAULT current_timestamp,
+    PRIMARY KEY (run_id, theme_id, event, other_theme)
+);

@@ -131,8 +131,8 @@ def clean_body(body: str) -> str:
     parts = _PART_LINE.split(body)
     if len(parts) > 1:
         return "\n".join(text for text in map(clean_body, parts) if text)
-    text = _normalise_unicode(body)
-    text = strip_html(text)
+    # Again after strip_html: decoded entities (&#13;, &#x202e;) can be control characters.
+    text = _normalise_unicode(strip_html(_normalise_unicode(body)))
     text = _cut_at_first(text, _REPLY_HEADERS)
     text = _QUOTED_LINE.sub("", text)
     text = _cut_at_first(text, _SIGNATURES)
@@ -146,7 +146,7 @@ def clean_body(body: str) -> str:
 
 def clean_text(title: str, body: str, *, max_chars: int = 2_000) -> str:
     """The text to embed: title and cleaned body, the title not repeated when the body starts with it."""
-    title = _WS.sub(" ", strip_html(_normalise_unicode(title or ""))).strip()
+    title = _WS.sub(" ", _normalise_unicode(strip_html(_normalise_unicode(title or "")))).strip()
     body = clean_body(body or "")
     if title and body.lower().startswith(title.lower()):
         title = ""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import closing
-from enum import Enum
+from datetime import datetime
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -192,6 +193,134 @@ def cluster(
     except FeedbackPipelineError as exc:
         _fail(exc)
     typer.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
+
+
+@app.command()
+def report(
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the HTML page.",
+                                         dir_okay=False)] = Path("report.html"),
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many themes.")] = 20,
+) -> None:
+    """Write the PM report: one self-contained HTML page of the ranked themes."""
+    from .html_report import write_report
+
+    try:
+        settings, con = _open(config, warehouse, read_only=True)
+        with closing(con):
+            summary = write_report(con, output, limit=limit,
+                                   jira_server=settings.deliver.jira.server)
+    except FeedbackPipelineError as exc:
+        _fail(exc)
+    typer.echo(f"wrote {output}: {summary['themes']} of {summary['ranked']} ranked themes, "
+               f"{summary['shipped']} shipped")
+
+
+@app.command()
+def deploy(
+    config: ConfigOpt = None,
+    name: Annotated[str, typer.Option(help="Deployment name.")] = "nightly",
+    cron: Annotated[str | None, typer.Option(help="Cron expression (default: schedule.cron, "
+                                             "'0 2 * * *').")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA timezone of the cron (default: "
+                                                 "schedule.timezone).")] = None,
+    overlap: Annotated[str | None, typer.Option(help="enqueue or cancel-new: what a run that "
+                                                "starts while one runs does.")] = None,
+    live: Annotated[bool, typer.Option("--live/--dry-run",
+                                       help="Deliver to Jira/Slack (default: dry run).")] = False,
+    work_pool: Annotated[str | None, typer.Option(help="Register on this process work pool "
+                                                  "(run by `prefect worker start`) instead of "
+                                                  "serving.")] = None,
+) -> None:
+    """Deploy the nightly flow on its cron schedule (needs PREFECT_API_URL); serves it here."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.deploy import deploy_to_pool, deployment_options, serve
+
+    try:
+        options = deployment_options(config, cron=cron, timezone=timezone, overlap=overlap,
+                                     dry_run=not live)
+        if work_pool:
+            deployment_id = deploy_to_pool(options, work_pool, name=name)
+            typer.echo(f"deployment nightly-feedback/{name} ({deployment_id}) is on work pool "
+                       f"{work_pool!r}; start a worker: prefect worker start --pool {work_pool}")
+        else:
+            serve(options, name=name)
+    except FeedbackPipelineError as exc:
+        _fail(exc)
+
+
+class StatusFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def status(
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many runs.")] = 10,
+    fmt: Annotated[StatusFormat, typer.Option("--format", "-f", help="table or json.")] =
+    StatusFormat.table,
+) -> None:
+    """Last runs: what each stage did and how long it took, failures, rejects, cursors."""
+    from .status import status_json, status_table, warehouse_status
+
+    try:
+        _, con = _open(config, warehouse, read_only=True)
+        with closing(con):
+            report = warehouse_status(con, limit=limit)
+    except FeedbackPipelineError as exc:
+        _fail(exc)
+    typer.echo(status_json(report) if fmt is StatusFormat.json else status_table(report))
+
+
+@app.command()
+def backfill(
+    since: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"],
+                                            help="First day to replay (YYYY-MM-DD).")],
+    until: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="Last day (default: the newest item's day).")] = None,
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Replay history day by day so themes and trends start with a past; resumable."""
+    from itertools import count
+
+    from .config import load_settings
+    from .db import connect
+    from .pipeline import check_backfill, last_day, prepare_history
+    from .replay import backfill as replay
+    from .replay import completed_days
+    from .status import progress_bar
+
+    first = since.date()
+    try:
+        settings = load_settings(config, warehouse=warehouse)
+        with closing(connect(settings.warehouse)) as con:
+            check_backfill(con, since=first, until=until.date() if until else last_day(con))
+            with progress_bar("embedding") as bar:
+                prepared = prepare_history(con, settings, progress=bar)
+            last = until.date() if until else last_day(con)
+            check_backfill(con, since=first, until=last)
+            skipped = len({d for d in completed_days(con) if first <= d <= last})
+            with progress_bar("replaying days") as bar:
+                # The bar counts days already done by an interrupted backfill as done.
+                days_done = count(skipped + 1)
+                steps = replay(con, settings, since=first, until=last, progress=(
+                    (lambda _step, total: bar(next(days_done), total)) if bar else None))
+    except FeedbackPipelineError as exc:
+        _fail(exc)
+    done = [s for s in steps if s.run_id]
+    ing = prepared["ingest"]
+    line = (f"backfill {first}..{last}: {len(done)} days replayed, {len(steps) - len(done)} "
+            f"already done; {ing['fetched']} fetched ({ing['new']} new), "
+            f"{prepared['embed']['embedded']} embedded")
+    if done:
+        cl = done[-1].stats["cluster"]
+        line += (f"; {done[-1].day}: {cl.get('themes', '?')} themes, "
+                 f"{done[-1].stats['rank']['ranked']} ranked")
+    typer.echo(line)
 
 
 def main() -> None:

@@ -73,7 +73,8 @@ class DaskConfig(_Section):
                                 "None: a LocalCluster on this machine.")
     n_workers: int = Field(2, ge=1, description="LocalCluster workers (without address).")
     threads_per_worker: int = Field(1, ge=1)
-    chunk_size: int = Field(256, ge=1, description="Texts per embedding task.")
+    chunk_size: int = Field(256, ge=1, description="Texts per embedding task; the single-"
+                            "process path uses the same chunks, so both give identical vectors.")
 
 
 class EmbedConfig(_Section):
@@ -240,6 +241,9 @@ class ScheduleConfig(_Section):
 
     cron: str = "0 2 * * *"
     timezone: str = Field("UTC", description="IANA name, e.g. 'Europe/Berlin'.")
+    # Runs never overlap (concurrency limit 1); a run that starts while one is running either
+    # waits for the slot ("enqueue") or is cancelled at once ("cancel-new").
+    overlap: Literal["enqueue", "cancel-new"] = "enqueue"
 
 
 class DeliverConfig(_Section):

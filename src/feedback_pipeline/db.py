@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from .config import PROJECT_ROOT
-from .errors import WarehouseError
+from .errors import WarehouseError, WarehouseLockedError
 
 
 def schema_files() -> list[str]:
@@ -49,10 +49,7 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         con = duckdb.connect(target, read_only=read_only)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
-            raise WarehouseError(
-                f"the warehouse {target} is in use by another process (another run?). "
-                "Wait for it to finish; two runs never share the database."
-            ) from exc
+            raise locked_error(target, str(exc)) from exc
         raise WarehouseError(f"cannot open the warehouse {target}: {exc}") from exc
     except duckdb.Error as exc:
         raise WarehouseError(f"cannot open the warehouse {target}: {exc}") from exc
@@ -60,6 +57,20 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         for name in schema_files():
             con.execute(sql_text(name))
     return con
+
+
+def locked_error(target: str, duckdb_message: str) -> WarehouseLockedError:
+    """The clear message for DuckDB's "Could not set lock on file ... (PID n)" error."""
+    found = re.search(r"\(PID (\d+)\)", duckdb_message)
+    pid = int(found.group(1)) if found else None
+    who = f"process {pid}" if pid else "another process"
+    return WarehouseLockedError(
+        f"the warehouse {target} is in use by {who} (another feedback-pipeline run, a `themes` "
+        "command or a notebook): DuckDB lets no two processes share the file while one of "
+        "them writes, so nothing was read or changed. Wait for that process to finish and "
+        "try again"
+        + (f" (`ps -p {pid}` shows it; stop it only if it hangs)." if pid else "."),
+        path=target, pid=pid)
 
 
 @contextmanager

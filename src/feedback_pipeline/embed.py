@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from .config import DEFAULT_MODEL, EmbedConfig
+from .crashpoints import crashpoint
 from .db import transaction
 from .errors import ModelError
 
@@ -150,8 +151,10 @@ def embed_pending(
     results = map_chunks(texts) if map_chunks else (embedder.embed(t) for t in texts)
     done = 0
     for chunk, vectors in zip(chunks, results, strict=True):
+        crashpoint("embed.chunk.embedded")
         with transaction(con):
             save_vectors(con, embedder.model_id, [h for h, _ in chunk], vectors)
+        crashpoint("embed.chunk.committed")
         done += len(chunk)
         if progress:
             progress(done, len(pending))

@@ -4,6 +4,7 @@
     ├── ConfigError            bad or missing configuration / secret (the message names the setting)
     ├── RecordError            one input record is unusable (kept in ``rejected_items``, run goes on)
     ├── WarehouseError         the DuckDB file cannot be opened or is locked
+    │   └── WarehouseLockedError   another process (a run) has the file open
     ├── ModelError             the embedding model cannot be loaded
     ├── SourceError            a connector cannot fetch (auth, rate limit, bad JSON)
     └── SinkError              a delivery (Jira, Slack) failed; results stay in the outbox
@@ -40,6 +41,15 @@ class WarehouseError(FeedbackPipelineError):
     """The warehouse cannot be opened, is locked by another process, or its schema is wrong."""
 
 
+class WarehouseLockedError(WarehouseError):
+    """Another process holds the warehouse's lock; ``pid`` is that process when DuckDB says so."""
+
+    def __init__(self, message: str, *, path: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.pid = pid
+
+
 class ModelError(FeedbackPipelineError):
     """The embedding model cannot be found or loaded."""
 
@@ -65,4 +75,5 @@ __all__ = [
     "SinkError",
     "SourceError",
     "WarehouseError",
+    "WarehouseLockedError",
 ]

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from .clean import is_bot
 from .config import CleanConfig
+from .crashpoints import crashpoint
 from .db import transaction
 from .errors import FeedbackPipelineError
 from .records import Item, Rejection
@@ -217,7 +218,9 @@ def ingest(
         total = result.sources[source.name] = SourceStats()
         try:
             for batch in source.fetch(get_cursor(con, source.name)):
+                crashpoint("ingest.batch.fetched")
                 s = save_batch(con, source.name, batch, run_id=run_id, salt=salt, clean=clean)
+                crashpoint("ingest.batch.committed")
                 for name in ("fetched", "new", "changed", "unchanged", "rejected"):
                     setattr(total, name, getattr(total, name) + getattr(s, name))
         except FeedbackPipelineError as exc:

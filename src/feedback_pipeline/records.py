@@ -70,11 +70,17 @@ class Rejection:
     external_id: str | None = None
 
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
 def parse_timestamp(value: object, name: str) -> datetime:
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        dt = datetime.fromtimestamp(float(value), tz=UTC)
+        try:
+            dt = datetime.fromtimestamp(float(value), tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:  # NaN, inf, beyond year 9999
+            raise RecordError(f"field '{name}' is not a usable epoch timestamp: {value!r}") from exc
     elif isinstance(value, str) and value.strip():
         text = value.strip().replace("Z", "+00:00")
         try:
@@ -85,7 +91,11 @@ def parse_timestamp(value: object, name: str) -> datetime:
         raise RecordError(f"field '{name}' is missing or empty")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise RecordError(f"field '{name}' is out of range once converted to UTC: {value!r}") \
+            from exc
 
 
 def _text(value: object, name: str) -> str:
@@ -110,9 +120,12 @@ def _int(value: object, name: str) -> int:
     if value is None or value == "":
         return 0
     try:
-        return int(float(value))  # type: ignore[arg-type]
+        number = int(float(value))  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError) as exc:
         raise RecordError(f"field '{name}' must be a number, got {value!r}") from exc
+    if not INT32_MIN <= number <= INT32_MAX:  # the warehouse column is a 32-bit INTEGER
+        raise RecordError(f"field '{name}' is out of range (beyond ±2^31): {value!r}")
+    return number
 
 
 def _bool(value: object) -> bool:

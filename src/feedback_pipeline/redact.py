@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import re
 from collections.abc import Iterable
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit, urlunsplit
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _URL_SECRET = re.compile(
@@ -118,6 +119,61 @@ def redact(text: str, extra_patterns: Iterable[str] = ()) -> str:
     return text
 
 
+# Query/fragment parameters whose value names a person or grants access, whatever it looks like
+# (``?u=alice``, ``?requester=123``); compared after lower-casing and ``-`` -> ``_``.
+_PERSONAL_PARAMS = {
+    "u", "user", "username", "user_name", "userid", "user_id", "uid", "login", "name",
+    "fullname", "full_name", "first_name", "last_name", "requester", "requester_id",
+    "reporter", "assignee", "author", "customer", "customer_id", "contact", "account",
+    "account_id", "address", "ip", "phone", "mobile", "tel",
+}
+_PERSONAL_PARTS = ("token", "secret", "passw", "pwd", "auth", "session", "sig", "key", "mail",
+                   "phone", "credential", "jwt", "code", "otp")
+_ID_VALUE = re.compile(r"\d{1,12}")  # a plain numeric id, not a phone or card number
+
+
+def _personal_params(text: str) -> bool:
+    if "=" not in text:
+        return redact(unquote(text)) != unquote(text)
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        name = key.strip().lower().replace("-", "_")
+        if name in _PERSONAL_PARAMS or any(part in name for part in _PERSONAL_PARTS):
+            return True
+        if not _ID_VALUE.fullmatch(value) and redact(unquote_plus(value)) != unquote_plus(value):
+            return True
+    return False
+
+
+def safe_link_url(url: str | None, *, max_length: int = 500) -> str | None:
+    """A source link fit to leave the warehouse (Jira, Slack), or None.
+
+    Customer links often carry personal data or access tokens in the query string
+    (``?token=…``, ``?requester=jane@…``, ``?u=alice``). The query and fragment are dropped
+    when any parameter is personal (by name, or because :func:`redact` would change its decoded
+    value), and so are ``user:password@`` credentials; the link is withheld (None) when what
+    is left still carries personal data (an e-mail in the path) or is not a plain http(s) URL.
+    """
+    if not url or len(url) > max_length or not re.match(r"https?://\S+$", url, re.I):
+        return None
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        host = parts.hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    query, fragment = parts.query, parts.fragment
+    if _personal_params(query) or _personal_params(fragment):
+        query = fragment = ""
+    base = unquote(f"{parts.scheme}://{netloc}")
+    if redact(base) != base or any(
+            not _ID_VALUE.fullmatch(seg) and redact(seg) != seg
+            for seg in (unquote(s) for s in parts.path.split("/"))):
+        return None
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that redacts the formatted message of every record it sees."""
 
@@ -146,4 +202,4 @@ def redact_logs(roots: Iterable[str] = LOG_ROOTS) -> None:
             logger.addFilter(_FILTER)
 
 
-__all__ = ["RedactingFilter", "redact", "redact_logs", "set_extra_patterns"]
+__all__ = ["RedactingFilter", "redact", "redact_logs", "safe_link_url", "set_extra_patterns"]

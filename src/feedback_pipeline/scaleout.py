@@ -12,15 +12,17 @@ sub-flow's parameters (here, every pending text) would be uploaded to the Prefec
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 from prefect import task
 from prefect.cache_policies import NONE
+from prefect.context import TaskRunContext
 
 from .config import DaskConfig, EmbedConfig
-from .embed import MapChunks
 from .errors import ConfigError
 
 
@@ -28,11 +30,14 @@ from .errors import ConfigError
 # and shared by every worker; a result cache on a worker's disk would only duplicate it.
 @task(name="embed-chunk", retries=1, retry_delay_seconds=5, cache_policy=NONE,
       persist_result=False)
-def embed_chunk(texts: list[str], embed_config_json: str) -> np.ndarray:
-    """Embed one chunk on whichever worker runs it (model loaded once per worker process)."""
+def embed_chunk(texts: list[str], embed_config_json: str) -> tuple[np.ndarray, str]:
+    """Embed one chunk on whichever worker runs it (model loaded once per worker process).
+
+    Returns the vectors and the worker process (``host:pid``) that made them.
+    """
     from .pipeline import get_embedder
 
-    return get_embedder(embed_config_json).embed(texts)
+    return get_embedder(embed_config_json).embed(texts), f"{socket.gethostname()}:{os.getpid()}"
 
 
 def task_runner_for(config: DaskConfig):  # noqa: ANN201 - prefect_dask.DaskTaskRunner (lazy)
@@ -49,23 +54,56 @@ def task_runner_for(config: DaskConfig):  # noqa: ANN201 - prefect_dask.DaskTask
         "processes": True, "dashboard_address": None})
 
 
-@contextmanager
-def dask_chunk_mapper(config: EmbedConfig) -> Iterator[MapChunks]:
-    """Open the task runner (and a LocalCluster) for as long as the mapper is used.
+class DaskChunkMapper:
+    """A ``MapChunks`` over an open ``DaskTaskRunner`` that counts chunks and worker processes."""
 
-    Must be entered inside a Prefect flow or task run. The mapper submits every chunk at once
-    and yields the vectors in chunk order, so the caller saves chunk 1 while later ones compute.
+    def __init__(self, runner, payload: str) -> None:  # noqa: ANN001 - DaskTaskRunner (lazy)
+        self.runner = runner
+        self.payload = payload
+        self.chunks = 0
+        self.workers: set[str] = set()
+
+    def __call__(self, chunks: list[list[str]]) -> Iterator[np.ndarray]:
+        # Each submission carries the enclosing run context to the worker, parameters included:
+        # the `embed` task's warehouse connection cannot be pickled and no chunk needs it.
+        parent = TaskRunContext.get()
+        with parent.model_copy(update={"parameters": {}}) if parent else nullcontext():
+            futures = [self.runner.submit(embed_chunk, {"texts": texts,
+                                                        "embed_config_json": self.payload})
+                       for texts in chunks]
+        for future in futures:
+            vectors, worker = future.result()
+            self.chunks += 1
+            self.workers.add(worker)
+            yield np.asarray(vectors, dtype=np.float32)
+
+    def summary(self) -> dict:
+        return {"chunks": self.chunks, "workers": len(self.workers)}
+
+
+@contextmanager
+def dask_chunk_mapper(config: EmbedConfig) -> Iterator[DaskChunkMapper]:
+    """Open the task runner for as long as the mapper is used.
+
+    Must be entered inside a Prefect flow or task run. The LocalCluster (or the connection to
+    ``address``) starts on the first submitted chunk, so a night with nothing to embed costs
+    nothing. The mapper submits every chunk at once and yields the vectors in chunk order, so the
+    caller saves chunk 1 while later ones compute.
     """
     payload = config.model_copy(update={"dask": DaskConfig()}).model_dump_json()
     with task_runner_for(config.dask) as runner:
-
-        def map_chunks(chunks: list[list[str]]) -> Iterator[np.ndarray]:
-            futures = [runner.submit(embed_chunk, {"texts": texts, "embed_config_json": payload})
-                       for texts in chunks]
-            for future in futures:
-                yield np.asarray(future.result(), dtype=np.float32)
-
-        yield map_chunks
+        yield DaskChunkMapper(runner, payload)
 
 
-__all__ = ["dask_chunk_mapper", "embed_chunk", "task_runner_for"]
+@contextmanager
+def chunk_mapper(config: EmbedConfig) -> Iterator[DaskChunkMapper | None]:
+    """The Dask mapper when ``[embed.dask] enabled``, else None (embed in this process)."""
+    if not config.dask.enabled:
+        yield None
+        return
+    with dask_chunk_mapper(config) as mapper:
+        yield mapper
+
+
+__all__ = ["DaskChunkMapper", "chunk_mapper", "dask_chunk_mapper", "embed_chunk",
+           "task_runner_for"]

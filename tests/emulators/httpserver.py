@@ -5,14 +5,17 @@ the service's public contract. The base gives each one, on 127.0.0.1 and an ephe
 
 * a request log (``requests``, with parsed query, body and headers) to assert what was fetched;
 * fault injection on demand (``fail(...)``, ``rate_limit(...)``, ``server_error()``,
-  ``malformed()``), consumed in order by the next matching requests;
+  ``malformed()``), consumed in order by the next matching requests, or at random
+  (``chaos(...)``: a seeded share of requests answered 429/5xx, for soak tests);
 * an auth check (``token``; change it to make the client's token "expired").
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -67,6 +70,9 @@ class Emulator:
         self.faults: list[Fault] = []
         self.lock = threading.RLock()
         self.served: list[str] = []  # keys of the records each answer carried, in order
+        self.injected: Counter[int] = Counter()  # random faults answered by chaos(), by status
+        self._chaos: tuple[random.Random, float, tuple[int, ...], int] | None = None
+        self._in_a_row = 0
         self._server: ThreadingHTTPServer | None = None
 
     # -- lifecycle --
@@ -129,6 +135,34 @@ class Emulator:
     def rate_limit_body(self, retry_after: int) -> Any:
         return {"error": "rate limited"}
 
+    def chaos(self, rate: float, *, seed: int, statuses: tuple[int, ...] = (429, 500, 502, 503),
+              max_in_a_row: int = 2) -> None:
+        """Answer a seeded random ``rate`` of the following requests with one of ``statuses``
+        instead, never more than ``max_in_a_row`` in a row (so bounded retries get through).
+
+        429 and 503 carry ``Retry-After: 0``; 500 and 502 carry no hint (the client backs off).
+        ``rate=0`` turns it off. Counts land in ``injected``.
+        """
+        with self.lock:
+            self._chaos = (random.Random(seed), rate, statuses, max_in_a_row) if rate else None
+            self._in_a_row = 0
+
+    def _chaos_fault(self) -> Response | None:
+        if self._chaos is None:
+            return None
+        rng, rate, statuses, max_in_a_row = self._chaos
+        if self._in_a_row >= max_in_a_row or rng.random() >= rate:
+            self._in_a_row = 0
+            return None
+        self._in_a_row += 1
+        status = rng.choice(statuses)
+        self.injected[status] += 1
+        if status == 429:
+            return Response(429, self.rate_limit_body(0), {"Retry-After": "0"},
+                            self.rate_limit_content_type)
+        return Response(status, {"error": "injected"},
+                        {"Retry-After": "0"} if status == 503 else {})
+
     # -- per service --
     def authorized(self, request: Request) -> bool:
         return self.token is None or request.headers.get("authorization") == f"Bearer {self.token}"
@@ -162,6 +196,8 @@ class Emulator:
             if fault is not None:
                 self.faults.remove(fault)
                 response = fault.response
+            elif (chaotic := self._chaos_fault()) is not None:
+                response = chaotic
             elif not self.authorized(request):
                 response = self.unauthorized(request)
             else:

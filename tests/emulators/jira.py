@@ -3,12 +3,13 @@
 It follows the contract of API-NOTES section 4: serverInfo (Cloud or Server), field, project,
 issuetype, issue create/get/update (``self`` URLs point back here), search (Server: startAt/total)
 and search/jql (Cloud: nextPageToken/isLast, and /search answers 410 like Cloud), comment,
-remotelink (globalId upsert), transitions, status categories and resolutions, issueLink.
+remotelink (globalId upsert), transitions, status categories and resolutions, issueLink (type
+checked, listed in both issues' ``issuelinks``).
 
 Faults on demand (``fail_next``): any status with a body and headers (429 + Retry-After, 5xx,
-400 field errors, 403); ``crash_after_create``: the next create is stored, then the response is
-delayed past the client's timeout. Every request is logged in ``requests`` for assertions, and
-``close_issue`` / ``edit_summary`` act as a person in Jira would.
+400 field errors, 403); ``crash_after_create`` / ``crash_after_link``: the next create or issue
+link is stored, then the response is delayed past the client's timeout. Every request is logged
+in ``requests`` for assertions, and ``close_issue`` / ``edit_summary`` act as a person would.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ STATUSES = {
              "statusCategory": {"id": 3, "key": "done", "name": "Done"}},
 }
 RESOLUTIONS = ["Done", "Won't Do", "Declined", "Duplicate"]
+LINK_TYPES = [
+    {"id": "10000", "name": "Relates", "inward": "relates to", "outward": "relates to"},
+    {"id": "10001", "name": "Duplicate", "inward": "is duplicated by", "outward": "duplicates"},
+    {"id": "10002", "name": "Blocks", "inward": "is blocked by", "outward": "blocks"},
+]
 PRIORITIES = ["Highest", "High", "Medium", "Low", "Lowest"]
 FIELDS = [
     {"id": "summary", "name": "Summary", "custom": False, "clauseNames": ["summary"]},
@@ -92,6 +98,7 @@ class JiraEmulator:
         self.requests: list[LoggedRequest] = []
         self.faults: list[Fault] = []
         self.crash_delay: float | None = None
+        self.link_crash_delay: float | None = None
         self._lock = threading.RLock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -115,6 +122,15 @@ class JiraEmulator:
     def crash_after_create(self, delay: float) -> None:
         """Store the next created issue, then answer only after ``delay`` seconds."""
         self.crash_delay = delay
+
+    def crash_after_link(self, delay: float) -> None:
+        """Store the next issue link, then answer only after ``delay`` seconds."""
+        self.link_crash_delay = delay
+
+    def links_between(self, a: str, b: str) -> list[dict]:
+        """Issue links joining ``a`` and ``b`` (either direction), duplicates included."""
+        return [lk for lk in self.state.issue_links
+                if {lk["inwardIssue"]["key"], lk["outwardIssue"]["key"]} == {a, b}]
 
     def add_issue(self, summary: str, description: str = "", *, labels: list[str] | None = None,
                   status: str = "To Do", resolution: str | None = None) -> str:
@@ -155,7 +171,7 @@ class JiraEmulator:
         iid = str(self.state.next_id)
         key = f"{self.project}-{len(self.state.issues) + 1}"
         f = {"summary": "", "description": None, "labels": [], "priority": {"name": "Medium"},
-             "assignee": None, "components": [], **fields}
+             "assignee": None, "components": [], "issuelinks": [], **fields}
         f["project"] = {"key": self.project, "id": "10000"}
         f["priority"] = {"name": (fields.get("priority") or {}).get("name", "Medium")}
         f.update(status=STATUSES["To Do"], resolution=None, resolutiondate=None,
@@ -201,9 +217,7 @@ class JiraEmulator:
                     "priority": [{"id": str(i), "name": n} for i, n in enumerate(PRIORITIES, 1)],
                     "resolution": [{"id": str(i), "name": n} for i, n in enumerate(RESOLUTIONS, 1)],
                     "status": list(STATUSES.values()),
-                    "issueLinkType": {"issueLinkTypes": [{"id": "1", "name": "Relates",
-                                                         "inward": "relates to",
-                                                         "outward": "relates to"}]}}[kind]
+                    "issueLinkType": {"issueLinkTypes": LINK_TYPES}}[kind]
             return 200, data, {}
         if m := re.fullmatch(rf"{API}/project/([^/]+)", path):
             if m.group(1) not in (self.project, "10000"):
@@ -225,8 +239,7 @@ class JiraEmulator:
                 return -1, delay, {}
             return 201, {"id": issue["id"], "key": key, "self": issue["self"]}, {}
         if path == f"{API}/issueLink" and method == "POST":
-            st.issue_links.append(body)
-            return 201, None, {}
+            return self._link(body)
         if path in (f"{API}/search", f"{API}/search/jql"):
             return self._search(path.endswith("/jql"), query)
         m = re.fullmatch(rf"{API}/issue/([^/]+)(/comment|/remotelink|/transitions)?", path)
@@ -288,6 +301,35 @@ class JiraEmulator:
         else:
             issue["fields"].update(status=STATUSES["To Do"], resolution=None, resolutiondate=None)
         return 204, None, {}
+
+    def _link(self, body: dict) -> tuple[int, Any, dict]:
+        """POST issueLink. Like Jira, the issue's ``issuelinks`` field lists it on both sides;
+        an identical link is stored again ([U] whether Jira refuses it), so a client that does
+        not check first makes a visible duplicate."""
+        name = (body.get("type") or {}).get("name")
+        link_type = next((t for t in LINK_TYPES if t["name"] == name), None)
+        if link_type is None:
+            return 404, {"errorMessages": [f"No issue link type with name '{name}' found."],
+                         "errors": {}}, {}
+        inward, outward = (self._find((body.get(side) or {}).get("key", ""))
+                           for side in ("inwardIssue", "outwardIssue"))
+        if inward is None or outward is None:
+            return 404, {"errorMessages": ["Issue Does Not Exist"], "errors": {}}, {}
+        lid = str(10000 + len(self.state.issue_links) + 1)
+        link = {"id": lid, "type": link_type, "inwardIssue": {"key": inward["key"]},
+                "outwardIssue": {"key": outward["key"]}}
+        self.state.issue_links.append(link)
+        ref = {"id": lid, "self": f"{self.url}{API}/issueLink/{lid}", "type": link_type}
+        inward["fields"]["issuelinks"].append(
+            {**ref, "outwardIssue": {"id": outward["id"], "key": outward["key"]}})
+        outward["fields"]["issuelinks"].append(
+            {**ref, "inwardIssue": {"id": inward["id"], "key": inward["key"]}})
+        for issue in (inward, outward):
+            issue["fields"]["updated"] = _now()
+        if self.link_crash_delay is not None:
+            delay, self.link_crash_delay = self.link_crash_delay, None
+            return -1, delay, {}
+        return 201, None, {}
 
     def _search(self, jql_endpoint: bool, query: dict) -> tuple[int, Any, dict]:
         if self.cloud and not jql_endpoint:

@@ -68,6 +68,22 @@ class ZendeskEmulator(Emulator):
             self.comments[ticket_id] = []
             self._comment(ticket_id, description, public=True, author_id=requester_id)
 
+    def add_tickets(self, first_id: int, count: int, *, tags: tuple[str, ...] = ()) -> None:
+        """``count`` tickets with ids from ``first_id`` in one go (soak tests): one snapshot each,
+        no copies and no comment threads (read them with ``max_comments = 0``)."""
+        org = next(iter(self.organizations))
+        with self.lock:
+            for ticket_id in range(first_id, first_id + count):
+                now = self.clock.iso()
+                self.events.append({
+                    "id": ticket_id, "subject": f"Ticket {ticket_id}: export fails",
+                    "description": f"Exporting report {ticket_id} as CSV times out.",
+                    "status": "open", "priority": "normal", "type": "question",
+                    "tags": list(tags), "via": {"channel": "web"},
+                    "requester_id": 20_000_000 + ticket_id % 5_000, "organization_id": org,
+                    "created_at": now, "updated_at": now,
+                })
+
     def _comment(self, ticket_id: int, body: str, *, public: bool, author_id: int) -> None:
         comments = self.comments[ticket_id]
         comments.append({

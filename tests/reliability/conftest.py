@@ -22,6 +22,9 @@ from emulators.github import GitHubEmulator
 from emulators.jira import JiraEmulator
 from emulators.slack import SlackEmulator
 
+# The crash and concurrency suites share one uninterrupted reference run (crash_harness.py).
+from .crash_harness import crash_reference, prefect_api_url  # noqa: E402, F401
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -87,12 +87,27 @@ timeout_seconds = 10
         print(f"qualifying themes over ten nights: {len(qualified)}; Jira issues: "
               f"{len(emu.state.issues)}; max issues per theme label: {max(labels.values())}; "
               f"create requests: {len(emu.calls('POST', r'/issue$'))}")
-        assert len(emu.state.issues) == len(qualified)
-        assert set(labels) == {f"feedback-theme-{t}" for t in qualified}
+        # A theme merged into one without an issue hands its issue over (lineage.py): the
+        # receiving theme never gets an issue of its own, and the label follows the issue.
+        moved = dict(con.execute("SELECT theme_id, other_theme FROM jira_lineage "
+                                 "WHERE action = 'moved' AND status = 'done'").fetchall())
+
+        def holder(theme_id: int) -> int:
+            seen: set[int] = set()
+            while theme_id in moved and theme_id not in seen:
+                seen.add(theme_id)
+                theme_id = moved[theme_id]
+            return theme_id
+
+        owners = {holder(t) for t in qualified}
+        issued = qualified - set(moved.values())
+        print(f"issues handed over by a merge: {len(moved)}")
+        assert len(emu.state.issues) == len(issued)
+        assert set(labels) == {f"feedback-theme-{t}" for t in owners}
         assert max(labels.values()) == 1
-        assert len(emu.calls("POST", r"/issue$")) == len(qualified)
+        assert len(emu.calls("POST", r"/issue$")) == len(issued)
         mapping = dict(con.execute("SELECT theme_id, issue_key FROM jira_issues").fetchall())
-        assert set(mapping) == qualified
+        assert set(mapping) == owners
         # Every issue whose theme is ranked tonight shows tonight's evidence.
         current = 0
         for theme in ranking:

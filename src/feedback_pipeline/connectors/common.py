@@ -42,7 +42,7 @@ def to_row(record: dict[str, Any], *, raw: Any, position: str, max_body_chars: i
             source=str(record.get("source") or ""),
             position=position,
             reason=exc.reason,
-            raw=json.dumps(raw, ensure_ascii=False, default=str)[:2000],
+            raw=json.dumps(raw, ensure_ascii=False, default=str),
             external_id=str(external_id) if external_id not in (None, "") else None,
         )
 

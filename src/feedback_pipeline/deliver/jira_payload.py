@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..redact import redact
+from ..redact import redact, safe_link_url
 from ..sinks.jira.settings import JiraSettings as JiraConfig
 
 SUMMARY_MAX = 255
@@ -43,10 +43,10 @@ def _wiki_escape(text: str) -> str:
 
 
 def safe_url(url: str | None) -> str | None:
-    """A source link fit for wiki markup, or None when it carries personal data or a secret."""
-    if not url or not re.match(r"https?://[^\s|\[\]{}]+$", url) or len(url) > 500:
-        return None
-    return url if redact(url) == url else None
+    """A source link fit for wiki markup: personal data in the query drops the query, in the
+    rest of the URL the link (see ``redact.safe_link_url``, shared with the Slack digest)."""
+    url = safe_link_url(url)
+    return url if url and re.match(r"https?://[^\s|\[\]{}]+$", url) else None
 
 
 def breakdown_lines(breakdown: dict | str) -> list[str]:
@@ -209,8 +209,70 @@ def link_comment(theme: dict, *, similarity: float, evidence_url: str) -> str:
         *_quote_lines([(q["text"], q.get("url")) for q in (quotes or [])[:3]])])
 
 
+def lineage_marker(*parts: object) -> str:
+    """An invisible anchor that identifies one lineage comment (found again on a rerun)."""
+    name = "-".join(re.sub(r"[^A-Za-z0-9]+", "-", str(p)).strip("-") for p in parts)
+    return f"{{anchor:feedback-lineage-{name}}}"
+
+
+def _theme_ref(theme: dict) -> str:
+    return f"theme {theme['theme_id']} (*{_wiki_escape(redact(theme['title'] or ''))[:120]}*)"
+
+
+def merge_comment(theme: dict, into: dict, *, into_key: str | None, detail: str, reports: int,
+                  marker: str) -> str:
+    """The one comment on a merged theme's issue: linked to ``into_key``, or (None) now
+    tracking the theme it merged into, which had no issue."""
+    moved = f"{detail}" if detail else "most of its reports moved"
+    if into_key is None:
+        return "\n".join([
+            "h3. feedback-pipeline: this issue now tracks a merged theme",
+            f"Customer feedback {_theme_ref(theme)} was merged into {_theme_ref(into)}: {moved}. "
+            f"That theme had no issue, so this one tracks it from now on ({reports} reports); "
+            "the evidence section follows it.", marker])
+    return "\n".join([
+        f"h3. feedback-pipeline: this theme was merged into {into_key}",
+        f"Customer feedback {_theme_ref(theme)} was merged into {_theme_ref(into)}, tracked in "
+        f"{into_key}: {moved}; {reports} reports there in total. New evidence goes to "
+        f"{into_key}; this issue is left as it is.", marker])
+
+
+def split_comment(part: dict, original: dict, *, part_key: str, detail: str, reports: int,
+                  original_reports: int, marker: str) -> str:
+    """The one comment on the original theme's issue when a part split off with its own issue."""
+    return "\n".join([
+        f"h3. feedback-pipeline: part of this theme split off into {part_key}",
+        f"Customer feedback {_theme_ref(part)} split off from {_theme_ref(original)}"
+        + (f" ({detail})" if detail else "") + f". It qualified for its own issue, {part_key} "
+        f"({reports} reports); this issue keeps the original theme ({original_reports} reports).",
+        marker])
+
+
+def fade_comment(theme: dict, *, last_seen: datetime | None, as_of: datetime,
+                 marker: str) -> str:
+    """The one comment when a theme with an open issue faded (no new reports matched it)."""
+    since = (f" since {last_seen:%Y-%m-%d} ({max((as_of - last_seen).days, 0)} days)"
+             if last_seen else "")
+    return "\n".join([
+        "h3. feedback-pipeline: this theme faded",
+        f"No new reports have matched customer feedback {_theme_ref(theme)}{since}; it is no "
+        "longer ranked. The issue is left as it is; one comment will follow if the theme comes "
+        "back.", marker])
+
+
+def revive_comment(theme: dict, *, reports: int, last_seen: datetime | None,
+                   marker: str) -> str:
+    """The one comment when a faded theme with an open issue matches new reports again."""
+    newest = f", the newest on {last_seen:%Y-%m-%d}" if last_seen else ""
+    return "\n".join([
+        "h3. feedback-pipeline: this theme is back",
+        f"Customer feedback {_theme_ref(theme)} matches new reports again ({reports} reports in "
+        f"total{newest}).", marker])
+
+
 __all__ = [
-    "EVIDENCE_MARKER", "ThemeEvidence", "growth_comment", "jira_description", "jira_issue_fields",
-    "jira_summary", "link_comment", "live_description", "priority_for_rank", "resurge_comment",
-    "split_description", "theme_label",
+    "EVIDENCE_MARKER", "ThemeEvidence", "fade_comment", "growth_comment", "jira_description",
+    "jira_issue_fields", "jira_summary", "lineage_marker", "link_comment", "live_description",
+    "merge_comment", "priority_for_rank", "resurge_comment", "revive_comment", "safe_url",
+    "split_comment", "split_description", "theme_label",
 ]

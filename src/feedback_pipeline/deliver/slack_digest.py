@@ -22,7 +22,7 @@ from datetime import datetime
 import duckdb
 
 from ..config import SlackConfig
-from ..redact import redact
+from ..redact import redact, safe_link_url
 
 MAX_BLOCKS = 50
 SECTION_MAX = 3_000
@@ -75,12 +75,12 @@ def _plain(text: str, limit: int) -> str:
 
 
 def _link(url: str | None, text: str, *, trusted: bool = False) -> str:
-    """A mrkdwn link; URLs from customer content are dropped if they carry personal data."""
+    """A mrkdwn link; customer URLs lose a query with personal data, or the link (redact.py)."""
     label = text.replace("|", "/")
     if not url or not re.match(r"https?://\S+$", url) or len(url) > 500:
         return label  # no link rather than a broken one
-    if not trusted and redact(url) != url:
-        return label  # a token or an e-mail in the URL: never leak it
+    if not trusted and not (url := safe_link_url(url)):
+        return label  # personal data in the URL beyond its query: never leak it
     return f"<{url.replace('|', '%7C').replace('>', '%3E')}|{label}>"
 
 

@@ -108,7 +108,7 @@ def _records(
         reader = csv.DictReader(io.StringIO(text, newline=""))
         for row in reader:
             position = f"{path.name}:{reader.line_num}"
-            raw = json.dumps(row, ensure_ascii=False)[:2000]
+            raw = json.dumps(row, ensure_ascii=False)
             if None in row:
                 yield position, raw, RecordError(
                     f"row has {len(row) - 1 + len(row[None])} fields, header has {len(row) - 1}"
@@ -125,7 +125,7 @@ def _records(
         if not line.strip():
             continue
         position = f"{path.name}:{lineno}"
-        raw = line[:2000]
+        raw = line  # whole: rejections are keyed by its hash; ingest stores 2,000 chars
         if _bad_bytes(line):
             yield position, raw.encode("utf-8", "replace").decode(), encoding_error
             continue

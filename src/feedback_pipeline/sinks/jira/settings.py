@@ -6,7 +6,6 @@ Secrets are never in the file: ``user_env`` / ``token_env`` name the environment
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -76,25 +75,32 @@ class JiraSettings(_Section):
     notify_on_refresh: bool = Field(
         False, description="Send watchers e-mail for the nightly description refresh. False "
         "sends notifyUsers=false, which Jira Cloud allows to project admins only.")
+    follow_lineage: bool = Field(
+        True, description="Follow theme lineage (theme_events): link merged and split themes' "
+        "issues, move a merged theme's issue to the theme it merged into when that one has "
+        "none, and comment once when a theme fades or comes back.")
+    merge_link_type: str = Field(
+        "Relates", description="Jira issue link type (its name, e.g. Relates, Duplicate) "
+        "between the issue of a merged theme (inward) and the issue it merged into.")
+    split_link_type: str = Field(
+        "Relates", description="Jira issue link type between the issue of a split-off part "
+        "(inward) and the original theme's issue.")
     evidence_url_template: str = Field(
         "", description="URL of a theme's evidence for remote links, e.g. "
         "https://feedback.example.com/themes/{theme_id}; empty: the Jira label search.")
 
     def credentials(self) -> tuple[str | None, SecretStr]:
-        """(user, token) from the environment; fails naming the variable that is missing."""
-        from ...errors import ConfigError
+        """(user, token) from the environment or Prefect Secret blocks (secrets.py); fails
+        naming the variable and the block that are missing."""
+        from ...secrets import resolve_secret
 
-        token = os.environ.get(self.token_env)
-        if not token:
-            raise ConfigError(f"the Jira token is not set: export {self.token_env}=... "
-                              "(an API token on Cloud, a personal access token on Data Center)")
+        token = resolve_secret(self.token_env, what="the Jira token (an API token on Cloud, a "
+                               "personal access token on Data Center)")
         if self.auth == "pat":
-            return None, SecretStr(token)
-        user = os.environ.get(self.user_env)
-        if not user:
-            raise ConfigError(f"the Jira user is not set: export {self.user_env}=... (the "
-                              "account e-mail on Cloud), or set deliver.jira.auth = \"pat\"")
-        return user, SecretStr(token)
+            return None, token
+        user = resolve_secret(self.user_env, what="the Jira user (the account e-mail on Cloud; "
+                              "or set deliver.jira.auth = \"pat\")")
+        return user.get_secret_value(), token
 
     def priority_for_rank(self, rank: int) -> str | None:
         for rule in self.priorities:

@@ -11,6 +11,10 @@ Each night, for the ranked themes:
 5. every theme with an issue is refreshed: the evidence below the marker is rewritten in place,
    a comment is added only on a significant change, Done and Won't Do are respected, and fields
    a person changed since we set them are left alone.
+
+Theme lineage (``lineage.py``) is followed around these steps: a merged theme's issue moves to
+the theme it merged into before step 1 (when that one has none); links between merged or split
+themes' issues and the one comment per merge, split, fade or revival come after step 4.
 """
 
 from __future__ import annotations
@@ -32,9 +36,11 @@ from ...deliver.jira_payload import (
     split_description,
     theme_label,
 )
+from ...crashpoints import crashpoint
 from ...errors import SinkError
 from . import store
 from .client import build_client, create_issue, jira_error
+from .lineage import LineageFollower
 from .settings import JiraSettings
 
 if TYPE_CHECKING:
@@ -95,6 +101,8 @@ class JiraSink:
         self.errors: list[str] = []
         self._fresh: set[int] = set()  # created or linked tonight: nothing to refresh
         issues = store.load_issues(con)
+        lineage = LineageFollower(self)
+        lineage.plan(issues, store.pending_themes(con) - set(issues))
         evidence = {t["theme_id"]: store.theme_evidence(con, t["theme_id"], as_of=as_of)
                     for t in ranking if t["theme_id"] in issues or self.qualifies(t)}
         new = [t for t in ranking if self.qualifies(t) and t["theme_id"] not in issues]
@@ -112,6 +120,11 @@ class JiraSink:
                 new = self._match_backlog(new, issues, embedder)
             for theme in new:
                 self._create(theme, evidence[theme["theme_id"]], issues)
+            lineage.deliver(issues)
+            for theme in ranking:  # a merged theme's issue may have moved to one of these
+                if theme["theme_id"] in issues and theme["theme_id"] not in evidence:
+                    evidence[theme["theme_id"]] = store.theme_evidence(
+                        con, theme["theme_id"], as_of=as_of)
             for theme in ranking:
                 row = issues.get(theme["theme_id"])
                 if row is not None and theme["theme_id"] not in self._fresh:
@@ -270,10 +283,12 @@ class JiraSink:
         fields = jira_issue_fields(theme, self.settings, evidence)
         store.outbox_pending(self._con, theme_id=tid, run_id=self._run_id,
                              request={"create": {"fields": fields}})
+        crashpoint("jira.create.intent")
         issue = self._call("create", create_issue, self.client, fields,
                            max_retries=self.settings.max_retries, theme_id=tid)
         if issue is _FAILED:
             return
+        crashpoint("jira.create.sent")
         _, section = split_description(fields["description"])
         row = store.IssueRow(
             theme_id=tid, issue_key=issue.key, origin="created", last_summary=fields["summary"],

@@ -70,8 +70,11 @@ def record_match(con: duckdb.DuckDBPyConnection, *, run_id: str, theme_id: int,
 
 
 def outbox_pending(con: duckdb.DuckDBPyConnection, *, theme_id: int, run_id: str,
-                   request: dict) -> None:
-    """Record the request as 'pending' before it is sent (the outbox pattern)."""
+                   request: dict, key: str | None = None) -> None:
+    """Record the request as 'pending' before it is sent (the outbox pattern).
+
+    ``key`` defaults to the theme's issue row ``jira:theme:<id>``; lineage actions use their own.
+    """
     payload = json.dumps(request, default=str, sort_keys=True)
     con.execute(
         """
@@ -81,20 +84,22 @@ def outbox_pending(con: duckdb.DuckDBPyConnection, *, theme_id: int, run_id: str
             payload = excluded.payload, payload_hash = excluded.payload_hash,
             status = 'pending', error = NULL, updated_at = now()
         """,
-        [f"jira:theme:{theme_id}", theme_id, run_id, payload, text_hash(payload)])
+        [key or f"jira:theme:{theme_id}", theme_id, run_id, payload, text_hash(payload)])
 
 
 def outbox_done(con: duckdb.DuckDBPyConnection, *, theme_id: int, status: str,
-                external_ref: str | None = None, error: str | None = None) -> None:
+                external_ref: str | None = None, error: str | None = None,
+                key: str | None = None) -> None:
     con.execute(
         "UPDATE deliveries SET status = ?, external_ref = coalesce(?, external_ref), error = ?, "
         "updated_at = now() WHERE delivery_key = ?",
-        [status, external_ref, error, f"jira:theme:{theme_id}"])
+        [status, external_ref, error, key or f"jira:theme:{theme_id}"])
 
 
 def pending_themes(con: duckdb.DuckDBPyConnection) -> set[int]:
-    """Themes whose last Jira request may or may not have reached Jira (crash, timeout)."""
+    """Themes whose last issue request may or may not have reached Jira (crash, timeout)."""
     rows = con.execute("SELECT theme_id FROM deliveries WHERE sink = 'jira' AND "
+                       "delivery_key LIKE 'jira:theme:%' AND "
                        "status IN ('pending', 'failed')").fetchall()
     return {r[0] for r in rows}
 
@@ -140,9 +145,11 @@ def theme_text(theme: dict) -> str:
 
 
 __all__ = [
-    "IssueRow", "items_since", "load_issues", "log_event", "newest_items", "outbox_done",
-    "outbox_pending",
-    "pending_themes", "record_match", "save_issue", "text_hash", "theme_evidence", "theme_text",
+    "LINEAGE_EVENTS", "IssueRow", "LineageEvent", "issue_created_at", "items_since",
+    "last_announced", "lineage_done_before",
+    "load_issues", "log_event", "move_issue", "newest_items", "outbox_done", "outbox_pending",
+    "pending_lineage", "pending_themes", "record_match", "save_issue", "save_lineage",
+    "text_hash", "theme_evidence", "theme_facts", "theme_text",
 ]
 
 
@@ -154,3 +161,116 @@ def newest_items(con: duckdb.DuckDBPyConnection, theme_id: int, since: datetime,
         "JOIN items i USING (source, external_id) WHERE t.theme_id = ? AND NOT i.deleted "
         "AND i.drop_reason IS NULL AND i.created_at > ? AND i.created_at <= ? "
         "ORDER BY i.created_at DESC LIMIT ?", [theme_id, since, as_of, limit]).fetchall()
+
+
+LINEAGE_EVENTS = ("merged_into", "split_from", "faded", "revived")
+
+
+@dataclass
+class LineageEvent:
+    """One ``theme_events`` row the Jira sink follows, with what was done about it so far."""
+
+    run_id: str
+    theme_id: int
+    event: str
+    other_theme: int  # -1: none
+    detail: str
+    happened_at: datetime
+    status: str | None = None  # None: never looked at
+    action: str | None = None
+    issue_key: str | None = None
+    other_key: str | None = None
+
+    @property
+    def outbox_key(self) -> str:
+        return f"jira:lineage:{self.event}:{self.theme_id}:{self.other_theme}:{self.run_id}"
+
+
+def pending_lineage(con: duckdb.DuckDBPyConnection) -> list[LineageEvent]:
+    """Lineage events not yet done or skipped, oldest first."""
+    cur = con.execute(
+        """
+        SELECT coalesce(e.run_id, '') AS run_id, e.theme_id, e.event,
+               coalesce(e.other_theme, -1) AS other_theme, coalesce(any_value(e.detail), '')
+               AS detail, min(e.happened_at) AS happened_at, any_value(l.status) AS status,
+               any_value(l.action) AS action, any_value(l.issue_key) AS issue_key,
+               any_value(l.other_key) AS other_key
+        FROM theme_events e
+        LEFT JOIN jira_lineage l ON l.run_id = coalesce(e.run_id, '')
+             AND l.theme_id = e.theme_id AND l.event = e.event
+             AND l.other_theme = coalesce(e.other_theme, -1)
+        WHERE list_contains(?, e.event)
+          AND (l.status IS NULL OR l.status IN ('pending', 'waiting', 'failed'))
+        GROUP BY ALL ORDER BY min(e.happened_at), e.theme_id, e.event
+        """, [list(LINEAGE_EVENTS)])
+    return [LineageEvent(**r) for r in rows_as_dicts(cur)]
+
+
+def save_lineage(con: duckdb.DuckDBPyConnection, ev: LineageEvent, *, status: str,
+                 run_id: str, detail: str = "") -> None:
+    ev.status = status
+    con.execute(
+        """
+        INSERT INTO jira_lineage (run_id, theme_id, event, other_theme, action, issue_key,
+                                  other_key, status, detail, handled_run)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (run_id, theme_id, event, other_theme) DO UPDATE SET
+            action = excluded.action, issue_key = excluded.issue_key,
+            other_key = excluded.other_key, status = excluded.status, detail = excluded.detail,
+            handled_run = excluded.handled_run, updated_at = now()
+        """,
+        [ev.run_id, ev.theme_id, ev.event, ev.other_theme, ev.action, ev.issue_key,
+         ev.other_key, status, detail, run_id])
+
+
+def lineage_done_before(con: duckdb.DuckDBPyConnection, ev: LineageEvent) -> bool:
+    """Whether the same merge or split (same two themes) was already followed in Jira."""
+    row = con.execute(
+        "SELECT count(*) FROM jira_lineage WHERE theme_id = ? AND event = ? AND other_theme = ? "
+        "AND status = 'done' AND run_id <> ?",
+        [ev.theme_id, ev.event, ev.other_theme, ev.run_id]).fetchone()
+    return bool(row and row[0])
+
+
+def last_announced(con: duckdb.DuckDBPyConnection, theme_id: int) -> str | None:
+    """'faded' or 'revived': the last fade/revival of the theme that got its comment."""
+    row = con.execute(
+        "SELECT event FROM jira_lineage WHERE theme_id = ? AND status = 'done' "
+        "AND event IN ('faded', 'revived') ORDER BY updated_at DESC LIMIT 1",
+        [theme_id]).fetchone()
+    return row[0] if row else None
+
+
+def issue_created_at(con: duckdb.DuckDBPyConnection, theme_id: int) -> datetime | None:
+    row = con.execute("SELECT created_at FROM jira_issues WHERE theme_id = ?",
+                      [theme_id]).fetchone()
+    return row[0] if row else None
+
+
+def theme_facts(con: duckdb.DuckDBPyConnection, theme_id: int, as_of: datetime) -> dict:
+    """Title, status, live report count and newest report of a theme (for lineage comments)."""
+    row = con.execute("SELECT title, status FROM themes WHERE theme_id = ?",
+                      [theme_id]).fetchone()
+    reports, last = con.execute(
+        "SELECT count(*), max(i.created_at) FROM item_themes t JOIN items i "
+        "USING (source, external_id) WHERE t.theme_id = ? AND NOT i.deleted "
+        "AND i.drop_reason IS NULL AND i.created_at <= ?", [theme_id, as_of]).fetchone()
+    return {"theme_id": theme_id, "title": row[0] if row else f"theme {theme_id}",
+            "status": row[1] if row else None, "reports": int(reports), "last_seen": last}
+
+
+def move_issue(con: duckdb.DuckDBPyConnection, *, from_theme: int, to_theme: int,
+               baseline_items: int, baseline_sources: list[str], run_id: str) -> None:
+    """Give ``from_theme``'s issue to ``to_theme`` (a merge into a theme without one).
+
+    The row keeps its history (origin, what we last set, created_at); the baseline for the
+    significant-change comment restarts at the merged theme's size.
+    """
+    cols = [c for c in _COLS if c not in ("theme_id", "baseline_items", "baseline_sources")]
+    con.execute(
+        f"INSERT INTO jira_issues (theme_id, baseline_items, baseline_sources, {', '.join(cols)}, "
+        "project, created_run, updated_run, created_at, updated_at) "
+        f"SELECT ?, ?, ?, {', '.join(cols)}, project, created_run, ?, created_at, now() "
+        "FROM jira_issues WHERE theme_id = ?",
+        [to_theme, baseline_items, baseline_sources, run_id, from_theme])
+    con.execute("DELETE FROM jira_issues WHERE theme_id = ?", [from_theme])

@@ -28,6 +28,7 @@ from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookClient
 
 from ...deliver.slack_digest import announce_shipped, build_digest
+from ...crashpoints import crashpoint
 from ...errors import SinkError
 from . import state
 from .settings import SlackSettings, bot_token, check_settings, webhook_url
@@ -148,6 +149,7 @@ class SlackDigestSink:
             return {**result, "slack": "silent", "ts": None, "reply_ts": None}
         state.record_intent(con, digest, mode=self.settings.mode, channel=self.channel,
                             run_id=run_id)
+        crashpoint("slack.intent")
         try:
             if self.settings.mode == "bot":
                 outcome = self._deliver_bot(con, digest, row)
@@ -231,6 +233,7 @@ class SlackDigestSink:
         what, ts, channel_id = self._send(key=key, part="main", body=main, channel=channel,
                                           ts=row.ts if row else None,
                                           old_hash=row.main_hash if row else None, unsure=unsure)
+        crashpoint("slack.main.sent")
         state.record_message(con, key, part="main", ts=ts, channel_id=channel_id,
                              digest_hash=state.payload_hash(main))
         reply_ts = row.reply_ts if row and what != "posted" else None
@@ -239,6 +242,7 @@ class SlackDigestSink:
                 key=key, part="details", body=digest["thread"], channel=channel_id,
                 ts=reply_ts, old_hash=row.reply_hash if row and reply_ts else None,
                 unsure=unsure and what != "posted", thread_ts=ts)
+            crashpoint("slack.reply.sent")
             state.record_message(con, key, part="details", ts=reply_ts, channel_id=channel_id,
                                  digest_hash=state.payload_hash(digest["thread"]))
             if what == "unchanged" and reply_what != "unchanged":

@@ -1,0 +1,112 @@
+"""Scale-out: the nightly flow with ``[embed.dask]`` on a LocalCluster of 2 worker processes
+gives the same vectors and the same themes as the single-process run on the same demo texts.
+
+Kept small for CI (60 texts, each worker loads the model once); the full demo comparison is
+``bench/dask_embed.py`` (figures in BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from feedback_pipeline.embed import vectors_to_numpy
+
+from .conftest import DEMO
+
+pytest.importorskip("prefect_dask", reason="needs the dask extra: pip install -e '.[dask]'")
+pytestmark = pytest.mark.slow
+
+CHUNK = 16  # 60 texts -> 4 chunks, so both workers get some
+
+
+def _demo_texts(intents: int = 3, per_intent: int = 20) -> list[dict]:
+    """Support tickets of a few demo intents (40 consecutive ids per intent)."""
+    records = [json.loads(line) for line in DEMO.read_text(encoding="utf-8").splitlines()]
+    keep = {str(1001 + 40 * k + j) for k in range(intents) for j in range(per_intent)}
+    return [r for r in records if r["kind"] == "support_ticket" and r["external_id"] in keep]
+
+
+def _config(tmp_path: Path, name: str, data: Path, dask: bool) -> Path:
+    config = tmp_path / f"{name}.toml"
+    # Both runs chunk alike (the single-process path uses [embed.dask] chunk_size too).
+    dask_section = (f"\n[embed.dask]\nenabled = {str(dask).lower()}\nn_workers = 2\n"
+                    f"threads_per_worker = 1\nchunk_size = {CHUNK}\n")
+    config.write_text(f"""
+warehouse = "{tmp_path / f'{name}.duckdb'}"
+
+[[sources]]
+name = "demo"
+path = "{data}"
+
+[rank]
+as_of = "latest"
+min_authors = 2
+
+[deliver]
+outbox = "{tmp_path / f'outbox-{name}'}"
+{dask_section}""", encoding="utf-8")
+    return config
+
+
+def _vectors(path: Path) -> tuple[dict[str, np.ndarray], list[tuple[str, str, int]]]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        table = con.sql("SELECT text_hash, vector FROM embeddings").to_arrow_table()
+        themes = con.execute("SELECT source, external_id, theme_id FROM item_themes").fetchall()
+    finally:
+        con.close()
+    hashes = table.column("text_hash").to_pylist()
+    vectors = vectors_to_numpy(table.column("vector"))
+    return dict(zip(hashes, vectors, strict=True)), themes
+
+
+def _partition(assignments: list[tuple[str, str, int]]) -> tuple[set[frozenset], frozenset]:
+    """Themes as sets of items (ids may differ between warehouses), and the noise items."""
+    groups: dict[int, set] = {}
+    for source, external_id, theme in assignments:
+        groups.setdefault(theme, set()).add((source, external_id))
+    noise = frozenset(groups.pop(-1, set()))
+    return {frozenset(g) for g in groups.values()}, noise
+
+
+def test_dask_embedding_matches_single_process(prefect_harness, tmp_path):
+    from flows.nightly import nightly
+
+    data = tmp_path / "demo.jsonl"
+    records = _demo_texts()
+    assert len(records) == 60
+    data.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+    single = nightly(config_path=str(_config(tmp_path, "single", data, dask=False)))
+    scaled = nightly(config_path=str(_config(tmp_path, "dask", data, dask=True)))
+
+    embedded = single["embed"]["embedded"]
+    assert embedded == scaled["embed"]["embedded"] >= 50
+    assert "dask" not in single["embed"]
+    # Every chunk went through an `embed-chunk` task, and both worker processes took some.
+    assert scaled["embed"]["dask"] == {"chunks": math.ceil(embedded / CHUNK), "workers": 2}
+
+    single_vectors, single_themes = _vectors(tmp_path / "single.duckdb")
+    dask_vectors, dask_themes = _vectors(tmp_path / "dask.duckdb")
+    assert single_vectors.keys() == dask_vectors.keys() and len(single_vectors) == embedded
+    for text_hash, vector in single_vectors.items():
+        assert np.allclose(vector, dask_vectors[text_hash], atol=1e-6), text_hash
+    # Same chunks, so the same model batches: not just close but bit-identical.
+    assert all(np.array_equal(v, dask_vectors[h]) for h, v in single_vectors.items())
+
+    # Same vectors, same clustering: the same items in the same themes, the same noise.
+    assert single["cluster"]["themes"] >= 2
+    assert _partition(dask_themes) == _partition(single_themes)
+    assert scaled["cluster"]["themes"] == single["cluster"]["themes"]
+    assert scaled["rank"]["ranked"] == single["rank"]["ranked"]
+
+    # A second night has nothing to embed: no chunk is submitted (and no cluster started).
+    again = nightly(config_path=str(tmp_path / "dask.toml"))
+    assert again["embed"]["embedded"] == 0
+    assert again["embed"]["dask"] == {"chunks": 0, "workers": 0}

@@ -1,0 +1,83 @@
+"""Credentials from Prefect Secret blocks when the environment variable is not set (secrets.py),
+against the session's real (temporary) Prefect server."""
+
+from __future__ import annotations
+
+import pytest
+
+from feedback_pipeline.errors import ConfigError
+from feedback_pipeline.secrets import default_block_name, resolve_secret
+from feedback_pipeline.sinks.jira.settings import JiraSettings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def api(prefect_harness, monkeypatch):
+    """The harness's API URL exported as a deployment would have it; no FP_* variables."""
+    from prefect.settings import PREFECT_API_URL
+
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
+    for var in ("FP_TEST_TOKEN", "FP_JIRA_USER", "FP_JIRA_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    return PREFECT_API_URL.value()
+
+
+def _save(name: str, value: str) -> None:
+    from prefect.blocks.system import Secret
+
+    Secret(value=value).save(name, overwrite=True)
+
+
+def test_block_names_are_the_variable_in_kebab_case():
+    assert default_block_name("FP_SLACK_TOKEN") == "fp-slack-token"
+    assert default_block_name("") is None
+
+
+def test_the_environment_variable_wins_over_the_block(api, monkeypatch):
+    _save("fp-test-token", "from-the-block")
+    monkeypatch.setenv("FP_TEST_TOKEN", "from-the-env")
+
+    assert resolve_secret("FP_TEST_TOKEN").get_secret_value() == "from-the-env"
+
+
+def test_the_default_block_is_read_when_the_variable_is_unset(api):
+    _save("fp-test-token", "from-the-block")
+
+    secret = resolve_secret("FP_TEST_TOKEN")
+
+    assert secret.get_secret_value() == "from-the-block"
+    assert "from-the-block" not in repr(secret) + str(secret)
+
+
+def test_a_named_block_is_read(api):
+    _save("team-token", "named-block-value")
+
+    assert resolve_secret("FP_TEST_TOKEN", "team-token").get_secret_value() == "named-block-value"
+
+
+def test_a_missing_block_names_the_variable_and_the_block(api):
+    with pytest.raises(ConfigError) as err:
+        resolve_secret("FP_TEST_TOKEN", "no-such-block", what="the test token")
+
+    message = str(err.value)
+    assert "FP_TEST_TOKEN" in message and "no-such-block" in message
+    assert "the test token" in message
+
+
+def test_without_a_prefect_api_the_error_says_what_to_set(monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("FP_TEST_TOKEN", raising=False)
+
+    with pytest.raises(ConfigError, match=r"export FP_TEST_TOKEN=.*fp-test-token"):
+        resolve_secret("FP_TEST_TOKEN", what="the test token")
+
+
+def test_jira_credentials_come_from_blocks(api):
+    _save("fp-jira-user", "pm-bot@example.com")
+    _save("fp-jira-token", "jira-block-token")
+    settings = JiraSettings(server="http://127.0.0.1:1", project="FB")
+
+    user, token = settings.credentials()
+
+    assert (user, token.get_secret_value()) == ("pm-bot@example.com", "jira-block-token")
