@@ -313,9 +313,9 @@ def main(argv: list[str] | None = None) -> None:
                 f"{s['ingest']:.2f} | {s['clean']:.2f} | {s['embed']:.1f} | {s['types']:.2f} | "
                 f"**{(s['clean'] + s['embed']) / s['raw']:.2f}x** |")
         lines += ["", f"Target: clean+embed ≤ 1.3x raw encode; default (median of pairs): "
-                      f"{stage_s / raw_seconds:.2f}x. int8's quality is in the table above; it is "
-                      "not the default because it changes every vector (switching means "
-                      "re-embedding the warehouse) for a speed-up measured once."]
+                      f"{stage_s / raw_seconds:.2f}x. int8 is not the default: it changes every vector "
+                      "(switching means re-embedding the warehouse), costs some quality (table "
+                      "above), and its speed-up is one pair's measurement on a shared machine."]
     write_section(args.output, "\n".join(lines))
     print(f"wrote {args.output} in {total / 60:.1f} min")
 

@@ -171,6 +171,27 @@ def test_incremental_night_with_nothing_new_changes_nothing(wh):
     assert [r[:5] for r in before] == [r[:5] for r in after]
 
 
+def test_a_rerun_does_not_recluster_recent_noise_on_its_own(wh):
+    # Recent noise that could form a theme is looked at again only next to something new:
+    # rerunning a night whose data did not change must leave every theme as it was.
+    _three_themes(wh)
+    wh.night(_settings(), full=True)
+    noise = wh.add("dark", 20, days_ago=1)
+    wh.con.execute("INSERT INTO item_themes SELECT source, external_id, -1, 0, text_hash, "
+                   "'clustered', 'r0' FROM items WHERE list_contains(?, external_id)", [noise])
+    themes_before = wh.con.execute("SELECT count(*) FROM themes").fetchone()[0]
+
+    stats = wh.night(_settings())
+
+    assert (stats["mode"], stats["pending"], stats["new_themes"]) == ("incremental", 0, 0)
+    assert wh.theme_of(noise) == {-1}
+    assert wh.con.execute("SELECT count(*) FROM themes").fetchone()[0] == themes_before
+    # Something new arrives: the recent noise is clustered with it and forms a theme.
+    wh.add("dark", 5, days_ago=0.5)
+    stats = wh.night(_settings())
+    assert stats["new_themes"] == 1 and -1 not in wh.theme_of(noise)
+
+
 def test_full_recluster_is_scheduled_in_data_time(wh):
     _three_themes(wh)
     weekly = _settings(full_recluster_every_days=7)

@@ -89,7 +89,12 @@ def update_incrementally(
     stats = {"mode": "incremental", "items": total, "pending": len(c.keys), "assigned": 0,
              "reclustered": 0, "new_themes": 0, "joined_existing": 0, "faded_themes": 0,
              "merged_themes": 0}
-    if not len(c.keys):
+    fresh = con.execute(f"SELECT count(*) FROM items i WHERE i.drop_reason IS NULL "
+                        f"AND i.created_at <= ? AND {PENDING}", [as_of]).fetchone()[0]
+    # Recent noise is only worth another look next to something new: with nothing new it was
+    # clustered on exactly these texts before, and a rerun must not change the themes.
+    if not fresh:
+        stats["pending"] = 0
         return _finish(con, stats)
     stored = load_themes(con)
     live = [i for i, t in enumerate(stored.ids) if stored.status[t] in ("active", "rejected")

@@ -48,6 +48,9 @@ BAD_LINES = ['{"external_id": "broken-1", "title": "not json', '{"external_id": 
              '"kind": "community_post", "author": "x", "title": "t", "body": "a body here"}']
 AS_OF = "2026-10-29T00:00:00Z"
 BATCH, CHUNK = 10, 16  # records per file-source batch, texts per embedding chunk (crash_runner)
+# PCA by default: UMAP's JIT compilation costs ~16 s CPU in every child process that clusters,
+# which would double the suite. FP_CRASH_REDUCER=umap runs it all with the production default.
+REDUCER = os.environ.get("FP_CRASH_REDUCER", "pca")
 KILLED = -signal.SIGKILL
 
 
@@ -122,6 +125,9 @@ token_env = "FP_GITHUB_TOKEN"
 page_size = 1
 max_retries = 1
 max_retry_wait_seconds = 1
+
+[cluster]
+reducer = "{REDUCER}"
 
 [rank]
 min_authors = 3

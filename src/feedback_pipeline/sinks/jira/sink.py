@@ -26,6 +26,7 @@ import duckdb
 import numpy as np
 import requests
 
+from ...crashpoints import crashpoint
 from ...deliver.jira_payload import (
     growth_comment,
     jira_issue_fields,
@@ -36,7 +37,6 @@ from ...deliver.jira_payload import (
     split_description,
     theme_label,
 )
-from ...crashpoints import crashpoint
 from ...errors import SinkError
 from . import store
 from .client import build_client, create_issue, jira_error
@@ -114,7 +114,11 @@ class JiraSink:
             if self.client is None:
                 self.client = build_client(self.settings)
             unsettled = {t["theme_id"] for t in new} | (store.pending_themes(con) - set(issues))
-            self._adopt_by_label(issues, unsettled)
+            # An adopted issue was created with tonight's evidence (or the warehouse is lost):
+            # that is its baseline, so adopting it never looks like growth from 0 reports.
+            self._adopt_by_label(issues, unsettled, baselines={
+                t["theme_id"]: (t["item_count"], sorted(evidence[t["theme_id"]].sources))
+                for t in ranking if t["theme_id"] in evidence})
             new = [t for t in new if t["theme_id"] not in issues]
             if new and self.settings.backlog_match:
                 new = self._match_backlog(new, issues, embedder)
@@ -179,7 +183,8 @@ class JiraSink:
         return self._call("search", self.client.search_issues, jql, maxResults=False,
                           fields=fields)
 
-    def _adopt_by_label(self, issues: dict[int, store.IssueRow], theme_ids: set[int]) -> None:
+    def _adopt_by_label(self, issues: dict[int, store.IssueRow], theme_ids: set[int], *,
+                        baselines: dict[int, tuple[int, list[str]]]) -> None:
         wanted = sorted(theme_ids - set(issues))
         for start in range(0, len(wanted), 50):
             labels = ", ".join(theme_label(t) for t in wanted[start:start + 50])
@@ -191,10 +196,12 @@ class JiraSink:
                         OUR_LABEL_PREFIX) and label[len(OUR_LABEL_PREFIX):].isdigit() else None
                     if theme_id in theme_ids and theme_id not in issues:
                         f = issue.raw["fields"]
+                        items, sources = baselines.get(theme_id, (0, None))
                         row = store.IssueRow(
                             theme_id=theme_id, issue_key=issue.key, origin="adopted",
                             last_summary=f.get("summary"),
-                            last_priority=(f.get("priority") or {}).get("name"))
+                            last_priority=(f.get("priority") or {}).get("name"),
+                            baseline_items=items, baseline_sources=sources)
                         self._save(row, event="adopted", detail="found by label "
                                    f"{label} (a previous create reached Jira)")
                         store.outbox_done(self._con, theme_id=theme_id, status="sent",

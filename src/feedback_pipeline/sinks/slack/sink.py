@@ -27,8 +27,8 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookClient
 
-from ...deliver.slack_digest import announce_shipped, build_digest
 from ...crashpoints import crashpoint
+from ...deliver.slack_digest import announce_shipped, build_digest
 from ...errors import SinkError
 from . import state
 from .settings import SlackSettings, bot_token, check_settings, webhook_url
