@@ -102,7 +102,7 @@ def nightly(config_path: str | None = None, warehouse: str | None = None,
             ranking, as_of = rank(con, settings, run_id)
             stats["rank"] = {"ranked": len(ranking), "as_of": as_of.isoformat()}
         totals = {"items": stats["cluster"]["items"], "themes": len(ranking),
-                  "new_items": pipeline.new_items_since_last_completed(con)}
+                  "new_items": pipeline.new_items_since_last_completed(con, as_of)}
         with timed(stats, "deliver"):
             stats["deliver"] = deliver(con, settings, run_id, ranking, as_of, totals)
         create_markdown_artifact(key="ranked-themes", markdown=ranking_markdown(ranking),

@@ -216,3 +216,24 @@ def test_unpaired_surrogate_rejects_only_that_record(warehouse, make_record, wri
 
     assert warehouse.execute("SELECT external_id FROM items").fetchall() == [("p-1",)]
     assert [r[1] for r in rejected_rows(warehouse)] == ["forum.jsonl:2"]
+
+
+def test_what_the_digest_calls_new(warehouse, make_record, write_jsonl, make_file_source):
+    from feedback_pipeline.pipeline import finish_run, new_items_since_last_completed, start_run
+
+    night1 = datetime(2026, 10, 1, 2, tzinfo=UTC)
+    path = write_jsonl("a.jsonl", [make_record(external_id=f"p-{i}") for i in range(3)])
+    run1 = start_run(warehouse)
+    ingest(warehouse, [make_file_source(path)], run_id=run1, salt=SALT)
+    assert new_items_since_last_completed(warehouse, night1) == 3  # this run's own items
+    finish_run(warehouse, run1, {"rank": {"as_of": night1.isoformat()}})
+
+    # A rerun of the same night repeats its digest; the next night announces only its own.
+    rerun = start_run(warehouse)
+    assert new_items_since_last_completed(warehouse, night1) == 3
+    finish_run(warehouse, rerun, {"rank": {"as_of": night1.isoformat()}})
+    path = write_jsonl("b.jsonl", [make_record(external_id="p-9")])
+    run2 = start_run(warehouse)
+    ingest(warehouse, [make_file_source(path, name="other")], run_id=run2, salt=SALT)
+    assert new_items_since_last_completed(warehouse, datetime(2026, 10, 2, 2, tzinfo=UTC)) == 1
+    assert new_items_since_last_completed(warehouse) == 1  # without a date: since the last run

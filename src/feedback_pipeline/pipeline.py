@@ -76,15 +76,21 @@ def timed(stats: dict, stage: str) -> Iterator[None]:
         stats.setdefault("seconds", {})[stage] = round(time.perf_counter() - start, 3)
 
 
-def new_items_since_last_completed(con: duckdb.DuckDBPyConnection) -> int:
+def new_items_since_last_completed(con: duckdb.DuckDBPyConnection,
+                                   as_of: datetime | None = None) -> int:
     """Items first seen by runs that did not complete (the current one included).
 
     This is what the digest calls new: after a run that crashed between ingest and deliver, the
-    next run's digest still announces the items that run ingested.
+    next run's digest still announces the items that run ingested. With ``as_of``, runs that
+    completed for the same digest date count as not yet announced too: rerunning a night
+    repeats its digest instead of turning it into "nothing new".
     """
+    day = f"{as_of:%Y-%m-%d}" if as_of else "9999-12-31"
     return con.execute(
         "SELECT count(*) FROM items WHERE first_seen_run NOT IN "
-        "(SELECT run_id FROM runs WHERE status = 'completed')").fetchone()[0]
+        "(SELECT run_id FROM runs WHERE status = 'completed' AND "
+        "coalesce(left(json_extract_string(stats, '$.rank.as_of'), 10), '') < ?)",
+        [day]).fetchone()[0]
 
 
 def stage_ingest(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> dict:
