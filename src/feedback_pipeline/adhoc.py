@@ -16,13 +16,13 @@ import numpy as np
 
 from .config import load_settings
 from .db import connect
+from .embed import embed_pending
 from .errors import ConfigError, RecordError
 from .ingest import save_batch
 from .label import label_themes
 from .pipeline import embedder_for, stage_clean
 from .records import Item
 from .sources.base import Batch
-from .embed import embed_pending
 from .themes import cluster_corpus
 
 SOURCE = "adhoc"

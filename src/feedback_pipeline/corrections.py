@@ -8,9 +8,8 @@ stays rejected (its items are never surfaced). Every change is also a ``theme_ev
 
 from __future__ import annotations
 
-import numpy as np
-
 import duckdb
+import numpy as np
 
 from .config import LabelConfig
 from .db import transaction

@@ -21,7 +21,7 @@ from .config import CleanConfig
 from .crashpoints import crashpoint
 from .db import transaction
 from .errors import FeedbackPipelineError
-from .records import Item, Rejection
+from .records import Item
 from .sources.base import Batch, Source
 
 log = logging.getLogger(__name__)

@@ -17,21 +17,21 @@ from functools import lru_cache
 import duckdb
 
 from .cleaning import clean_pending
+from .cluster import min_cluster_size_for
 from .config import EmbedConfig, Settings
 from .crashpoints import crashpoint
 from .deliver import deliver_dry_run
 from .embed import CHUNK, MapChunks, SentenceTransformerEmbedder, embed_pending
 from .errors import ConfigError, SinkError
+from .incremental import needs_full_recluster, update_incrementally
 from .ingest import author_salt, ingest
 from .item_types import classify_pending
 from .languages import is_multilingual
-from .redact import redact_logs
 from .rank import rank_themes, resolve_as_of
-from .sources import build_sources
+from .redact import redact_logs
 from .sinks.jira import JiraSink
 from .sinks.slack import SlackDigestSink
-from .cluster import min_cluster_size_for
-from .incremental import needs_full_recluster, update_incrementally
+from .sources import build_sources
 from .themes import cluster_corpus, save_clustering
 from .trends import compute_trends
 

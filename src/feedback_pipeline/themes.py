@@ -171,7 +171,7 @@ def match_themes(
     S = new_C @ old_C.T
     J = overlap if overlap is not None else np.zeros_like(S)
     # Only acceptable pairs compete: a pair below both thresholds must not decide who gets what.
-    acceptable = (S >= threshold) | (J >= min_overlap)
+    acceptable = (threshold <= S) | (min_overlap <= J)
     rows, cols = linear_sum_assignment(-np.where(acceptable, (S + J) / 2, -10.0))
     return {
         int(new_ids[r]): (int(old_ids[c]), float(S[r, c]))

@@ -15,9 +15,8 @@ committed with a last batch after the walk.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
-
 from datetime import datetime
+from typing import Any
 
 import httpx
 
