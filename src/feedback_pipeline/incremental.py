@@ -82,19 +82,22 @@ def update_incrementally(
     themes_config: ThemesConfig, label_config: LabelConfig, as_of: datetime,
 ) -> dict:
     since = as_of - timedelta(days=themes_config.recent_window_days)
-    c = load_corpus(con, model_id, where=f"i.created_at <= $until AND (({PENDING}) OR ({RECENT_NOISE}))",
-                    params={"since": since, "until": as_of})
-    total = con.execute("SELECT count(*) FROM items WHERE drop_reason IS NULL AND created_at <= ?",
-                        [as_of]).fetchone()[0]
-    stats = {"mode": "incremental", "items": total, "pending": len(c.keys), "assigned": 0,
+    # Every kept item so far, and those new or edited since they were last placed.
+    total, fresh = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {PENDING}) FROM items i "
+        "WHERE i.drop_reason IS NULL AND i.created_at <= ?", [as_of]).fetchone()
+    stats = {"mode": "incremental", "items": total, "pending": 0, "assigned": 0,
              "reclustered": 0, "new_themes": 0, "joined_existing": 0, "faded_themes": 0,
              "merged_themes": 0}
-    fresh = con.execute(f"SELECT count(*) FROM items i WHERE i.drop_reason IS NULL "
-                        f"AND i.created_at <= ? AND {PENDING}", [as_of]).fetchone()[0]
     # Recent noise is only worth another look next to something new: with nothing new it was
-    # clustered on exactly these texts before, and a rerun must not change the themes.
+    # clustered on exactly these texts before, and a rerun must not change the themes (nor
+    # load their vectors).
     if not fresh:
-        stats["pending"] = 0
+        return _finish(con, stats)
+    c = load_corpus(con, model_id, where=f"i.created_at <= $until AND (({PENDING}) OR ({RECENT_NOISE}))",
+                    params={"since": since, "until": as_of})
+    stats["pending"] = len(c.keys)
+    if not len(c.keys):
         return _finish(con, stats)
     stored = load_themes(con)
     live = [i for i, t in enumerate(stored.ids) if stored.status[t] in ("active", "rejected")

@@ -171,8 +171,12 @@ def jira_issue_fields(theme: dict, config: JiraConfig,
 
 
 def _quote_lines(quotes: list[tuple[str, str | None]]) -> list[str]:
-    return [f"{{quote}}{_wiki_escape(redact(text))[:400]}{{quote}}"
-            + (f" ([source|{safe_url(url)}])" if safe_url(url) else "") for text, url in quotes]
+    lines = []
+    for text, url in quotes:
+        link = safe_url(url)
+        lines.append(f"{{quote}}{_wiki_escape(redact(text))[:400]}{{quote}}"
+                     + (f" ([source|{link}])" if link else ""))
+    return lines
 
 
 def growth_comment(theme: dict, *, before: int, new_sources: list[str]) -> str:
