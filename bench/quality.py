@@ -177,11 +177,12 @@ def quality_table(results: dict[str, dict]) -> list[str]:
     return lines
 
 
-def write_section(path: Path, body: str) -> None:
+def write_section(path: Path, body: str, start: str = START, end: str = END) -> None:
+    """Replace the block between ``start`` and ``end`` (appended if missing)."""
     text = path.read_text(encoding="utf-8") if path.exists() else HEADER
-    block = f"{START}\n{body.rstrip()}\n{END}"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if start in text and end in text:
+        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text, encoding="utf-8")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from feedback_pipeline.cluster import NOISE, ThemeClusterer
+from feedback_pipeline.cluster import NOISE, ThemeClusterer, assign_by_neighbours
 from feedback_pipeline.config import ClusterConfig
 
 N_BLOBS, PER_BLOB, DIM, N_NOISE = 6, 60, 32, 20
@@ -126,3 +126,35 @@ def test_second_pass_only_pulls_in_close_noise():
     # and all of them join a theme when any similarity is accepted.
     assert (careful_labels[truth == NOISE] == NOISE).sum() >= N_NOISE // 2
     assert (loose_labels == NOISE).sum() == 0
+
+
+def on_circle(degrees) -> np.ndarray:
+    rad = np.deg2rad(np.asarray(degrees, dtype=float))
+    return np.stack([np.cos(rad), np.sin(rad)], axis=1).astype(np.float32)
+
+
+def test_noise_follows_its_neighbours_theme_not_the_nearest_centroid():
+    # Theme 0 is a long arc (0-90 degrees), theme 1 a tight blob (100-110). A noise point at 92
+    # degrees sits at the arc's end: its neighbours are the arc's, though the blob's centroid
+    # (105) is nearer than the arc's (45). A point at 250 degrees is genuine noise.
+    arc, blob = np.arange(0, 91, 3), np.arange(100, 111, 2)
+    X = on_circle([*arc, *blob, 92, 250])
+    labels = np.array([0] * len(arc) + [1] * len(blob) + [NOISE, NOISE])
+
+    by_vote = assign_by_neighbours(X, X, labels, k=5, min_similarity=0.5, margin=0.0)
+    by_centroid = assign_by_neighbours(X, X, labels, k=0, min_similarity=0.5, margin=0.0)
+
+    assert by_vote[-2:].tolist() == [0, NOISE]
+    assert by_centroid[-2:].tolist() == [1, NOISE]
+    assert (by_vote[:-2] == labels[:-2]).all()  # members never move
+
+
+def test_a_vote_for_a_far_theme_falls_back_to_the_nearest_centroid_or_stays_noise():
+    arc, blob = np.arange(0, 91, 3), np.arange(100, 111, 2)
+    X = on_circle([*arc, *blob, 92])
+    labels = np.array([0] * len(arc) + [1] * len(blob) + [NOISE])
+
+    # cos(92 - 45) = 0.68 misses a 0.9 floor; the blob's centroid (cos 13 deg = 0.97) clears it.
+    assert assign_by_neighbours(X, X, labels, k=5, min_similarity=0.9, margin=0.0)[-1] == 1
+    # With a floor no centroid clears, it stays noise.
+    assert assign_by_neighbours(X, X, labels, k=5, min_similarity=0.99, margin=0.0)[-1] == NOISE

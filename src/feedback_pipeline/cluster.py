@@ -8,9 +8,13 @@ ends in ``_``) and takes L2-normalised embeddings. Steps, each measured on Banki
    and leaves half the items as noise;
 2. HDBSCAN; ``min_cluster_size`` scales with the data (``min_cluster_fraction``) so a forum of 500
    posts and a desk of 50k tickets both get sensible themes;
-3. noise items join their nearest theme only when their cosine similarity to its centroid
-   (in the original space) clears ``reassign_min_similarity`` by ``reassign_margin`` over the
-   runner-up; the rest stay noise (-1);
+3. a second pass for HDBSCAN's noise (about a tenth of the items): each noise item takes the
+   theme most of its ``reassign_neighbours`` nearest clustered items hold in the reduced space,
+   where the themes were found - that follows a theme's shape better than its centroid does
+   (+0.018 NMI on the 10k Banking77 train split). It joins only when its cosine similarity to
+   that theme's centroid (in the original space) clears ``reassign_min_similarity``; otherwise,
+   or with ``reassign_neighbours = 0``, it joins its nearest centroid if that clears the same
+   floor by ``reassign_margin`` over the runner-up. The rest stay noise (-1);
 4. near-duplicates (cosine >= ``duplicate_similarity``) are forced into one theme.
 """
 
@@ -101,6 +105,40 @@ def assign_to_nearest(
     return np.where(ok, ids[best], NOISE), top.astype(np.float32)
 
 
+def assign_by_neighbours(
+    X: np.ndarray, Z: np.ndarray, labels: np.ndarray, *, k: int, min_similarity: float,
+    margin: float,
+) -> np.ndarray:
+    """Second pass for noise rows of ``labels`` (see the module docstring); returns new labels.
+
+    ``X`` holds the unit-length embeddings, ``Z`` the reduced vectors HDBSCAN clustered.
+    """
+    out = labels.copy()
+    noise, member = np.flatnonzero(labels == NOISE), np.flatnonzero(labels != NOISE)
+    ids, C = centroids(X, labels)
+    if not len(noise) or not len(ids):
+        return out
+    fallback, _ = assign_to_nearest(X[noise], ids, C, min_similarity=min_similarity,
+                                    margin=margin)
+    if k <= 0:
+        out[noise] = fallback
+        return out
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(k, len(member))
+    _, nearest = NearestNeighbors(n_neighbors=k).fit(Z[member]).kneighbors(Z[noise])
+    votes = labels[member][nearest]  # (noise rows, k), nearest first
+    pos = np.searchsorted(ids, votes)
+    counts = np.zeros((len(noise), len(ids)), dtype=np.int64)
+    np.add.at(counts, (np.repeat(np.arange(len(noise)), k), pos.ravel()), 1)
+    # Majority vote; a tie goes to the theme of the nearest neighbour among the tied ones.
+    tied = counts[np.arange(len(noise))[:, None], pos] == counts.max(axis=1, keepdims=True)
+    choice = pos[np.arange(len(noise)), tied.argmax(axis=1)]
+    close = np.einsum("ij,ij->i", X[noise], C[choice]) >= min_similarity
+    out[noise] = np.where(close, ids[choice], fallback)
+    return out
+
+
 class ThemeClusterer:
     """Groups embeddings into themes; noise stays -1."""
 
@@ -110,7 +148,7 @@ class ThemeClusterer:
         # The nightly remainder may hold just one new topic; a whole corpus never is one theme.
         self.allow_single_cluster = allow_single_cluster
 
-    def _reduce(self, X: np.ndarray) -> np.ndarray:
+    def reduce(self, X: np.ndarray) -> np.ndarray:
         cfg = self.config
         n_comp = min(cfg.n_components, max(2, len(X) - 2))
         if cfg.reducer == "none":
@@ -133,7 +171,8 @@ class ThemeClusterer:
             )
             return reducer.fit_transform(X)
 
-    def fit(self, X: np.ndarray) -> ThemeClusterer:
+    def fit(self, X: np.ndarray, *, reduced: np.ndarray | None = None) -> ThemeClusterer:
+        """``reduced``: ``reduce(X)`` computed earlier, so a parameter sweep pays for UMAP once."""
         import hdbscan
 
         cfg = self.config
@@ -144,7 +183,7 @@ class ThemeClusterer:
             self.labels_ = np.full(n, NOISE)
             self.similarity_ = np.zeros(n, dtype=np.float32)
             return self
-        Z = self._reduce(X)
+        Z = self.reduce(X) if reduced is None else reduced
         labels = hdbscan.HDBSCAN(
             min_cluster_size=self.min_cluster_size_,
             min_samples=cfg.min_samples,
@@ -154,14 +193,10 @@ class ThemeClusterer:
         ).fit(Z).labels_.astype(np.int64)
         self.hdbscan_noise_ = float((labels == NOISE).mean())
 
-        ids, C = centroids(X, labels)
-        noise = labels == NOISE
-        if noise.any() and len(ids):
-            second, _ = assign_to_nearest(
-                X[noise], ids, C, min_similarity=cfg.reassign_min_similarity,
-                margin=cfg.reassign_margin,
-            )
-            labels[noise] = second
+        labels = assign_by_neighbours(
+            X, Z, labels, k=cfg.reassign_neighbours, min_similarity=cfg.reassign_min_similarity,
+            margin=cfg.reassign_margin,
+        )
 
         knn_idx, knn_sim = neighbours(X, 10)
         groups = duplicate_groups(knn_idx, knn_sim, cfg.duplicate_similarity)
@@ -195,4 +230,5 @@ def _unify_groups(labels: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["NOISE", "ThemeClusterer", "assign_to_nearest", "centroids", "duplicate_groups"]
+__all__ = ["NOISE", "ThemeClusterer", "assign_by_neighbours", "assign_to_nearest", "centroids",
+           "duplicate_groups"]

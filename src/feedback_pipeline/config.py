@@ -105,8 +105,11 @@ class ClusterConfig(_Section):
     min_samples: int | None = None
     cluster_selection_method: Literal["eom", "leaf"] = "eom"
     cluster_selection_epsilon: float = 0.0
-    # Second pass: noise joins its nearest theme only when clearly close (cosine, original space).
-    reassign_min_similarity: float = 0.5
+    # Second pass (cluster.py): noise takes the theme of most of its nearest clustered neighbours
+    # in the reduced space (0: nearest centroid only), and only when clearly close to it.
+    reassign_neighbours: int = 10
+    reassign_min_similarity: float = Field(0.5, description="Cosine to the theme's centroid "
+                                           "(original space) a noise item needs to join it.")
     reassign_margin: float = 0.0
     # Texts at least this similar always share a theme (exact duplicates always do).
     duplicate_similarity: float = 0.95
