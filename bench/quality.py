@@ -224,7 +224,6 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}: NMI {r['nmi']:.3f} ARI {r['ari']:.3f} noise {r['noise']:.1%}", flush=True)
 
     speed: list[dict] = []
-    stage_s = ours["clean"] + ours["embed"]
     if not args.no_speed:
         # Back-to-back pairs on a cold warehouse each time; the quality run above is pair 1.
         pairs = [(raw_seconds, ours)]
@@ -237,10 +236,12 @@ def main(argv: list[str] | None = None) -> None:
         median = {k: float(np.median([r[k] for _, r in pairs]))
                   for k in ("ingest", "clean", "embed", "types")}
         raw_seconds = float(np.median([raw for raw, _ in pairs]))
-        stage_s = median["clean"] + median["embed"]
+        # The headline is the median of the per-pair ratios: each pair ran back to back, so
+        # its ratio is fair even when the machine's load changed between pairs.
+        stage_ratio = float(np.median(ratios))
         speed.append({"variant": f"fp32, batch {base_batch} (default), median of {len(pairs)} "
                       f"pairs (ratios {', '.join(f'{x:.2f}' for x in ratios)})",
-                      "raw": raw_seconds, **median})
+                      "raw": raw_seconds, "ratio": stage_ratio, **median})
         for bs in [int(b) for b in args.batch_sizes.split(",") if b and int(b) != base_batch]:
             emb = SentenceTransformerEmbedder(settings.embed.model_copy(update={"batch_size": bs}))
             emb.embed(["warm up the model"] * 8)  # load outside the timed part
@@ -312,11 +313,12 @@ def main(argv: list[str] | None = None) -> None:
             lines.append(
                 f"| {s['variant']} | {s['raw']:.1f} | {len(texts) / s['raw']:.0f} | "
                 f"{s['ingest']:.2f} | {s['clean']:.2f} | {s['embed']:.1f} | {s['types']:.2f} | "
-                f"**{(s['clean'] + s['embed']) / s['raw']:.2f}x** |")
-        lines += ["", f"Target: clean+embed ≤ 1.3x raw encode; default (median of pairs): "
-                      f"{stage_s / raw_seconds:.2f}x. int8 is not the default: it changes every vector "
+                f"**{s.get('ratio', (s['clean'] + s['embed']) / s['raw']):.2f}x** |")
+        lines += ["", f"Target: clean+embed ≤ 1.3x raw encode; default (median of the pairs' "
+                      f"ratios): {stage_ratio:.2f}x. The seconds in that row are medians of each "
+                      "column on their own. int8 is not the default: it changes every vector "
                       "(switching means re-embedding the warehouse), costs some quality (table "
-                      "above), and its speed-up is one pair's measurement on a shared machine."]
+                      "above), and its timing is a single pair on a shared machine."]
     write_section(args.output, "\n".join(lines))
     print(f"wrote {args.output} in {total / 60:.1f} min")
 
