@@ -42,11 +42,12 @@ def _center(seed: int) -> np.ndarray:
 CENTERS = {name: _center(i) for i, name in enumerate(WORDS)}
 
 
-def _settings(**themes) -> Settings:
+def _settings(*, multilingual: bool | None = None, **themes) -> Settings:
     themes.setdefault("full_recluster_every_days", 30)
     s = Settings()
     s.cluster = ClusterConfig(reducer="pca", n_components=8, min_cluster_size=8)
     s.embed.model = "synthetic"
+    s.embed.multilingual = multilingual
     for k, v in themes.items():
         setattr(s.themes, k, v)
     return s
@@ -61,7 +62,8 @@ class Warehouse:
         self.n = 0
 
     def add(self, blob: str | np.ndarray, count: int, *, days_ago: float = 10.0,
-            spread: float = 0.08, kind: str = "support_ticket") -> list[str]:
+            spread: float = 0.08, kind: str = "support_ticket",
+            language: str | None = None) -> list[str]:
         center = CENTERS[blob] if isinstance(blob, str) else blob
         words = WORDS[blob] if isinstance(blob, str) else "misc other thing"
         ids = []
@@ -69,7 +71,7 @@ class Warehouse:
             self.n += 1
             ext = f"i{self.n}"
             self._put(ext, center, spread, words, AS_OF - timedelta(days=days_ago, minutes=self.n % 60),
-                      kind)
+                      kind, language)
             ids.append(ext)
         return ids
 
@@ -80,7 +82,7 @@ class Warehouse:
                                        [ext]).fetchone()[0]
             self._put(ext, center, 0.08, words, created, "support_ticket")
 
-    def _put(self, ext, center, spread, words, created, kind) -> None:
+    def _put(self, ext, center, spread, words, created, kind, language=None) -> None:
         v = center + self.rng.normal(scale=spread, size=DIM)
         v = (v / np.linalg.norm(v)).astype(np.float32)
         text = f"{words} {ext}"
@@ -88,13 +90,14 @@ class Warehouse:
         self.con.execute(
             """
             INSERT INTO items (source, external_id, kind, author_hash, title, body, created_at,
-                               updated_at, content_hash, clean_text, clean_hash, text_hash)
-            VALUES ('s', ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?)
+                               updated_at, content_hash, clean_text, clean_hash, text_hash,
+                               language)
+            VALUES ('s', ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (source, external_id) DO UPDATE SET body = excluded.body,
                 content_hash = excluded.content_hash, clean_text = excluded.clean_text,
                 clean_hash = excluded.clean_hash, text_hash = excluded.text_hash
             """,
-            [ext, kind, f"a{self.n % 17}", text, created, created, h, text, h, h],
+            [ext, kind, f"a{self.n % 17}", text, created, created, h, text, h, h, language],
         )
         save_vectors(self.con, "synthetic", [h], v[None, :])
 
@@ -190,6 +193,59 @@ def test_a_rerun_does_not_recluster_recent_noise_on_its_own(wh):
     wh.add("dark", 5, days_ago=0.5)
     stats = wh.night(_settings())
     assert stats["new_themes"] == 1 and -1 not in wh.theme_of(noise)
+
+
+@pytest.mark.parametrize("multilingual", [None, True], ids=["english-model", "multilingual-model"])
+def test_incremental_night_keeps_a_new_language_off_english_themes(wh, multilingual):
+    # A French text right next to an English theme: with an English-only model its vector says
+    # little, so it must not join; a multilingual model's vector can be trusted.
+    groups = _three_themes(wh)
+    wh.night(_settings(multilingual=multilingual), full=True)
+    export_theme = wh.theme_of(groups["export"]).pop()
+    french = wh.add("export", 1, days_ago=1, spread=0.01, language="fr")
+
+    stats = wh.night(_settings(multilingual=multilingual))
+
+    assert stats["mode"] == "incremental" and stats["pending"] == 1
+    if multilingual:
+        assert wh.theme_of(french) == {export_theme} and "languages" not in stats
+    else:
+        assert wh.theme_of(french) == {-1} and stats["languages"] == {"fr": 1}
+
+
+def test_incremental_night_gives_a_new_language_its_own_theme(wh):
+    groups = _three_themes(wh)
+    wh.night(_settings(), full=True)
+    export_theme = wh.theme_of(groups["export"]).pop()
+    french = wh.add("export", 20, days_ago=2, language="fr")
+
+    stats = wh.night(_settings())
+
+    (french_theme,) = wh.theme_of(french)
+    assert french_theme not in (-1, export_theme)
+    assert (stats["new_themes"], stats["joined_existing"], stats["reclustered"]) == (1, 0, 20)
+    assert wh.events() == [(french_theme, "created", None)]
+    # The next night the theme counts as French: French look-alikes join it, English ones don't.
+    more_french = wh.add("export", 3, days_ago=1, language="fr")
+    english = wh.add("export", 3, days_ago=1, language="en")
+    wh.night(_settings())
+    assert wh.theme_of(more_french) == {french_theme}
+    assert wh.theme_of(english) == {export_theme}
+
+
+def test_incremental_night_still_assigns_english_and_undetermined_items(wh):
+    groups = _three_themes(wh)
+    wh.night(_settings(), full=True)
+    themes = {name: wh.theme_of(items).pop() for name, items in groups.items()}
+    late = {name: wh.add(name, 2, days_ago=1, language="en") + wh.add(name, 2, days_ago=1,
+                                                                       language="und")
+            for name in groups}
+
+    stats = wh.night(_settings())
+
+    assert {name: wh.theme_of(items) for name, items in late.items()} == {
+        name: {t} for name, t in themes.items()}
+    assert (stats["assigned"], stats["new_themes"], stats["languages"]) == (12, 0, {"en": 12})
 
 
 def test_full_recluster_is_scheduled_in_data_time(wh):

@@ -6,7 +6,9 @@ On most nights re-clustering the whole warehouse is wasted work (and reshuffles 
    theme when their cosine similarity to its centroid is at least ``assign_min_similarity`` and
    beats the runner-up by ``assign_margin``;
 2. the rest, together with the items that were noise in the last ``recent_window_days``, are
-   clustered on their own; a cluster close to an existing theme joins it, others become new themes;
+   clustered on their own; a cluster close to an existing theme joins it, others become new themes.
+   With an English-only model both steps run per language group (languages.py), as a full
+   re-cluster does: a theme's group is that of most of its members;
 3. the centroids of the themes that grew are updated from their stored vector sums.
 
 A full re-cluster (``themes.save_clustering``) runs every ``full_recluster_every_days`` or on demand;
@@ -15,6 +17,7 @@ it refreshes every label and catches drift the incremental path cannot see.
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -24,13 +27,16 @@ from .cluster import NOISE, ThemeClusterer, assign_to_nearest, min_cluster_size_
 from .config import ClusterConfig, LabelConfig, ThemesConfig
 from .db import transaction
 from .label import label_themes
+from .languages import PRIMARY, language_groups, rows_by_group
 from .themes import (
     Clustering,
+    StoredThemes,
     load_corpus,
     load_themes,
     match_themes,
     record_events,
     replace_assignments,
+    text_languages,
     unit,
     write_themes,
 )
@@ -80,7 +86,10 @@ def _subset(c: Clustering, item_mask: np.ndarray) -> Clustering:
 def update_incrementally(
     con: duckdb.DuckDBPyConnection, model_id: str, *, run_id: str, cluster_config: ClusterConfig,
     themes_config: ThemesConfig, label_config: LabelConfig, as_of: datetime,
+    split_languages: bool = True,
 ) -> dict:
+    """One incremental night; ``split_languages`` keeps each language group to its own themes
+    (right for an English-only model, as in a full re-cluster: see languages.py)."""
     since = as_of - timedelta(days=themes_config.recent_window_days)
     # Every kept item so far, and those new or edited since they were last placed.
     total, fresh = con.execute(
@@ -104,45 +113,36 @@ def update_incrementally(
             or t in stored.target]
     ids = np.array([stored.ids[i] for i in live], dtype=np.int64)
     C = stored.C[live] if live else np.zeros((0, c.X.shape[1]), np.float32)
+    # A multilingual model puts every language in one space: then all is one group.
+    if split_languages:
+        language = text_languages(con)
+        text_group = np.array(language_groups([language.get(h) for h in c.text_hashes]), object)
+        theme_group = _theme_groups(con, stored, ids)
+        stats["languages"] = dict(Counter(text_group.tolist()).most_common())
+    else:
+        text_group = np.full(len(c.X), PRIMARY, object)
+        theme_group = np.full(len(ids), PRIMARY, object)
 
-    # 1. Confident assignment of every pending/recent-noise text to an existing theme.
-    assigned, sim = assign_to_nearest(c.X, ids, C, min_similarity=themes_config.assign_min_similarity,
-                                      margin=themes_config.assign_margin)
-    assigned = np.array([stored.resolve(int(t)) if t != NOISE else NOISE for t in assigned])
-    c.labels, c.similarity = assigned, sim
-
-    # 2. The remainder is clustered on its own, with the corpus-wide minimum cluster size.
-    rest = c.item_labels == NOISE
+    min_size = min_cluster_size_for(total, cluster_config)
+    cfg = cluster_config.model_copy(update={"min_cluster_size": min_size})
     events: list[tuple] = []
     new_labels: dict = {}
-    if rest.sum() >= 2 * min_cluster_size_for(total, cluster_config):
-        sub = _subset(c, rest)
-        cfg = cluster_config.model_copy(update={"min_cluster_size":
-                                                min_cluster_size_for(total, cluster_config)})
-        model = ThemeClusterer(cfg, allow_single_cluster=True).fit(sub.X)
-        sub.labels, sub.similarity = model.labels_, model.similarity_
-        found = sorted(set(sub.labels.tolist()) - {NOISE})
-        stats["reclustered"] = int(rest.sum())
-        if found:
-            sub_C = np.stack([unit(sub.X[sub.labels == k].mean(axis=0)) for k in found])
-            joins = match_themes(np.array(found), sub_C, ids.tolist(), C,
-                                 themes_config.match_similarity)
-            labels = label_themes(sub.texts, sub.labels, sub.similarity, label_config)
-            theme_of: dict[int, int] = {}
-            for k in found:
-                if k in joins:
-                    theme_of[k] = stored.resolve(joins[k][0])
-                    stats["joined_existing"] += 1
-                else:
-                    theme_of[k] = con.execute("SELECT nextval('theme_id_seq')").fetchone()[0]
-                    events.append((theme_of[k], "created", None, "incremental"))
-            new_labels = {theme_of[k]: labels[k] for k in found if k not in joins}
-            # Carry the sub-clustering back into c (texts of c that are in sub).
-            pos = {h: i for i, h in enumerate(sub.text_hashes)}
-            for r, h in enumerate(c.text_hashes):
-                if h in pos and sub.labels[pos[h]] != NOISE:
-                    c.labels[r] = theme_of[int(sub.labels[pos[h]])]
-                    c.similarity[r] = sub.similarity[pos[h]]
+    for group, rows in rows_by_group(text_group):
+        same = theme_group == group
+        # 1. Confident assignment of the group's pending/recent-noise texts to an existing theme
+        #    of the same group.
+        assigned, sim = assign_to_nearest(
+            c.X[rows], ids[same], C[same], min_similarity=themes_config.assign_min_similarity,
+            margin=themes_config.assign_margin)
+        c.labels[rows] = [stored.resolve(int(t)) if t != NOISE else NOISE for t in assigned]
+        c.similarity[rows] = sim
+        # 2. The group's remainder is clustered on its own, with the corpus-wide minimum
+        #    cluster size.
+        rest = (c.item_labels == NOISE) & np.isin(c.item_rows, rows)
+        if rest.sum() >= 2 * min_size:
+            new_labels.update(_cluster_rest(
+                con, c, rest, cfg, ids[same], C[same], stored=stored, stats=stats, events=events,
+                themes_config=themes_config, label_config=label_config))
 
     item_theme = c.item_labels
     stats["assigned"] = int((item_theme != NOISE).sum()) - sum(
@@ -156,6 +156,58 @@ def update_incrementally(
         replace_assignments(con, c, item_theme, run_id=run_id, method="assigned", only_these=True)
     stats["new_themes"] = len(new_labels)
     return _finish(con, stats)
+
+
+def _theme_groups(con: duckdb.DuckDBPyConnection, stored: StoredThemes,
+                  ids: np.ndarray) -> np.ndarray:
+    """The language group of each theme in ``ids``: the one most of its members are in.
+
+    A theme people merged away has no members left and takes the group of the theme it went
+    into; a theme without members counts as English, the group the default model was made for.
+    """
+    counts: dict[int, Counter] = defaultdict(Counter)
+    for theme_id, language, n in con.execute(
+            "SELECT t.theme_id, i.language, count(*) FROM item_themes t JOIN items i "
+            "USING (source, external_id) WHERE t.theme_id != -1 AND i.drop_reason IS NULL "
+            "GROUP BY ALL ORDER BY ALL").fetchall():
+        counts[theme_id][language_groups([language])[0]] += n
+    majority = {t: n.most_common(1)[0][0] for t, n in counts.items()}
+    return np.array([majority.get(stored.resolve(int(t)), PRIMARY) for t in ids], object)
+
+
+def _cluster_rest(
+    con: duckdb.DuckDBPyConnection, c: Clustering, rest: np.ndarray, cfg: ClusterConfig,
+    ids: np.ndarray, C: np.ndarray, *, stored: StoredThemes, stats: dict, events: list[tuple],
+    themes_config: ThemesConfig, label_config: LabelConfig,
+) -> dict:
+    """Cluster the items ``rest`` of ``c``; a cluster close to one of the themes ``ids`` joins
+    it, the others get new theme ids. Writes the theme ids into ``c``; returns the new themes'
+    labels by theme id."""
+    sub = _subset(c, rest)
+    model = ThemeClusterer(cfg, allow_single_cluster=True).fit(sub.X)
+    sub.labels, sub.similarity = model.labels_, model.similarity_
+    found = sorted(set(sub.labels.tolist()) - {NOISE})
+    stats["reclustered"] += int(rest.sum())
+    if not found:
+        return {}
+    sub_C = np.stack([unit(sub.X[sub.labels == k].mean(axis=0)) for k in found])
+    joins = match_themes(np.array(found), sub_C, ids.tolist(), C, themes_config.match_similarity)
+    labels = label_themes(sub.texts, sub.labels, sub.similarity, label_config)
+    theme_of: dict[int, int] = {}
+    for k in found:
+        if k in joins:
+            theme_of[k] = stored.resolve(joins[k][0])
+            stats["joined_existing"] += 1
+        else:
+            theme_of[k] = con.execute("SELECT nextval('theme_id_seq')").fetchone()[0]
+            events.append((theme_of[k], "created", None, "incremental"))
+    # Carry the sub-clustering back into c (texts of c that are in sub).
+    pos = {h: i for i, h in enumerate(sub.text_hashes)}
+    for r, h in enumerate(c.text_hashes):
+        if h in pos and sub.labels[pos[h]] != NOISE:
+            c.labels[r] = theme_of[int(sub.labels[pos[h]])]
+            c.similarity[r] = sub.similarity[pos[h]]
+    return {theme_of[k]: labels[k] for k in found if k not in joins}
 
 
 def grow_themes(con: duckdb.DuckDBPyConnection, c: Clustering, item_theme: np.ndarray, *,

@@ -16,6 +16,7 @@ says ``multilingual``) clusters all languages together.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
@@ -67,6 +68,12 @@ def language_groups(languages: list[str | None]) -> list[str]:
     return [PRIMARY if lang in (None, PRIMARY, UNDETERMINED) else lang for lang in languages]
 
 
+def rows_by_group(groups: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+    """Each language group in ``groups`` (largest first) with the indices of its rows."""
+    for group, _ in Counter(groups.tolist()).most_common():
+        yield group, np.flatnonzero(groups == group)
+
+
 def cluster_by_language(
     X: np.ndarray, languages: list[str | None], config: ClusterConfig
 ) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -82,8 +89,7 @@ def cluster_by_language(
     counts = Counter(groups.tolist())
     stats: dict = {"languages": dict(counts.most_common()), "too_few_for_a_theme": {}}
     offset = 0
-    for group, _ in counts.most_common():
-        rows = np.flatnonzero(groups == group)
+    for group, rows in rows_by_group(groups):
         model = ThemeClusterer(config).fit(X[rows])
         found = model.labels_ != NOISE
         if not found.any():
@@ -97,5 +103,5 @@ def cluster_by_language(
 
 __all__ = [
     "LANGUAGES", "PRIMARY", "UNDETERMINED", "cluster_by_language", "detect_language",
-    "is_multilingual", "language_groups",
+    "is_multilingual", "language_groups", "rows_by_group",
 ]

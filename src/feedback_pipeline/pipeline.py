@@ -139,7 +139,8 @@ def stage_cluster(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: st
     else:
         stats = update_incrementally(
             con, settings.embed.model, run_id=run_id, cluster_config=settings.cluster,
-            themes_config=settings.themes, label_config=settings.label, as_of=as_of)
+            themes_config=settings.themes, label_config=settings.label, as_of=as_of,
+            split_languages=not is_multilingual(settings.embed))
     crashpoint("cluster.done")
     return {**stats, "as_of": as_of.isoformat()}
 

@@ -97,6 +97,12 @@ def load_corpus(con: duckdb.DuckDBPyConnection, model_id: str, *, where: str = "
                       np.zeros(n, dtype=np.float32))
 
 
+def text_languages(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    """The detected language of each kept text, by text hash."""
+    return dict(con.execute("SELECT text_hash, any_value(language) FROM items "
+                            "WHERE drop_reason IS NULL GROUP BY text_hash").fetchall())
+
+
 def cluster_corpus(con: duckdb.DuckDBPyConnection, model_id: str, config: ClusterConfig, *,
                    split_languages: bool = True, until: datetime | None = None) -> Clustering:
     """Cluster every kept, embedded item created up to ``until``; ``split_languages`` clusters
@@ -104,8 +110,7 @@ def cluster_corpus(con: duckdb.DuckDBPyConnection, model_id: str, config: Cluste
     corpus = load_corpus(con, model_id, where="i.created_at <= $until",
                          params={"until": until or datetime.max.replace(tzinfo=UTC)})
     if len(corpus.X) and split_languages:
-        language = dict(con.execute("SELECT text_hash, any_value(language) FROM items "
-                                    "WHERE drop_reason IS NULL GROUP BY text_hash").fetchall())
+        language = text_languages(con)
         corpus.labels, corpus.similarity, corpus.language_stats = cluster_by_language(
             corpus.X, [language.get(h) for h in corpus.text_hashes], config)
     elif len(corpus.X):
