@@ -188,12 +188,18 @@ def write_section(path: Path, body: str, start: str = START, end: str = END) -> 
     path.write_text(text, encoding="utf-8")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def data_parser(description: str, split: str) -> argparse.ArgumentParser:
+    """The labelled-data options every quality bench shares (any CSV with text and label)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="label")
-    parser.add_argument("--split", default="test", help="value of the 'split' column; '' for all")
+    parser.add_argument("--split", default=split, help="value of the 'split' column; '' for all")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = data_parser(__doc__.split("\n\n")[0], "test")
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--repeat", type=int, default=3,
                         help="raw-encode / pipeline pairs timed back to back (medians reported)")

@@ -17,7 +17,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
-from quality import DEFAULT_DATA, ROOT, load_texts, scores, warm_up_numba, write_section  # noqa: E402
+from quality import ROOT, data_parser, load_texts, scores, warm_up_numba, write_section  # noqa: E402
 
 from feedback_pipeline.cluster import ThemeClusterer  # noqa: E402
 from feedback_pipeline.config import ClusterConfig, load_settings  # noqa: E402
@@ -92,11 +91,7 @@ def table(rows: list[dict], sets: list[tuple]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--text-column", default="text")
-    parser.add_argument("--label-column", default="label")
-    parser.add_argument("--split", default="train", help="value of the 'split' column; '' for all")
+    parser = data_parser(__doc__.split("\n\n")[0], "train")
     parser.add_argument("--sample-size", type=int, default=3080)
     parser.add_argument("--samples", type=int, default=3)
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
