@@ -115,7 +115,8 @@ def update_incrementally(
     C = stored.C[live] if live else np.zeros((0, c.X.shape[1]), np.float32)
     # A multilingual model puts every language in one space: then all is one group.
     if split_languages:
-        language = text_languages(con)
+        # Only tonight's texts: the warehouse's other languages are not needed here.
+        language = text_languages(con, c.text_hashes)
         text_group = np.array(language_groups([language.get(h) for h in c.text_hashes]), object)
         theme_group = _theme_groups(con, stored, ids)
         stats["languages"] = dict(Counter(text_group.tolist()).most_common())

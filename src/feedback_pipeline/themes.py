@@ -97,10 +97,13 @@ def load_corpus(con: duckdb.DuckDBPyConnection, model_id: str, *, where: str = "
                       np.zeros(n, dtype=np.float32))
 
 
-def text_languages(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
-    """The detected language of each kept text, by text hash."""
+def text_languages(con: duckdb.DuckDBPyConnection,
+                   hashes: list[str] | None = None) -> dict[str, str | None]:
+    """The detected language of each kept text (only ``hashes``, when given), by text hash."""
+    only = "AND text_hash IN (SELECT unnest($hashes))" if hashes is not None else ""
     return dict(con.execute("SELECT text_hash, any_value(language) FROM items "
-                            "WHERE drop_reason IS NULL GROUP BY text_hash").fetchall())
+                            f"WHERE drop_reason IS NULL {only} GROUP BY text_hash",
+                            {"hashes": hashes} if hashes is not None else {}).fetchall())
 
 
 def cluster_corpus(con: duckdb.DuckDBPyConnection, model_id: str, config: ClusterConfig, *,
