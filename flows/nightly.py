@@ -1,13 +1,15 @@
-"""The nightly flow: pull -> clean -> embed -> cluster -> rank -> deliver.
+"""The nightly flow: ingest -> clean -> embed -> cluster -> rank -> deliver.
 
-Thin on purpose: every task calls one stage function of ``feedback_pipeline.pipeline``.
-Run it as a plain script (``python flows/nightly.py``) or through ``feedback-pipeline run``.
+Thin on purpose: every task calls one stage function of ``feedback_pipeline.pipeline`` for the
+run opened once by :func:`recorded_run`. Run it as a plain script (``python flows/nightly.py``)
+or through ``feedback-pipeline run``.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
@@ -17,34 +19,37 @@ from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NONE  # noqa: E402
 
 from feedback_pipeline import pipeline  # noqa: E402
-from feedback_pipeline.alerts import on_flow_failure  # noqa: E402
 from feedback_pipeline.config import Settings, load_settings  # noqa: E402
-from feedback_pipeline.db import connect  # noqa: E402
-from feedback_pipeline.report import ranking_markdown  # noqa: E402
-from feedback_pipeline.scaleout import chunk_mapper  # noqa: E402
-from feedback_pipeline.status import progress_bar, run_summary_markdown  # noqa: E402
+from feedback_pipeline.report.status import progress_bar, run_summary_markdown  # noqa: E402
+from feedback_pipeline.report.terminal import ranking_markdown  # noqa: E402
+from feedback_pipeline.warehouse.db import connect  # noqa: E402
+from feedback_pipeline.warehouse.runs import Run, open_run  # noqa: E402
+from flows.alerts import on_flow_failure  # noqa: E402
+from flows.dask import chunk_mapper  # noqa: E402
+
+# Tasks share the run's warehouse connection, which cannot be hashed for a cache key.
 
 
 @task(name="ingest", retries=2, retry_delay_seconds=[10, 60], cache_policy=NONE)
-def ingest(con, settings: Settings, run_id: str) -> dict:
-    stats = pipeline.stage_ingest(con, settings, run_id)
+def ingest(run: Run, settings: Settings) -> dict:
+    stats = pipeline.stage_ingest(run, settings)
     get_run_logger().info("ingest: %(fetched)d fetched, %(new)d new, %(changed)d changed, "
                           "%(rejected)d rejected", stats)
     return stats
 
 
 @task(name="clean", cache_policy=NONE)
-def clean(con, settings: Settings) -> dict:
-    stats = pipeline.stage_clean(con, settings)
+def clean(run: Run, settings: Settings) -> dict:
+    stats = pipeline.stage_clean(run, settings)
     get_run_logger().info("clean: %(cleaned)d cleaned, %(kept)d kept, dropped %(dropped)s", stats)
     return stats
 
 
 @task(name="embed", cache_policy=NONE)
-def embed(con, settings: Settings) -> dict:
+def embed(run: Run, settings: Settings) -> dict:
     # Chunks fan out to Dask with [embed.dask] enabled; a progress bar only in a terminal.
     with chunk_mapper(settings.embed) as mapper, progress_bar("embedding") as progress:
-        stats = pipeline.stage_embed(con, settings, progress=progress, map_chunks=mapper)
+        stats = pipeline.stage_embed(run, settings, progress=progress, map_chunks=mapper)
     if mapper is not None:
         stats["dask"] = mapper.summary()
     get_run_logger().info("embed: %(embedded)d texts embedded with %(model)s; types %(types)s",
@@ -53,31 +58,47 @@ def embed(con, settings: Settings) -> dict:
 
 
 @task(name="cluster", cache_policy=NONE)
-def cluster(con, settings: Settings, run_id: str, full: bool) -> dict:
-    stats = pipeline.stage_cluster(con, settings, run_id, full=full)
+def cluster(run: Run, settings: Settings, full: bool) -> dict:
+    stats = pipeline.stage_cluster(run, settings, full=full)
     get_run_logger().info("cluster (%(mode)s): %(themes)d themes over %(items)d items, "
                           "%(noise_items)d noise, %(new_themes)d new themes", stats)
     return stats
 
 
 @task(name="rank", cache_policy=NONE)
-def rank(con, settings: Settings, run_id: str) -> tuple[list[dict], datetime]:
-    ranking, as_of = pipeline.stage_rank(con, settings, run_id)
-    get_run_logger().info("rank: %d themes ranked as of %s", len(ranking), as_of.isoformat())
-    return ranking, as_of
+def rank(run: Run, settings: Settings) -> list[dict]:
+    ranking = pipeline.stage_rank(run, settings)
+    get_run_logger().info("rank: %d themes ranked as of %s", len(ranking), run.as_of.isoformat())
+    return ranking
 
 
 @task(name="deliver", retries=2, retry_delay_seconds=[10, 60], cache_policy=NONE)
-def deliver(con, settings: Settings, run_id: str, ranking: list[dict], as_of: datetime,
-            totals: dict) -> dict:
-    stats = pipeline.stage_deliver(con, settings, run_id, ranking, as_of, totals)
+def deliver(run: Run, settings: Settings, ranking: list[dict]) -> dict:
+    stats = pipeline.stage_deliver(run, settings, ranking)
     get_run_logger().info("deliver: %(jira_issues)d Jira issues, %(slack_digests)d digest "
                           "(%(created)d created, %(updated)d updated, %(unchanged)d unchanged)",
                           stats)
     return stats
 
 
-# A failed or crashed run posts a short Slack alert when [alerts] is enabled (alerts.py).
+@contextmanager
+def recorded_run(settings: Settings) -> Iterator[Run]:
+    """The run's row in the warehouse and its ``run-summary`` artifact, however it ends."""
+    with closing(connect(settings.warehouse)) as con:
+        try:
+            with open_run(con, as_of=settings.rank.as_of) as run:
+                yield run
+        except BaseException as exc:
+            create_markdown_artifact(
+                key="run-summary", description=f"Run {run.run_id} (failed)",
+                markdown=run_summary_markdown(run.run_id, run.stats,
+                                              error=f"{type(exc).__name__}: {exc}"))
+            raise
+    create_markdown_artifact(key="run-summary", description=f"Stages of run {run.run_id}",
+                             markdown=run_summary_markdown(run.run_id, run.stats))
+
+
+# A failed or crashed run posts a short Slack alert when [alerts] is enabled (flows/alerts.py).
 @flow(name="nightly-feedback", log_prints=True, on_failure=[on_flow_failure],
       on_crashed=[on_flow_failure])
 def nightly(config_path: str | None = None, warehouse: str | None = None,
@@ -85,40 +106,24 @@ def nightly(config_path: str | None = None, warehouse: str | None = None,
     """Pull, clean, embed, cluster, rank and deliver customer feedback."""
     settings = load_settings(config_path, warehouse=warehouse)
     settings.deliver.dry_run = dry_run or settings.deliver.dry_run
-    con = connect(settings.warehouse)
-    run_id = pipeline.start_run(con)
-    stats: dict = {"run_id": run_id}
-    timed = pipeline.timed  # stats["seconds"][stage], shown by `feedback-pipeline status`
-    try:
-        with timed(stats, "ingest"):
-            stats["ingest"] = ingest(con, settings, run_id)
-        with timed(stats, "clean"):
-            stats["clean"] = clean(con, settings)
-        with timed(stats, "embed"):
-            stats["embed"] = embed(con, settings)
-        with timed(stats, "cluster"):
-            stats["cluster"] = cluster(con, settings, run_id, full_recluster)
-        with timed(stats, "rank"):
-            ranking, as_of = rank(con, settings, run_id)
-            stats["rank"] = {"ranked": len(ranking), "as_of": as_of.isoformat()}
-        totals = {"items": stats["cluster"]["items"], "themes": len(ranking),
-                  "new_items": pipeline.new_items_since_last_completed(con, as_of)}
-        with timed(stats, "deliver"):
-            stats["deliver"] = deliver(con, settings, run_id, ranking, as_of, totals)
+    # Stage wall times go to stats["seconds"], shown by `feedback-pipeline status`.
+    with recorded_run(settings) as run:
+        with run.timed("ingest"):
+            run.stats["ingest"] = ingest(run, settings)
+        with run.timed("clean"):
+            run.stats["clean"] = clean(run, settings)
+        with run.timed("embed"):
+            run.stats["embed"] = embed(run, settings)
+        with run.timed("cluster"):
+            run.stats["cluster"] = cluster(run, settings, full_recluster)
+        with run.timed("rank"):
+            ranking = rank(run, settings)
+            run.stats["rank"] = {"ranked": len(ranking), "as_of": run.as_of.isoformat()}
+        with run.timed("deliver"):
+            run.stats["deliver"] = deliver(run, settings, ranking)
         create_markdown_artifact(key="ranked-themes", markdown=ranking_markdown(ranking),
-                                 description=f"Ranked themes of run {run_id}")
-    except BaseException as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        pipeline.finish_run(con, run_id, stats, error=error)
-        con.close()
-        create_markdown_artifact(key="run-summary", description=f"Run {run_id} (failed)",
-                                 markdown=run_summary_markdown(run_id, stats, error=error))
-        raise
-    pipeline.finish_run(con, run_id, stats)
-    con.close()
-    create_markdown_artifact(key="run-summary", description=f"Stages of run {run_id}",
-                             markdown=run_summary_markdown(run_id, stats))
-    return stats
+                                 description=f"Ranked themes of run {run.run_id}")
+    return run.stats
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from .errors import FeedbackPipelineError
+from feedback_pipeline.errors import FeedbackPipelineError
 
 app = typer.Typer(help="Turn community posts and support tickets into ranked product themes.",
                   no_args_is_help=True, add_completion=False)
@@ -68,8 +68,8 @@ app.add_typer(themes_app, name="themes")
 
 
 def _open(config: Path | None, warehouse: Path | None, *, read_only: bool):
-    from .config import load_settings
-    from .db import connect
+    from feedback_pipeline.config import load_settings
+    from feedback_pipeline.warehouse.db import connect
 
     settings = load_settings(config, warehouse=warehouse)
     if not settings.warehouse.exists():
@@ -89,8 +89,8 @@ def themes(
     """Show the ranked themes of the latest run, with why each ranks where it does."""
     if ctx.invoked_subcommand:
         return
-    from .rank import latest_ranking
-    from .report import ranking_csv, ranking_json, ranking_table
+    from feedback_pipeline.rank.score import latest_ranking
+    from feedback_pipeline.report.terminal import ranking_csv, ranking_json, ranking_table
 
     try:
         _, con = _open(config, warehouse, read_only=True)
@@ -109,7 +109,7 @@ ByOpt = Annotated[str | None, typer.Option("--by", help="Who decided (kept with 
 @themes_app.command("show")
 def themes_show(theme_id: ThemeArg, config: ConfigOpt = None, warehouse: WarehouseOpt = None) -> None:
     """One theme: score breakdown, trend, daily counts, quotes and its history of events."""
-    from .report import theme_detail
+    from feedback_pipeline.report.terminal import theme_detail
 
     try:
         _, con = _open(config, warehouse, read_only=True)
@@ -134,7 +134,7 @@ def _correct(config: Path | None, warehouse: Path | None, action, done: str) -> 
 def themes_merge(theme_id: ThemeArg, into: Annotated[int, typer.Argument(help="Theme to keep.")],
                  config: ConfigOpt = None, warehouse: WarehouseOpt = None, by: ByOpt = None) -> None:
     """Merge THEME_ID into INTO; later runs send its look-alikes to INTO too."""
-    from .corrections import merge_themes
+    from feedback_pipeline.cluster.corrections import merge_themes
 
     _correct(config, warehouse, lambda _s, con: merge_themes(con, theme_id, into, by=by),
              f"theme {theme_id} merged into {into}")
@@ -144,7 +144,7 @@ def themes_merge(theme_id: ThemeArg, into: Annotated[int, typer.Argument(help="T
 def themes_split(theme_id: ThemeArg, config: ConfigOpt = None, warehouse: WarehouseOpt = None,
                  by: ByOpt = None) -> None:
     """Split a theme in two; the larger part keeps the id (and its Jira issue)."""
-    from .corrections import split_theme
+    from feedback_pipeline.cluster.corrections import split_theme
 
     _correct(config, warehouse,
              lambda s, con: split_theme(con, theme_id, model_id=s.embed.model,
@@ -156,7 +156,7 @@ def themes_split(theme_id: ThemeArg, config: ConfigOpt = None, warehouse: Wareho
 def themes_rename(theme_id: ThemeArg, title: Annotated[str, typer.Argument(help="New title.")],
                   config: ConfigOpt = None, warehouse: WarehouseOpt = None, by: ByOpt = None) -> None:
     """Give a theme your title; later runs keep it."""
-    from .corrections import rename_theme
+    from feedback_pipeline.cluster.corrections import rename_theme
 
     _correct(config, warehouse, lambda _s, con: rename_theme(con, theme_id, title, by=by),
              f"theme {theme_id} renamed")
@@ -166,7 +166,7 @@ def themes_rename(theme_id: ThemeArg, title: Annotated[str, typer.Argument(help=
 def themes_reject(theme_id: ThemeArg, config: ConfigOpt = None, warehouse: WarehouseOpt = None,
                   by: ByOpt = None) -> None:
     """Mark a theme as noise: never ranked or delivered again."""
-    from .corrections import reject_theme
+    from feedback_pipeline.cluster.corrections import reject_theme
 
     _correct(config, warehouse, lambda _s, con: reject_theme(con, theme_id, by=by),
              f"theme {theme_id} rejected")
@@ -185,7 +185,7 @@ def cluster(
     config: ConfigOpt = None,
 ) -> None:
     """Cluster any file of texts with the nightly flow's clean/embed/cluster/label stages."""
-    from .adhoc import cluster_file
+    from feedback_pipeline.cluster_file import cluster_file
 
     try:
         summary = cluster_file(input_path, output, text_column=text_column, id_column=id_column,
@@ -204,7 +204,7 @@ def report(
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many themes.")] = 20,
 ) -> None:
     """Write the PM report: one self-contained HTML page of the ranked themes."""
-    from .html_report import write_report
+    from feedback_pipeline.report.html import write_report
 
     try:
         settings, con = _open(config, warehouse, read_only=True)
@@ -264,7 +264,7 @@ def status(
     StatusFormat.table,
 ) -> None:
     """Last runs: what each stage did and how long it took, failures, rejects, cursors."""
-    from .status import status_json, status_table, warehouse_status
+    from feedback_pipeline.report.status import status_json, status_table, warehouse_status
 
     try:
         _, con = _open(config, warehouse, read_only=True)
@@ -287,12 +287,11 @@ def backfill(
     """Replay history day by day so themes and trends start with a past; resumable."""
     from itertools import count
 
-    from .config import load_settings
-    from .db import connect
-    from .pipeline import check_backfill, last_day, prepare_history
-    from .replay import backfill as replay
-    from .replay import completed_days
-    from .status import progress_bar
+    from feedback_pipeline.backfill import backfill as replay
+    from feedback_pipeline.backfill import check_backfill, completed_days, last_day, prepare_history
+    from feedback_pipeline.config import load_settings
+    from feedback_pipeline.report.status import progress_bar
+    from feedback_pipeline.warehouse.db import connect
 
     first = since.date()
     try:

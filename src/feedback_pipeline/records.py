@@ -23,12 +23,12 @@ A record is one community post or support ticket::
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from .errors import RecordError
+from feedback_pipeline.errors import RecordError
+from feedback_pipeline.fingerprint import fingerprint
 
 KINDS = ("community_post", "support_ticket")
 REQUIRED = ("source", "kind", "external_id", "created_at")
@@ -56,7 +56,7 @@ class Item:
     def content_hash(self) -> str:
         """Hash of what a reader sees; an edit changes it, a re-fetch of the same text does not."""
         payload = json.dumps([self.title, self.body, self.deleted], ensure_ascii=False)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+        return fingerprint(payload)
 
 
 @dataclass(frozen=True, slots=True)

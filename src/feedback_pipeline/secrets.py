@@ -13,7 +13,7 @@ import os
 
 from pydantic import SecretStr
 
-from .errors import ConfigError
+from feedback_pipeline.errors import ConfigError
 
 
 def _load_block(block_name: str) -> str:

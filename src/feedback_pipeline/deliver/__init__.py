@@ -1,7 +1,13 @@
-"""Delivery: what goes to Jira and Slack, recorded in the ``deliveries`` outbox first."""
+"""Deliver stage: the ranked themes to Jira, Slack and the outbox files.
 
-from .jira_payload import jira_issue_fields
-from .outbox import deliver_dry_run, record_delivery
-from .slack_digest import slack_digest
+One outbox API for the ``deliveries`` table (``outbox.py``), one :class:`Sink` protocol with one
+verb, ``deliver`` (``sink.py``), followed by ``OutboxFiles`` (``dry_run.py``), ``JiraSink``
+(``jira/``) and ``SlackDigestSink`` (``slack/``). Each sink's folder keeps what a message says
+(``render.py``, ``digest.py``: pure) apart from its warehouse queries and its client.
+"""
 
-__all__ = ["deliver_dry_run", "jira_issue_fields", "record_delivery", "slack_digest"]
+from feedback_pipeline._exports import lazy
+
+__all__ = ["JiraSink", "OutboxFiles", "Sink", "SlackDigestSink"]
+__getattr__ = lazy(__name__, {"Sink": "sink", "OutboxFiles": "dry_run", "JiraSink": "jira",
+                              "SlackDigestSink": "slack"})

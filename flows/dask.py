@@ -1,0 +1,109 @@
+"""Scale-out of the embed stage: chunks of texts fan out to a Dask cluster through Prefect.
+
+``embed.stage.embed_pending`` decides what to embed and saves the vectors (DuckDB has one writer);
+:func:`dask_chunk_mapper` only moves the model call. Each chunk becomes one ``embed-chunk`` task
+run submitted to Prefect's ``DaskTaskRunner``: on the cluster at ``[embed.dask] address``, or on
+a ``LocalCluster`` of ``n_workers`` processes started for the run. Every worker loads the model
+once (``embed.embedder.get_embedder`` is cached per process) and must have this package installed.
+
+The runner is used directly inside the ``embed`` task rather than through a sub-flow: a
+sub-flow's parameters (here, every pending text) would be uploaded to the Prefect API.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+
+import numpy as np
+from prefect import task
+from prefect.cache_policies import NONE
+from prefect.context import TaskRunContext
+
+from feedback_pipeline.embed.config import DaskConfig, EmbedConfig
+from feedback_pipeline.embed.embedder import get_embedder
+from feedback_pipeline.errors import ConfigError
+
+
+# No Prefect caching: the warehouse's embeddings table is the cache, keyed by (text hash, model)
+# and shared by every worker; a result cache on a worker's disk would only duplicate it.
+@task(name="embed-chunk", retries=1, retry_delay_seconds=5, cache_policy=NONE,
+      persist_result=False)
+def embed_chunk(texts: list[str], embed_config_json: str) -> tuple[np.ndarray, str]:
+    """Embed one chunk on whichever worker runs it (model loaded once per worker process).
+
+    Returns the vectors and the worker process (``host:pid``) that made them.
+    """
+    embedder = get_embedder(EmbedConfig.model_validate_json(embed_config_json))
+    return embedder.embed(texts), f"{socket.gethostname()}:{os.getpid()}"
+
+
+def task_runner_for(config: DaskConfig):  # noqa: ANN201 - prefect_dask.DaskTaskRunner (lazy)
+    """A ``DaskTaskRunner`` for the configured cluster (a LocalCluster without ``address``)."""
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as exc:
+        raise ConfigError("[embed.dask] enabled needs prefect-dask: "
+                          "pip install -c constraints.txt -e '.[dask]'") from exc
+    if config.address:
+        return DaskTaskRunner(address=config.address)
+    return DaskTaskRunner(cluster_kwargs={
+        "n_workers": config.n_workers, "threads_per_worker": config.threads_per_worker,
+        "processes": True, "dashboard_address": None})
+
+
+class DaskChunkMapper:
+    """A ``MapChunks`` over an open ``DaskTaskRunner`` that counts chunks and worker processes."""
+
+    def __init__(self, runner, payload: str) -> None:  # noqa: ANN001 - DaskTaskRunner (lazy)
+        self.runner = runner
+        self.payload = payload
+        self.chunks = 0
+        self.workers: set[str] = set()
+
+    def __call__(self, chunks: list[list[str]]) -> Iterator[np.ndarray]:
+        # Each submission carries the enclosing run context to the worker, parameters included:
+        # the `embed` task's warehouse connection cannot be pickled and no chunk needs it.
+        parent = TaskRunContext.get()
+        with parent.model_copy(update={"parameters": {}}) if parent else nullcontext():
+            futures = [self.runner.submit(embed_chunk, {"texts": texts,
+                                                        "embed_config_json": self.payload})
+                       for texts in chunks]
+        for future in futures:
+            vectors, worker = future.result()
+            self.chunks += 1
+            self.workers.add(worker)
+            yield np.asarray(vectors, dtype=np.float32)
+
+    def summary(self) -> dict:
+        return {"chunks": self.chunks, "workers": len(self.workers)}
+
+
+@contextmanager
+def dask_chunk_mapper(config: EmbedConfig) -> Iterator[DaskChunkMapper]:
+    """Open the task runner for as long as the mapper is used.
+
+    Must be entered inside a Prefect flow or task run. The LocalCluster (or the connection to
+    ``address``) starts on the first submitted chunk, so a night with nothing to embed costs
+    nothing. The mapper submits every chunk at once and yields the vectors in chunk order, so the
+    caller saves chunk 1 while later ones compute.
+    """
+    payload = config.model_copy(update={"dask": DaskConfig()}).model_dump_json()
+    with task_runner_for(config.dask) as runner:
+        yield DaskChunkMapper(runner, payload)
+
+
+@contextmanager
+def chunk_mapper(config: EmbedConfig) -> Iterator[DaskChunkMapper | None]:
+    """The Dask mapper when ``[embed.dask] enabled``, else None (embed in this process)."""
+    if not config.dask.enabled:
+        yield None
+        return
+    with dask_chunk_mapper(config) as mapper:
+        yield mapper
+
+
+__all__ = ["DaskChunkMapper", "chunk_mapper", "dask_chunk_mapper", "embed_chunk",
+           "task_runner_for"]

@@ -1,0 +1,62 @@
+"""Settings of the cluster stage (``[cluster]``, ``[themes]``, ``[label]``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from feedback_pipeline.section import Section
+
+
+class ClusterConfig(Section):
+    """Defaults chosen by measurement on the Banking77 train split (see BENCHMARKS.md)."""
+
+    reducer: Literal["umap", "pca", "none"] = "umap"
+    n_components: int = 5
+    umap_neighbors: int = 15
+    min_cluster_size: int = Field(0, description="0: max(5, min_cluster_fraction * n items).")
+    min_cluster_fraction: float = 0.003
+    min_samples: int | None = None
+    cluster_selection_method: Literal["eom", "leaf"] = "eom"
+    cluster_selection_epsilon: float = 0.0
+    # Second pass (cluster.py): noise takes the theme of most of its nearest clustered neighbours
+    # in the reduced space (0: nearest centroid only), and only when clearly close to it.
+    reassign_neighbours: int = 10
+    reassign_min_similarity: float = Field(0.5, description="Cosine to the theme's centroid "
+                                           "(original space) a noise item needs to join it.")
+    reassign_margin: float = 0.0
+    # Texts at least this similar always share a theme (exact duplicates always do).
+    duplicate_similarity: float = 0.95
+    random_state: int = 42
+
+
+class ThemesConfig(Section):
+    """How themes keep their identity across nights (see themes.py and incremental.py)."""
+
+    match_similarity: float = Field(0.80, description="Centroid cosine to keep a theme's id.")
+    match_overlap: float = Field(0.5, description="...or this Jaccard overlap of members.")
+    lineage_share: float = Field(0.5, description="Share of a theme's members that makes a merge.")
+    lineage_part: float = Field(0.2, description="Share of a cluster's earlier members that "
+                                "makes a theme they came from its split_from parent.")
+    lineage_min_items: int = 3
+    stickiness: float = Field(
+        0.05, description="Full re-clusters move an item to another theme only when it is this "
+        "much closer (cosine) to it; 0 turns hysteresis off.")
+    # Incremental nights: a new item joins a theme when its centroid is this close and clearly
+    # closer than the runner-up; the rest (plus recent noise) is re-clustered.
+    assign_min_similarity: float = 0.60
+    assign_margin: float = 0.03
+    recent_window_days: int = 14
+    full_recluster_every_days: int = Field(7, description="0: re-cluster everything every run.")
+
+
+
+class LabelConfig(Section):
+    keywords: int = 8
+    quotes: int = 5
+    title_max_chars: int = 90
+
+
+
+__all__ = ["ClusterConfig", "LabelConfig", "ThemesConfig"]

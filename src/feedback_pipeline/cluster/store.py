@@ -1,0 +1,105 @@
+"""The one place themes and item assignments are written, so every path leaves them consistent.
+
+A full re-cluster, the incremental night and a person's corrections all change themes; sharing
+these writers keeps a theme's centroid, vector sum, size, dates and events in step whichever
+path touched it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from feedback_pipeline.cluster.corpus import Clustering, unit
+from feedback_pipeline.cluster.model import NOISE
+
+
+def record_events(con: duckdb.DuckDBPyConnection, run_id: str, events: list[tuple]) -> None:
+    if events:
+        con.executemany("INSERT INTO theme_events (run_id, theme_id, event, other_theme, detail) "
+                        "VALUES (?, ?, ?, ?, ?)", [(run_id, *e) for e in events])
+
+
+def write_themes(con: duckdb.DuckDBPyConnection, c: Clustering, theme_of: dict[int, int],
+                 labels: dict, *, run_id: str, split_parent: dict[int, int] | None = None) -> None:
+    """Upsert the labelled themes of clustering ``c`` (labels: cluster label -> ThemeLabel)."""
+    first_item: dict[int, int] = {}
+    for item, r in enumerate(c.item_rows.tolist()):
+        first_item.setdefault(r, item)
+    vectors = c.item_vectors()
+    item_labels = c.item_labels
+    rows = []
+    for lab, tid in theme_of.items():
+        members = item_labels == lab
+        if not members.any() or lab not in labels:
+            continue
+        total = vectors[members].sum(axis=0)
+        lbl = labels[lab]
+        quotes = [{"source": c.keys[first_item[r]][0], "external_id": c.keys[first_item[r]][1],
+                   "text": c.texts[r], "url": c.urls[first_item[r]]} for r in lbl.quote_indices]
+        rows.append((tid, lbl.title, lbl.keywords, json.dumps(quotes), unit(total).tolist(),
+                     total.tolist(), int(members.sum()), (split_parent or {}).get(tid)))
+    # Two clusters may map to one theme (a person merged them): sum them up.
+    by_theme: dict[int, list] = {}
+    for r in rows:
+        if r[0] in by_theme:
+            prev = by_theme[r[0]]
+            total = np.add(prev[5], r[5])
+            prev[4], prev[5], prev[6] = unit(total).tolist(), total.tolist(), prev[6] + r[6]
+        else:
+            by_theme[r[0]] = list(r)
+    for tid, title, keywords, quotes, centroid, total, size, parent in by_theme.values():
+        con.execute(
+            """
+            INSERT INTO themes (theme_id, title, keywords, quotes, centroid, vector_sum, size,
+                                status, split_from, created_run, updated_run)
+            VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)
+            ON CONFLICT (theme_id) DO UPDATE SET
+                keywords = excluded.keywords, quotes = excluded.quotes,
+                centroid = excluded.centroid, vector_sum = excluded.vector_sum, size = excluded.size,
+                status = CASE WHEN themes.status = 'rejected' THEN 'rejected' ELSE 'active' END,
+                merged_into = NULL,
+                title = CASE WHEN themes.title_locked THEN themes.title ELSE excluded.title END,
+                updated_run = excluded.updated_run
+            """,
+            [tid, title, keywords, quotes, centroid, total, size, parent, run_id, run_id],
+        )
+
+
+def replace_assignments(con: duckdb.DuckDBPyConnection, c: Clustering, item_theme: np.ndarray, *,
+                        run_id: str, method: str, only_these: bool = False) -> None:
+    """Store each item's theme (NOISE included); ``only_these`` keeps other items' rows."""
+    sim = c.similarity[c.item_rows] if len(c.item_rows) else np.zeros(0, np.float32)
+    staged = pa.table({  # noqa: F841 - read by DuckDB by name
+        "source": [k[0] for k in c.keys],
+        "external_id": [k[1] for k in c.keys],
+        "theme_id": pa.array(item_theme.astype(np.int32), type=pa.int32()),
+        "similarity": pa.array(np.where(item_theme == NOISE, 0.0, sim), type=pa.float32()),
+        "text_hash": [c.text_hashes[r] for r in c.item_rows.tolist()],
+    })
+    if only_these:
+        con.execute("DELETE FROM item_themes USING staged WHERE item_themes.source = staged.source "
+                    "AND item_themes.external_id = staged.external_id")
+    else:
+        con.execute("DELETE FROM item_themes")
+    con.execute("INSERT INTO item_themes SELECT source, external_id, theme_id, similarity, "
+                "text_hash, ?, ? FROM staged", [method, run_id])
+    refresh_theme_dates(con)
+
+
+def refresh_theme_dates(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        UPDATE themes SET first_seen = s.first_seen, last_seen = s.last_seen
+        FROM (SELECT t.theme_id, min(i.created_at) AS first_seen, max(i.created_at) AS last_seen
+              FROM item_themes t JOIN items i USING (source, external_id)
+              WHERE t.theme_id <> -1 GROUP BY t.theme_id) s
+        WHERE themes.theme_id = s.theme_id
+        """
+    )
+
+
+__all__ = ["record_events", "refresh_theme_dates", "replace_assignments", "write_themes"]

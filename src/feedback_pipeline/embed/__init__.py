@@ -1,0 +1,14 @@
+"""Embed stage: a vector per kept text (cached by text and model), then each item's type.
+
+``embedder.py`` is the model (any sentence-transformers name or path, loaded once per process),
+``stage.py`` embeds what has no cached vector, ``item_types.py`` tells requests, problems,
+questions and praise apart from those vectors.
+"""
+
+from feedback_pipeline._exports import lazy
+
+__all__ = ["Embedder", "SentenceTransformerEmbedder", "classify_pending", "embed_pending",
+           "get_embedder", "vectors_to_numpy"]
+__getattr__ = lazy(__name__, {
+    "Embedder": "embedder", "SentenceTransformerEmbedder": "embedder", "get_embedder": "embedder",
+    "embed_pending": "stage", "vectors_to_numpy": "stage", "classify_pending": "item_types"})

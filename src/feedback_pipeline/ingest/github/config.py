@@ -1,0 +1,34 @@
+"""Settings of the GitHub issues connector."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from feedback_pipeline.ingest.config import ConnectorConfig
+
+
+class GitHubSourceConfig(ConnectorConfig):
+    """Issues (not pull requests) of configured repositories, updated since the cursor, and
+    with ``discussions = true`` their Discussions too.
+
+    The token needs read access to issues: a fine-grained token with "Issues: read" on the repos,
+    or a classic token with ``public_repo`` (``repo`` for private repos).
+    """
+
+    type: Literal["github"] = "github"
+    base_url: str = "https://api.github.com"
+    repos: list[str] = Field(min_length=1, description="'owner/name' of each repository.")
+    token_env: str = "FP_GITHUB_TOKEN"
+    page_size: int = Field(100, ge=1, le=100)
+    since: str | None = Field(None, description="First run: only issues updated after this.")
+    discussions: bool = Field(
+        False, description="Also fetch the repos' Discussions (GraphQL; the token needs "
+        "\"Discussions: read\").")
+    graphql_url: str | None = Field(
+        None, description="GraphQL endpoint; default <base_url>/graphql (GitHub Enterprise "
+        "Server: https://<host>/api/graphql).")
+
+
+__all__ = ["GitHubSourceConfig"]

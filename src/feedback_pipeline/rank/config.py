@@ -1,0 +1,50 @@
+"""Settings of the rank stage (``[rank]``, ``[trends]``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from feedback_pipeline.section import Section
+
+
+class TrendsConfig(Section):
+    """Rising/fading flags: last ``recent_days`` against the trailing baseline (see trends.sql)."""
+
+    recent_days: int = 7
+    baseline_days: int = 28
+    rising_ratio: float = 2.0
+    min_count: int = Field(3, description="Fewer items than this is no signal either way.")
+    fading_ratio: float = 0.5
+    new_days: int = 7
+
+
+
+class RankWeights(Section):
+    volume: float = 1.0
+    authors: float = 1.5
+    growth: float = 0.75
+    recency: float = 0.75
+    votes: float = 0.5
+    support_share: float = 0.5
+
+
+class RankConfig(Section):
+    weights: RankWeights = Field(default_factory=RankWeights)
+    recency_half_life_days: float = 14.0
+    growth_window_days: int = 14
+    min_authors: int = Field(3, description="Themes with fewer distinct authors are never surfaced.")
+    # Item types counted when ranking (item_types.py); PMs usually want ["request", "problem"].
+    types: list[Literal["request", "problem", "question", "praise"]] = Field(
+        default_factory=lambda: ["request", "problem", "question", "praise"], min_length=1)
+    as_of: Literal["now", "latest"] | datetime = Field(
+        "latest",
+        description="'latest' (the newest item's time), 'now' (recency decays while sources "
+        "are quiet) or a fixed timestamp.",
+    )
+
+
+
+__all__ = ["RankConfig", "RankWeights", "TrendsConfig"]

@@ -1,0 +1,140 @@
+"""Human-readable views of a ranking: terminal table, markdown (Prefect artifact), JSON, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from feedback_pipeline.redact import redact
+
+COLUMNS = ("rank", "theme_id", "score", "item_count", "distinct_authors", "support_share",
+           "growth", "title")
+
+
+def _public(theme: dict) -> dict:
+    quotes = json.loads(theme["quotes"]) if isinstance(theme["quotes"], str) else theme["quotes"]
+    breakdown = (json.loads(theme["breakdown"]) if isinstance(theme["breakdown"], str)
+                 else theme["breakdown"])
+    return {
+        **{k: theme[k] for k in COLUMNS},
+        "title": redact(theme["title"]),
+        "keywords": list(theme["keywords"] or []),
+        "votes": theme["votes"],
+        "recent_count": theme["recent_count"],
+        "previous_count": theme["previous_count"],
+        "last_seen": theme["last_seen"].isoformat() if theme["last_seen"] else None,
+        "breakdown": breakdown,
+        "quotes": [{**q, "text": redact(q["text"]), "url": redact(q.get("url"))} for q in quotes],
+    }
+
+
+def ranking_json(ranking: list[dict]) -> str:
+    return json.dumps([_public(t) for t in ranking], indent=2, ensure_ascii=False, default=str)
+
+
+def ranking_csv(ranking: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow([*COLUMNS, "keywords", "why"])
+    for t in ranking:
+        p = _public(t)
+        writer.writerow([*(p[k] for k in COLUMNS), "; ".join(p["keywords"]), explain(p["breakdown"])])
+    return buf.getvalue()
+
+
+def explain(breakdown: dict) -> str:
+    """'authors 1.50 + volume 0.98 + ...' largest contributions first."""
+    parts = sorted(breakdown.items(), key=lambda kv: -kv[1]["points"])
+    return " + ".join(f"{name} {c['points']:.2f}" for name, c in parts if c["points"] > 0)
+
+
+def ranking_table(ranking: list[dict], width: int = 70) -> str:
+    lines = [f"{'#':>3} {'id':>4} {'score':>6} {'items':>5} {'cust':>4} {'supp%':>5}  title"]
+    for t in ranking:
+        p = _public(t)
+        title = p["title"] if len(p["title"]) <= width else p["title"][: width - 1] + "…"
+        lines.append(f"{p['rank']:>3} {p['theme_id']:>4} {p['score']:>6.2f} {p['item_count']:>5} "
+                     f"{p['distinct_authors']:>4} {100 * p['support_share']:>5.0f}  {title}")
+        lines.append(f"{'':>26}why: {explain(p['breakdown'])}")
+        if p["keywords"]:
+            lines.append(f"{'':>26}keywords: {', '.join(p['keywords'][:6])}")
+    return "\n".join(lines)
+
+
+def theme_detail(con, theme_id: int) -> str:
+    """A theme's full story for the terminal (PII-redacted)."""
+    from feedback_pipeline.errors import FeedbackPipelineError
+    from feedback_pipeline.rank.score import latest_ranking
+    from feedback_pipeline.rank.trends import daily_counts
+
+    row = con.execute("SELECT title, status, keywords, quotes, size, first_seen, last_seen, "
+                      "merged_into FROM themes WHERE theme_id = ?", [theme_id]).fetchone()
+    if row is None:
+        raise FeedbackPipelineError(f"there is no theme {theme_id}")
+    title, status, keywords, quotes, size, first, last, merged_into = row
+    lines = [f"theme {theme_id}: {redact(title)}",
+             f"status: {status}" + (f" (merged into {merged_into})" if merged_into else ""),
+             f"items: {size}  first seen: {first:%Y-%m-%d}  last seen: {last:%Y-%m-%d}"
+             if first else f"items: {size}",
+             f"keywords: {', '.join(keywords or [])}"]
+    ranked = next((t for t in latest_ranking(con) if t["theme_id"] == theme_id), None)
+    if ranked:
+        p = _public(ranked)
+        lines.append(f"rank {p['rank']}, score {p['score']:.2f}, trend {ranked['trend']}")
+        for name, c in sorted(p["breakdown"].items(), key=lambda kv: -kv[1]["points"]):
+            lines.append(f"  {name:<14} value {c['value']!s:<8} normalised {c['normalized']:.2f}"
+                         f" x weight {c['weight']} = {c['points']:.2f}")
+    mix = type_mix(con, theme_id, ranked)
+    if mix:
+        lines.append(format_type_mix(mix))
+    counts = daily_counts(con, theme_id)
+    if counts:
+        lines.append("items per day: " + ", ".join(f"{d:%m-%d}:{n}" for d, n in counts[-21:]))
+    for q in json.loads(quotes) if quotes else []:
+        lines.append(f'  "{redact(q["text"])[:200]}"  {redact(q.get("url") or "")}')
+    events = con.execute("SELECT happened_at, event, other_theme, detail FROM theme_events "
+                         "WHERE theme_id = ? OR other_theme = ? ORDER BY happened_at",
+                         [theme_id, theme_id]).fetchall()
+    for at, event, other, detail in events:
+        lines.append(f"  {at:%Y-%m-%d %H:%M} {event}" + (f" {other}" if other else "")
+                     + (f" ({detail})" if detail else ""))
+    return "\n".join(lines)
+
+
+def type_mix(con, theme_id: int, ranked: dict | None = None) -> dict[str, int]:
+    """Members per item type: as stored with the ranking, else counted from the current members."""
+    stored = (ranked or {}).get("type_mix")
+    if stored:
+        return json.loads(stored) if isinstance(stored, str) else dict(stored)
+    rows = con.execute("SELECT coalesce(i.item_type, 'untyped'), count(*) FROM item_themes t "
+                       "JOIN items i USING (source, external_id) WHERE t.theme_id = ? "
+                       "AND NOT i.deleted AND i.drop_reason IS NULL GROUP BY 1",
+                       [theme_id]).fetchall()
+    return dict(rows)
+
+
+def format_type_mix(mix: dict[str, int]) -> str:
+    """'types: request 60% (12), problem 30% (6), ...' largest first, empty types left out."""
+    total = sum(mix.values())
+    parts = [f"{name} {100 * n / total:.0f}% ({n})"
+             for name, n in sorted(mix.items(), key=lambda kv: -kv[1]) if n]
+    return "types: " + ", ".join(parts) if total else "types: none"
+
+
+def ranking_markdown(ranking: list[dict]) -> str:
+    rows = ["| # | theme | score | items | customers | support | why | keywords |",
+            "|---|---|---|---|---|---|---|---|"]
+    for t in ranking:
+        p = _public(t)
+        title = p["title"].replace("|", "\\|")
+        rows.append(f"| {p['rank']} | {title} (#{p['theme_id']}) | {p['score']:.2f} | "
+                    f"{p['item_count']} | {p['distinct_authors']} | {100 * p['support_share']:.0f}% | "
+                    f"{explain(p['breakdown'])} | {', '.join(p['keywords'][:5])} |")
+    if not ranking:
+        rows.append("| – | no theme has enough distinct customers yet | | | | | | |")
+    return "\n".join(rows)
+
+
+__all__ = ["explain", "format_type_mix", "ranking_csv", "ranking_json", "ranking_markdown",
+           "ranking_table", "type_mix"]

@@ -1,1 +1,0 @@
-"""Live delivery sinks (Jira, Slack): one package per external system."""

@@ -1,0 +1,121 @@
+"""The DuckDB connection: opening it, the schema, the SQL files in ``warehouse/``, small queries."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from feedback_pipeline.errors import WarehouseError, WarehouseLockedError
+from feedback_pipeline.paths import PROJECT_ROOT
+
+
+def schema_files() -> list[str]:
+    """``schema.sql`` first, then every ``schema_<part>.sql`` (sinks and connectors add their own)."""
+    repo = PROJECT_ROOT / "warehouse"
+    if repo.is_dir():
+        names = [p.name for p in repo.glob("schema_*.sql")]
+    else:
+        packaged = resources.files("feedback_pipeline").joinpath("_warehouse_sql")
+        names = [p.name for p in packaged.iterdir() if p.name.startswith("schema_")]
+    return ["schema.sql", *sorted(names)]
+
+
+def sql_text(name: str) -> str:
+    """Read ``warehouse/<name>`` from the source tree, or from the installed wheel."""
+    repo_file = PROJECT_ROOT / "warehouse" / name
+    if repo_file.exists():
+        return repo_file.read_text(encoding="utf-8")
+    packaged = resources.files("feedback_pipeline").joinpath("_warehouse_sql", name)
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    raise WarehouseError(f"SQL file {name} is missing from warehouse/ and from the installed package")
+
+
+def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse (creating it and its schema if needed).
+
+    Raises:
+        WarehouseError: the file is locked by another process or is not a DuckDB database.
+    """
+    target = str(path)
+    if target != ":memory:":
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(target, read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise locked_error(target, str(exc)) from exc
+        raise WarehouseError(f"cannot open the warehouse {target}: {exc}") from exc
+    except duckdb.Error as exc:
+        raise WarehouseError(f"cannot open the warehouse {target}: {exc}") from exc
+    if not read_only:
+        for name in schema_files():
+            con.execute(sql_text(name))
+    return con
+
+
+def locked_error(target: str, duckdb_message: str) -> WarehouseLockedError:
+    """The clear message for DuckDB's "Could not set lock on file ... (PID n)" error."""
+    found = re.search(r"\(PID (\d+)\)", duckdb_message)
+    pid = int(found.group(1)) if found else None
+    who = f"process {pid}" if pid else "another process"
+    return WarehouseLockedError(
+        f"the warehouse {target} is in use by {who} (another feedback-pipeline run, a `themes` "
+        "command or a notebook): DuckDB lets no two processes share the file while one of "
+        "them writes, so nothing was read or changed. Wait for that process to finish and "
+        "try again"
+        + (f" (`ps -p {pid}` shows it; stop it only if it hangs)." if pid else "."),
+        path=target, pid=pid)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Names of the tables of the open warehouse (sinks add theirs only once they run)."""
+    return {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+    ).fetchall()}
+
+
+def columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    """Column names of ``table`` in the open warehouse; empty when there is no such table."""
+    return {r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND table_name = ?", [table]).fetchall()}
+
+
+def arrow_query(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pa.Table:
+    """Run a query and take its result as an Arrow table (vectors never become Python lists)."""
+    with warnings.catch_warnings():
+        # DuckDB notes the extra copy of DB-API results; con.sql() would avoid it but refuses to
+        # run while an earlier execute() result is open on the shared connection.
+        warnings.simplefilter("ignore", UserWarning)
+        return con.execute(sql, params).to_arrow_table()
+
+
+def named_params(sql: str) -> set[str]:
+    return set(re.findall(r"\$([a-z_][a-z0-9_]*)", sql))
+
+
+def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
+    cols = [d[0] for d in cursor.description]
+    return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
+
+
+__all__ = ["arrow_query", "columns", "connect", "rows_as_dicts", "sql_text", "tables", "transaction"]

@@ -1,0 +1,131 @@
+"""The ``runs`` table: every run is opened and closed here, and resolves its ``as_of`` once.
+
+``open_run`` is the one way a run is recorded (the nightly flow, a backfill's history run and
+each of its days): it inserts the ``running`` row, hands out a :class:`Run` that stages add their
+stats to, and marks the row ``completed`` or ``failed`` (with the error) however the block ends.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import duckdb
+
+from feedback_pipeline.crashpoints import crashpoint
+from feedback_pipeline.redact import redact_logs
+
+AsOf = Literal["now", "latest"] | datetime
+
+
+def resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: AsOf) -> datetime:
+    """The moment a run ranks for: now, the newest item ('latest'), or a fixed time."""
+    if isinstance(as_of, datetime):
+        return as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+    if as_of == "latest":
+        row = con.execute("SELECT max(created_at) FROM items WHERE NOT deleted").fetchone()
+        if row and row[0] is not None:
+            return row[0].astimezone(UTC)
+    return datetime.now(UTC)
+
+
+@dataclass
+class Run:
+    """One recorded run: its id, its stats (saved in ``runs.stats``) and its reference time."""
+
+    con: duckdb.DuckDBPyConnection
+    run_id: str
+    as_of_setting: AsOf = "latest"
+    stats: dict = field(default_factory=dict)
+    _as_of: datetime | None = field(default=None, repr=False)
+
+    @property
+    def as_of(self) -> datetime:
+        """Resolved on first use (after ingest, so 'latest' sees tonight's items), then fixed:
+        every stage of the run ranks, clusters and dates its digest by the same instant."""
+        if self._as_of is None:
+            self._as_of = resolve_as_of(self.con, self.as_of_setting)
+        return self._as_of
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Record the stage's wall time in ``stats["seconds"][stage]``, even when it fails."""
+        with timed(self.stats, stage):
+            yield
+
+
+@contextmanager
+def timed(stats: dict, stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        stats.setdefault("seconds", {})[stage] = round(time.perf_counter() - start, 3)
+
+
+def start_run(con: duckdb.DuckDBPyConnection) -> str:
+    """Insert a ``running`` row; return its id. Prefer :func:`open_run`."""
+    redact_logs()  # log lines of every stage (ours and Prefect's run loggers) go through redact()
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    con.execute("INSERT INTO runs (run_id, started_at, status, stats) VALUES (?, ?, 'running', '{}')",
+                [run_id, datetime.now(UTC)])
+    crashpoint("run.started")
+    return run_id
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, stats: dict, *,
+               error: str | None = None) -> None:
+    """Mark the run ``completed`` (or ``failed`` with ``error``) and save its stats."""
+    if error is None:
+        crashpoint("run.finishing")
+    con.execute(
+        "UPDATE runs SET finished_at = ?, status = ?, stats = ?, error = ? WHERE run_id = ?",
+        [datetime.now(UTC), "failed" if error else "completed", json.dumps(stats, default=str),
+         error, run_id],
+    )
+
+
+@contextmanager
+def open_run(con: duckdb.DuckDBPyConnection, *, as_of: AsOf = "latest",
+             stats: dict | None = None) -> Iterator[Run]:
+    """Record a run around the block; an exception marks it failed and propagates.
+
+    Args:
+        as_of: the ranking's reference time setting (``[rank] as_of``) or a fixed instant.
+        stats: initial stats (e.g. a backfill's day); ``run_id`` is added.
+    """
+    run = Run(con, start_run(con), as_of, dict(stats or {}))
+    run.stats.setdefault("run_id", run.run_id)
+    try:
+        yield run
+    except BaseException as exc:
+        finish_run(con, run.run_id, run.stats, error=f"{type(exc).__name__}: {exc}")
+        raise
+    finish_run(con, run.run_id, run.stats)
+
+
+def new_items_since_last_completed(con: duckdb.DuckDBPyConnection,
+                                   as_of: datetime | None = None) -> int:
+    """Items first seen by runs that did not complete (the current one included).
+
+    This is what the digest calls new: after a run that crashed between ingest and deliver, the
+    next run's digest still announces the items that run ingested. With ``as_of``, runs that
+    completed for the same digest date count as not yet announced too: rerunning a night
+    repeats its digest instead of turning it into "nothing new".
+    """
+    day = f"{as_of:%Y-%m-%d}" if as_of else "9999-12-31"
+    return con.execute(
+        "SELECT count(*) FROM items WHERE first_seen_run NOT IN "
+        "(SELECT run_id FROM runs WHERE status = 'completed' AND "
+        "coalesce(left(json_extract_string(stats, '$.rank.as_of'), 10), '') < ?)",
+        [day]).fetchone()[0]
+
+
+__all__ = ["AsOf", "Run", "finish_run", "new_items_since_last_completed", "open_run",
+           "resolve_as_of", "start_run", "timed"]
