@@ -13,10 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from feedback_pipeline import db
 from feedback_pipeline.config import FileSourceConfig
-from feedback_pipeline.sources.files import FileSource
-
+from feedback_pipeline.ingest.files import FileSource
+from feedback_pipeline.warehouse import db
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -35,9 +34,9 @@ def prefect_harness():
 def embedder():
     """The default embedding model, loaded once per session."""
     from feedback_pipeline.config import EmbedConfig
-    from feedback_pipeline.pipeline import get_embedder
+    from feedback_pipeline.embed.embedder import get_embedder
 
-    return get_embedder(EmbedConfig().model_dump_json())
+    return get_embedder(EmbedConfig())
 
 
 @pytest.fixture
@@ -143,12 +142,3 @@ def make_ranked_theme() -> Callable[..., dict]:
         return theme
 
     return make
-
-
-@pytest.fixture(scope="session")
-def embedder():
-    """The default embedding model, loaded once per session (tests using it are marked slow)."""
-    from feedback_pipeline.config import EmbedConfig
-    from feedback_pipeline.pipeline import get_embedder
-
-    return get_embedder(EmbedConfig().model_dump_json())

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from feedback_pipeline import pipeline
-from feedback_pipeline.db import connect
-from feedback_pipeline.replay import completed_days
+from feedback_pipeline.backfill import completed_days
+from feedback_pipeline.warehouse.db import connect
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ def test_backfill_replays_days_and_resumes_after_a_failure(recent_demo, monkeypa
     real_rank, calls = pipeline.stage_rank, []
 
     def rank_then_fail(*a, **kw):
-        calls.append(kw["as_of"].date())
+        calls.append(a[0].as_of.date())
         if len(calls) == 2:
             raise RuntimeError("power cut")
         return real_rank(*a, **kw)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_themes_lifecycle import Warehouse, _settings, _three_themes
+from cluster.test_themes_lifecycle import Warehouse, _settings, _three_themes
 from typer.testing import CliRunner
 
 from feedback_pipeline.cli import app

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from feedback_pipeline.deliver.jira.config import JiraConfig
 from feedback_pipeline.errors import ConfigError
 from feedback_pipeline.secrets import default_block_name, resolve_secret
-from feedback_pipeline.sinks.jira.settings import JiraSettings
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,7 @@ def test_without_a_prefect_api_the_error_says_what_to_set(monkeypatch):
 def test_jira_credentials_come_from_blocks(api):
     _save("fp-jira-user", "pm-bot@example.com")
     _save("fp-jira-token", "jira-block-token")
-    settings = JiraSettings(server="http://127.0.0.1:1", project="FB")
+    settings = JiraConfig(server="http://127.0.0.1:1", project="FB")
 
     user, token = settings.credentials()
 

@@ -19,6 +19,9 @@ A record is one community post or support ticket::
     is_bot        bool  the source says a bot wrote it
 
     * title or body must be non-empty.
+
+A body made of several messages (a ticket's description and its replies) joins them with
+``PART_SEPARATOR``, so the cleaner can cut quoted text and signatures out of each part.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from feedback_pipeline.errors import RecordError
 from feedback_pipeline.fingerprint import fingerprint
 
 KINDS = ("community_post", "support_ticket")
+PART_SEPARATOR = "\n\n----- reply -----\n\n"
 REQUIRED = ("source", "kind", "external_id", "created_at")
 
 
@@ -189,4 +193,4 @@ def item_from_mapping(raw: dict, *, max_body_chars: int) -> Item:
     )
 
 
-__all__ = ["KINDS", "Item", "Rejection", "item_from_mapping", "parse_timestamp"]
+__all__ = ["KINDS", "PART_SEPARATOR", "Item", "Rejection", "item_from_mapping", "parse_timestamp"]

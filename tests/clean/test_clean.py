@@ -2,9 +2,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from feedback_pipeline.clean import Cleaned, clean_body, clean_item, clean_text, is_bot
-from feedback_pipeline.cleaning import clean_pending, text_hash
+from feedback_pipeline.clean.stage import clean_pending
+from feedback_pipeline.clean.text import Cleaned, clean_body, clean_item, clean_text, is_bot
 from feedback_pipeline.config import CleanConfig
+from feedback_pipeline.fingerprint import fingerprint as text_hash
 
 
 @pytest.mark.parametrize(

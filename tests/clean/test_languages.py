@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from feedback_pipeline.cleaning import clean_pending
-from feedback_pipeline.cluster import NOISE
-from feedback_pipeline.config import CleanConfig, ClusterConfig, EmbedConfig
-from feedback_pipeline.languages import (
+from feedback_pipeline.clean.languages import detect_language
+from feedback_pipeline.clean.stage import clean_pending
+from feedback_pipeline.cluster.languages import (
     cluster_by_language,
-    detect_language,
     is_multilingual,
     language_groups,
 )
+from feedback_pipeline.cluster.model import NOISE
+from feedback_pipeline.config import CleanConfig, ClusterConfig, EmbedConfig
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from feedback_pipeline.cluster import NOISE, ThemeClusterer, assign_by_neighbours
+from feedback_pipeline.cluster.model import NOISE, ThemeClusterer, assign_by_neighbours
 from feedback_pipeline.config import ClusterConfig
 
 N_BLOBS, PER_BLOB, DIM, N_NOISE = 6, 60, 32, 20

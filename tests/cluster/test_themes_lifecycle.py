@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 
 from feedback_pipeline import pipeline
-from feedback_pipeline.config import ClusterConfig, Settings
-from feedback_pipeline.corrections import (
+from feedback_pipeline.cluster.corrections import (
     CorrectionError,
     merge_themes,
     reject_theme,
     rename_theme,
     split_theme,
 )
-from feedback_pipeline.db import connect
-from feedback_pipeline.embed import save_vectors
-from feedback_pipeline.trends import compute_trends
+from feedback_pipeline.config import ClusterConfig, Settings
+from feedback_pipeline.embed.stage import save_vectors
+from feedback_pipeline.rank.trends import compute_trends
+from feedback_pipeline.warehouse.db import connect
+from feedback_pipeline.warehouse.runs import open_run
 
 DIM = 32
 AS_OF = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -103,10 +104,9 @@ class Warehouse:
 
     def night(self, settings: Settings, *, full: bool = False,
               as_of: datetime | None = None) -> dict:
-        run = pipeline.start_run(self.con)
-        stats = pipeline.stage_cluster(self.con, settings, run, full=full, as_of=as_of)
-        pipeline.finish_run(self.con, run, {"cluster": stats})
-        self.last_run = run
+        with open_run(self.con, as_of=as_of or settings.rank.as_of) as run:
+            stats = run.stats["cluster"] = pipeline.stage_cluster(run, settings, full=full)
+        self.last_run = run.run_id
         return stats
 
     def theme_of(self, ids: list[str]) -> set[int]:

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from feedback_pipeline.cluster.identity import match_themes
 from feedback_pipeline.config import ThemesConfig
-from feedback_pipeline.themes import match_themes
 
 DIM = 16
 MATCH_SIMILARITY = ThemesConfig().match_similarity

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from emulators.jira import JiraEmulator
 
-from feedback_pipeline import db
-from feedback_pipeline.sinks.jira import JiraSettings
+from feedback_pipeline.deliver.jira import JiraConfig
+from feedback_pipeline.warehouse import db
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -29,9 +29,9 @@ AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 @pytest.fixture(scope="session")
 def embedder():
     from feedback_pipeline.config import EmbedConfig
-    from feedback_pipeline.pipeline import get_embedder
+    from feedback_pipeline.embed.embedder import get_embedder
 
-    return get_embedder(EmbedConfig().model_dump_json())
+    return get_embedder(EmbedConfig())
 
 
 class HashingEmbedder:
@@ -70,12 +70,12 @@ def cloud_emu() -> Iterator[JiraEmulator]:
 
 
 @pytest.fixture
-def make_settings(jira_env: None) -> Callable[..., JiraSettings]:
-    def make(emu: JiraEmulator, **overrides: object) -> JiraSettings:
+def make_settings(jira_env: None) -> Callable[..., JiraConfig]:
+    def make(emu: JiraEmulator, **overrides: object) -> JiraConfig:
         values: dict = {"enabled": True, "server": emu.url, "timeout_seconds": 1.0,
                         "max_retries": 2, "project": "FB", "min_authors": 3}
         values.update(overrides)
-        return JiraSettings.model_validate(values)
+        return JiraConfig.model_validate(values)
 
     return make
 
@@ -142,7 +142,7 @@ def ranked(con: duckdb.DuckDBPyConnection, theme_ids: list[int], *,
     return out
 
 
-# --- Slack digest sink (tests/sinks/test_slack_*.py) ----------------------------------------
+# --- Slack digest sink (tests/deliver/test_slack_*.py) ----------------------------------------
 from emulators.slack import SlackEmulator  # noqa: E402
 
 from feedback_pipeline.config import SlackConfig  # noqa: E402

@@ -6,15 +6,16 @@ from datetime import timedelta
 
 import pytest
 
-from feedback_pipeline.sinks.jira import JiraSink
+from feedback_pipeline.deliver.jira import JiraSink
+from feedback_pipeline.warehouse.runs import Run
 
 from .conftest import AS_OF, ranked, seed_theme
 
 
 def night(con, settings, ids, embedder, day=0):
     as_of = AS_OF + timedelta(days=day)
-    return JiraSink(settings).sync(con, ranked(con, ids, as_of=as_of), run_id=f"n{day}",
-                                   as_of=as_of, embedder=embedder)
+    return JiraSink(settings, embedder=embedder).deliver(Run(con, f"n{day}", as_of),
+                                                         ranked(con, ids, as_of=as_of))
 
 
 def _backlog(emu) -> str:

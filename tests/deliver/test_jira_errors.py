@@ -7,15 +7,16 @@ import logging
 
 import pytest
 
+from feedback_pipeline.deliver.jira import JiraSink, build_client
 from feedback_pipeline.errors import ConfigError, SinkError
-from feedback_pipeline.sinks.jira import JiraSink, build_client
+from feedback_pipeline.warehouse.runs import Run
 
 from .conftest import AS_OF, ranked, seed_theme
 
 
 def sync(con, settings, theme_ids, embedder) -> dict:
-    return JiraSink(settings).sync(con, ranked(con, theme_ids), run_id="r1", as_of=AS_OF,
-                                   embedder=embedder)
+    return JiraSink(settings, embedder=embedder).deliver(Run(con, "r1", AS_OF),
+                                                         ranked(con, theme_ids))
 
 
 def test_429_with_retry_after_then_success(cloud_emu, make_settings, warehouse, hash_embedder):

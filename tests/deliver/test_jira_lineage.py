@@ -8,18 +8,19 @@ from datetime import timedelta
 
 import pytest
 
-from feedback_pipeline.deliver.jira_payload import jira_description, safe_url
+from feedback_pipeline.deliver.jira import JiraSink
+from feedback_pipeline.deliver.jira.render import jira_description, safe_url
 from feedback_pipeline.errors import SinkError
 from feedback_pipeline.redact import safe_link_url
-from feedback_pipeline.sinks.jira import JiraSink
+from feedback_pipeline.warehouse.runs import Run
 
 from .conftest import AS_OF, ranked, seed_theme
 
 
 def night(con, settings, theme_ids, embedder, *, day: int = 0) -> dict:
     as_of = AS_OF + timedelta(days=day)
-    return JiraSink(settings).sync(con, ranked(con, theme_ids, as_of=as_of), run_id=f"n{day}",
-                                   as_of=as_of, embedder=embedder)
+    return JiraSink(settings, embedder=embedder).deliver(Run(con, f"n{day}", as_of),
+                                                         ranked(con, theme_ids, as_of=as_of))
 
 
 def theme_event(con, theme_id: int, event: str, other: int | None = None, *, run: str,
@@ -126,7 +127,7 @@ def test_merge_into_a_theme_without_issue_moves_the_mapping(cloud_emu, make_sett
         assert (stats["created"], stats["lineage_moved"]) == (0, 0)
     assert len(cloud_emu.state.issues) == 1 and len(cloud_emu.state.comments["FB-1"]) == 1
     # Lost warehouse: the issue is found again by the merged theme's label.
-    from feedback_pipeline import db
+    from feedback_pipeline.warehouse import db
 
     fresh = db.connect(":memory:")
     seed_theme(fresh, 3, 9)
@@ -284,7 +285,7 @@ def test_links_lose_personal_data(url, expected):
 def test_quote_and_thread_links_in_the_description_carry_no_personal_data():
     from datetime import datetime
 
-    from feedback_pipeline.deliver.jira_payload import ThemeEvidence
+    from feedback_pipeline.deliver.jira.render import ThemeEvidence
 
     quotes = [{"source": "forum", "external_id": "1", "text": "Export times out",
                "url": "https://support.example.com/tickets/1?requester=kevin@mail.example.ie"},

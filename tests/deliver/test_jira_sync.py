@@ -6,17 +6,18 @@ from datetime import timedelta
 
 import pytest
 
-from feedback_pipeline.deliver.jira_payload import EVIDENCE_MARKER, split_description
+from feedback_pipeline.deliver.jira import JiraSink
+from feedback_pipeline.deliver.jira.render import EVIDENCE_MARKER, split_description
 from feedback_pipeline.errors import SinkError
-from feedback_pipeline.sinks.jira import JiraSink
+from feedback_pipeline.warehouse.runs import Run
 
 from .conftest import AS_OF, ranked, seed_theme
 
 
 def night(con, settings, theme_ids, embedder, *, day: int = 0) -> dict:
     as_of = AS_OF + timedelta(days=day)
-    return JiraSink(settings).sync(con, ranked(con, theme_ids, as_of=as_of), run_id=f"n{day}",
-                                   as_of=as_of, embedder=embedder)
+    return JiraSink(settings, embedder=embedder).deliver(Run(con, f"n{day}", as_of),
+                                                         ranked(con, theme_ids, as_of=as_of))
 
 
 def issues_of(emu, theme_id: int) -> list[dict]:
@@ -90,7 +91,7 @@ def test_crash_between_create_and_recording_then_rerun_keeps_one_issue(
 
 
 def test_lost_warehouse_finds_issues_by_label(cloud_emu, make_settings, hash_embedder):
-    from feedback_pipeline import db
+    from feedback_pipeline.warehouse import db
 
     settings = make_settings(cloud_emu)
     for _ in range(2):  # two fresh warehouses, same Jira

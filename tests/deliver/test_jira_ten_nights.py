@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 from emulators.jira import JiraEmulator
 
-from feedback_pipeline import db, pipeline
+from feedback_pipeline import pipeline
 from feedback_pipeline.config import load_settings
-from feedback_pipeline.deliver.jira_payload import live_description, split_description
-from feedback_pipeline.sinks.jira import JiraSink
-from feedback_pipeline.sinks.jira.store import theme_evidence
+from feedback_pipeline.deliver.jira import JiraSink
+from feedback_pipeline.deliver.jira.render import live_description, split_description
+from feedback_pipeline.deliver.jira.store import theme_evidence
+from feedback_pipeline.warehouse import db
+from feedback_pipeline.warehouse.runs import Run, finish_run, start_run
 
 pytestmark = pytest.mark.slow
 
@@ -59,15 +61,17 @@ timeout_seconds = 10
                     if datetime.fromisoformat(r["created_at"]) <= cutoff:
                         fh.write(json.dumps(r) + "\n")
             con = db.connect(settings.warehouse)
-            run_id = pipeline.start_run(con)
-            ingest = pipeline.stage_ingest(con, settings, run_id)
-            pipeline.stage_clean(con, settings)
-            pipeline.stage_embed(con, settings)
-            cluster = pipeline.stage_cluster(con, settings, run_id)
-            ranking, as_of = pipeline.stage_rank(con, settings, run_id)
-            stats = pipeline.stage_deliver(con, settings, run_id, ranking, as_of, {
-                "items": cluster["items"], "themes": len(ranking), "new_items": ingest["new"]})
-            pipeline.finish_run(con, run_id, stats)
+            run = Run(con, start_run(con), settings.rank.as_of)
+            ingest = pipeline.stage_ingest(run, settings)
+            pipeline.stage_clean(run, settings)
+            pipeline.stage_embed(run, settings)
+            # stage_deliver's totals: items from the cluster stats, new items since the last
+            # completed run (tonight's ingest), themes = len(ranking).
+            run.stats["cluster"] = pipeline.stage_cluster(run, settings)
+            ranking = pipeline.stage_rank(run, settings)
+            as_of = run.as_of
+            stats = pipeline.stage_deliver(run, settings, ranking)
+            finish_run(con, run.run_id, stats)
             sink = JiraSink(settings.deliver.jira)
             tonight = {t["theme_id"] for t in ranking if sink.qualifies(t)}
             qualified |= tonight

@@ -4,9 +4,10 @@ from datetime import UTC, datetime
 import pytest
 
 from feedback_pipeline.config import DeliverConfig, JiraConfig, SlackConfig
-from feedback_pipeline.deliver import deliver_dry_run, jira_issue_fields, slack_digest
-from feedback_pipeline.deliver.jira_payload import priority_for_rank
-from feedback_pipeline.deliver.slack_digest import check_blocks
+from feedback_pipeline.deliver.dry_run import OutboxFiles
+from feedback_pipeline.deliver.jira.render import jira_issue_fields, priority_for_rank
+from feedback_pipeline.deliver.slack.digest import check_blocks, slack_digest
+from feedback_pipeline.warehouse.runs import Run
 
 AS_OF = datetime(2024, 6, 30, 3, 0, tzinfo=UTC)
 TOTALS = {"items": 540, "themes": 12, "new_items": 31}
@@ -193,6 +194,10 @@ def test_slack_digest_with_nothing_ranked():
 def deliver_config(tmp_path):
     return DeliverConfig(outbox=tmp_path / "outbox", jira=JiraConfig(top_n=2),
                          slack=SlackConfig(top_n=5))
+
+
+def deliver_dry_run(con, ranking, config, *, run_id, as_of, totals) -> dict:
+    return OutboxFiles(config).deliver(Run(con, run_id, as_of), ranking, totals)
 
 
 def test_deliver_dry_run_writes_outbox_and_is_idempotent(warehouse, make_ranked_theme,

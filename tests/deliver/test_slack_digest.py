@@ -9,15 +9,14 @@ import pytest
 from emulators.slack import validate_blocks
 
 from feedback_pipeline.config import SlackConfig
-from feedback_pipeline.deliver.slack_digest import (
+from feedback_pipeline.deliver.slack.digest import (
     DigestContext,
     block_chars,
-    build_digest,
     check_blocks,
     digest_preview,
-    mark_shipped,
     slack_digest,
 )
+from feedback_pipeline.deliver.slack.queries import build_digest, mark_shipped
 
 AS_OF = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
 TOTALS = {"items": 1451, "themes": 12, "new_items": 40}

@@ -16,11 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from feedback_pipeline import db, pipeline
+from feedback_pipeline import pipeline
 from feedback_pipeline.config import Settings
-from feedback_pipeline.deliver.slack_digest import community_threads
+from feedback_pipeline.deliver.jira import JiraSink
+from feedback_pipeline.deliver.slack.queries import community_threads
+from feedback_pipeline.embed import embedder as embed_module
 from feedback_pipeline.errors import SinkError
-from feedback_pipeline.sinks.jira import JiraSink
+from feedback_pipeline.warehouse import db
+from feedback_pipeline.warehouse.runs import (
+    Run,
+    finish_run,
+    new_items_since_last_completed,
+    start_run,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -47,17 +55,25 @@ def _settings(tmp_path: Path, slack_settings, as_of: datetime, jira_url: str) ->
     })
 
 
-def _run_night(con, settings, embedder, jira_settings) -> tuple[str, list[dict], datetime, dict]:
-    run_id = pipeline.start_run(con)
-    stats = {"ingest": pipeline.stage_ingest(con, settings, run_id)}
-    pipeline.stage_clean(con, settings)
-    pipeline.stage_embed(con, settings)
-    stats["cluster"] = pipeline.stage_cluster(con, settings, run_id)
-    ranking, as_of = pipeline.stage_rank(con, settings, run_id)
-    JiraSink(jira_settings).sync(con, ranking, run_id=run_id, as_of=as_of, embedder=embedder)
-    totals = {"items": stats["cluster"]["items"], "themes": len(ranking),
-              "new_items": stats["ingest"]["new"]}
-    return run_id, ranking, as_of, totals
+def _run_night(con, settings, embedder, jira_settings) -> tuple[Run, list[dict], datetime, dict]:
+    run = Run(con, start_run(con), settings.rank.as_of)
+    run.stats["ingest"] = pipeline.stage_ingest(run, settings)
+    pipeline.stage_clean(run, settings)
+    pipeline.stage_embed(run, settings)
+    run.stats["cluster"] = pipeline.stage_cluster(run, settings)
+    ranking = pipeline.stage_rank(run, settings)
+    JiraSink(jira_settings, embedder=embedder).deliver(run, ranking)
+    # What stage_deliver computes and posts (it reads run.stats["cluster"]["items"]).
+    totals = {"items": run.stats["cluster"]["items"], "themes": len(ranking),
+              "new_items": new_items_since_last_completed(con, run.as_of)}
+    return run, ranking, run.as_of, totals
+
+
+def _finish_night(con, run: Run) -> None:
+    """Mark the night's run completed (as the flow does), so the next night's digest counts
+    only the items that night ingested. Only the digest date is recorded: no cluster stats, so
+    every night still re-clusters fully, as before."""
+    finish_run(con, run.run_id, {"rank": {"as_of": run.as_of.isoformat()}})
 
 
 def _main_posts(emu) -> list:
@@ -69,7 +85,7 @@ def test_ten_nights(tmp_path, embedder, slack_emulator, slack_settings, cloud_em
                if datetime.fromisoformat(r["created_at"]) >= FIRST_NIGHT - timedelta(days=21)]
     jira_settings = make_settings(cloud_emu, top_n=5, backlog_match=False)
     con = db.connect(tmp_path / "wh.duckdb")
-    pipeline.get_embedder.cache_clear()
+    embed_module._cached.cache_clear()
     nights: dict[int, dict] = {}
     shipped_theme = expected_threads = None
     for k in range(1, 11):
@@ -81,24 +97,26 @@ def test_ten_nights(tmp_path, embedder, slack_emulator, slack_settings, cloud_em
             slack_emulator.rate_limit("chat.postMessage", times=2, retry_after=0)
         if k == 3:   # the app was removed from the channel: the flow task fails, then retries
             slack_emulator.fail("chat.postMessage", "not_in_channel")
-        run_id, ranking, as_of, totals = _run_night(con, settings, embedder, jira_settings)
+        run, ranking, as_of, totals = _run_night(con, settings, embedder, jira_settings)
         try:
-            out = pipeline.stage_deliver(con, settings, run_id, ranking, as_of, totals)["slack"]
+            out = pipeline.stage_deliver(run, settings, ranking)["slack"]
         except SinkError as exc:
             assert k == 3 and "/invite @<your app>" in str(exc)
             status = con.execute("SELECT status FROM deliveries WHERE delivery_key = ?",
                                  [f"slack:digest:{as_of:%Y-%m-%d}"]).fetchone()[0]
             assert status == "failed"  # kept, not lost: the retry delivers it
-            out = pipeline.stage_deliver(con, settings, run_id, ranking, as_of, totals)["slack"]
+            out = pipeline.stage_deliver(run, settings, ranking)["slack"]
         if k == 4:   # crash after Slack answered, before the ts was stored; the flow reruns
             con.execute("UPDATE slack_digests SET status = 'pending', ts = NULL, reply_ts = NULL "
                         "WHERE digest_date = ?", [as_of.date()])
-            again = pipeline.stage_deliver(con, settings, run_id, ranking, as_of, totals)["slack"]
+            again = pipeline.stage_deliver(run, settings, ranking)["slack"]
             assert again["ts"] == out["ts"]
         if k == 7:   # the whole night is rerun: same digest date, so update, never repost
-            run_id, ranking, as_of, totals = _run_night(con, settings, embedder, jira_settings)
-            rerun = pipeline.stage_deliver(con, settings, run_id, ranking, as_of, totals)["slack"]
+            _finish_night(con, run)
+            run, ranking, as_of, totals = _run_night(con, settings, embedder, jira_settings)
+            rerun = pipeline.stage_deliver(run, settings, ranking)["slack"]
             assert rerun["slack"] in ("updated", "unchanged") and rerun["ts"] == out["ts"]
+        _finish_night(con, run)
         nights[k] = {"out": out, "totals": totals, "date": f"{as_of:%Y-%m-%d}",
                      "ranking": ranking}
         if k == SHIPPED_AFTER:

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from feedback_pipeline.deliver.slack import SlackDeliveryError, SlackDigestSink
 from feedback_pipeline.errors import ConfigError, SinkError
-from feedback_pipeline.sinks.slack import SlackDeliveryError, SlackDigestSink
+from feedback_pipeline.warehouse.runs import Run
 
 from .conftest import SLACK_TOKEN
 
@@ -32,8 +33,7 @@ def _row(con, key="slack:digest:2026-11-20"):
 
 
 def test_posts_digest_and_thread_reply(warehouse, slack_emulator, slack_settings, ranking):
-    out = SlackDigestSink(slack_settings()).deliver(warehouse, ranking, run_id="r1", as_of=AS_OF,
-                                                    totals=TOTALS)
+    out = SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
     assert out["slack"] == "posted"
     main, reply = slack_emulator.channel_messages()
     assert main["ts"] == out["ts"] and reply["thread_ts"] == out["ts"] == reply["thread_ts"]
@@ -51,12 +51,12 @@ def test_posts_digest_and_thread_reply(warehouse, slack_emulator, slack_settings
 def test_rerun_updates_instead_of_reposting(warehouse, slack_emulator, slack_settings, ranking,
                                             make_ranked_theme):
     sink = SlackDigestSink(slack_settings())
-    first = sink.deliver(warehouse, ranking, run_id="r1", as_of=AS_OF, totals=TOTALS)
-    again = sink.deliver(warehouse, ranking, run_id="r2", as_of=AS_OF, totals=TOTALS)
+    first = sink.deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
+    again = sink.deliver(Run(warehouse, "r2", AS_OF), ranking, TOTALS)
     assert again["slack"] == "unchanged"
     changed = [*ranking, make_ranked_theme(theme_id=3, rank=3, title="SSO with Okta")]
     third = SlackDigestSink(slack_settings()).deliver(
-        warehouse, changed, run_id="r3", as_of=AS_OF, totals={**TOTALS, "themes": 3})
+        Run(warehouse, "r3", AS_OF), changed, {**TOTALS, "themes": 3})
     assert third["slack"] == "updated" and third["ts"] == first["ts"]
     assert third["reply_ts"] == first["reply_ts"]
     methods = [r.method for r in slack_emulator.requests]
@@ -69,7 +69,7 @@ def test_rerun_updates_instead_of_reposting(warehouse, slack_emulator, slack_set
 def test_retry_after_429_posts_once(warehouse, slack_emulator, slack_settings, ranking):
     slack_emulator.rate_limit("chat.postMessage", times=2, retry_after=0)
     out = SlackDigestSink(slack_settings(max_retries=2)).deliver(
-        warehouse, ranking, run_id="r1", as_of=AS_OF, totals=TOTALS)
+        Run(warehouse, "r1", AS_OF), ranking, TOTALS)
     assert out["slack"] == "posted"
     assert [r.status for r in slack_emulator.calls("chat.postMessage")] == [429, 429, 200, 200]
     assert len(slack_emulator.channel_messages()) == 2
@@ -80,14 +80,13 @@ def test_rate_limit_exhausted_keeps_digest_pending_then_next_run_delivers(
     slack_emulator.rate_limit("chat.postMessage", times=2, retry_after=0)
     with pytest.raises(SlackDeliveryError) as info:
         SlackDigestSink(slack_settings(max_retries=1)).deliver(
-            warehouse, ranking, run_id="r1", as_of=AS_OF, totals=TOTALS)
+            Run(warehouse, "r1", AS_OF), ranking, TOTALS)
     assert info.value.code == "ratelimited" and "Retry-After" in str(info.value)
     assert "next run delivers it" in str(info.value)
     (status, ts, *_), delivery = _row(warehouse)
     assert (status, ts) == ("failed", None) and delivery[0] == "failed"
     assert json.loads(warehouse.execute("SELECT payload FROM deliveries").fetchone()[0])["blocks"]
-    out = SlackDigestSink(slack_settings()).deliver(warehouse, ranking, run_id="r2", as_of=AS_OF,
-                                                    totals=TOTALS)
+    out = SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r2", AS_OF), ranking, TOTALS)
     assert out["slack"] == "posted" and _row(warehouse)[0][0] == "sent"
     assert len(slack_emulator.channel_messages()) == 2
 
@@ -106,8 +105,7 @@ def test_each_error_is_a_clear_sink_error(warehouse, slack_emulator, slack_setti
                                        "[json-pointer:/blocks/2/text/text]"]}
                            if error == "invalid_blocks" else {}))
     with pytest.raises(SinkError) as info:
-        SlackDigestSink(slack_settings()).deliver(warehouse, ranking, run_id="r1", as_of=AS_OF,
-                                                  totals=TOTALS)
+        SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
     message = str(info.value)
     assert info.value.code == error and expected in message
     assert "#community-feedback" in message or error in ("invalid_blocks", "missing_scope")
@@ -123,23 +121,22 @@ def test_real_channel_errors_from_the_emulator(warehouse, slack_emulator, slack_
     slack_emulator.add_channel("C0PRIVATE", "product", member=False)
     with pytest.raises(SlackDeliveryError, match=r"invite it: in #product|Invite it: in #product"):
         SlackDigestSink(slack_settings(channel="#product")).deliver(
-            warehouse, ranking, run_id="r1", as_of=AS_OF, totals=TOTALS)
+            Run(warehouse, "r1", AS_OF), ranking, TOTALS)
     with pytest.raises(SlackDeliveryError, match="channel #nowhere was not found"):
         SlackDigestSink(slack_settings(channel="#nowhere")).deliver(
-            warehouse, ranking, run_id="r2", as_of=AS_OF, totals=TOTALS)
+            Run(warehouse, "r2", AS_OF), ranking, TOTALS)
     monkeypatch.setenv("FP_SLACK_TOKEN", "xoxb-wrong")
     with pytest.raises(SlackDeliveryError) as info:
-        SlackDigestSink(slack_settings()).deliver(warehouse, ranking, run_id="r3", as_of=AS_OF,
-                                                  totals=TOTALS)
+        SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r3", AS_OF), ranking, TOTALS)
     assert info.value.code == "invalid_auth" and "FP_SLACK_TOKEN" in str(info.value)
 
 
 def test_message_deleted_in_slack_is_posted_again(warehouse, slack_emulator, slack_settings,
                                                   ranking):
     sink = SlackDigestSink(slack_settings())
-    first = sink.deliver(warehouse, ranking, run_id="r1", as_of=AS_OF, totals=TOTALS)
+    first = sink.deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
     slack_emulator.channel_messages().clear()
-    out = sink.deliver(warehouse, ranking[:1], run_id="r2", as_of=AS_OF, totals=TOTALS)
+    out = sink.deliver(Run(warehouse, "r2", AS_OF), ranking[:1], TOTALS)
     assert out["slack"] == "posted" and out["ts"] != first["ts"]
     assert len(slack_emulator.channel_messages()) == 2
 
@@ -147,10 +144,10 @@ def test_message_deleted_in_slack_is_posted_again(warehouse, slack_emulator, sla
 def test_crash_after_post_is_found_by_metadata_not_reposted(warehouse, slack_emulator,
                                                             slack_settings, ranking):
     sink = SlackDigestSink(slack_settings())
-    first = sink.deliver(warehouse, ranking, run_id="r1", as_of=AS_OF, totals=TOTALS)
+    first = sink.deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
     # Simulate a crash between Slack's answer and storing the ts: the row is pending, no ts.
     warehouse.execute("UPDATE slack_digests SET status = 'pending', ts = NULL, reply_ts = NULL")
-    out = sink.deliver(warehouse, ranking, run_id="r2", as_of=AS_OF, totals=TOTALS)
+    out = sink.deliver(Run(warehouse, "r2", AS_OF), ranking, TOTALS)
     assert out["ts"] == first["ts"] and out["reply_ts"] == first["reply_ts"]
     assert len(slack_emulator.ok_calls("chat.postMessage")) == 2  # no third post
     assert len(slack_emulator.channel_messages()) == 2
@@ -158,14 +155,13 @@ def test_crash_after_post_is_found_by_metadata_not_reposted(warehouse, slack_emu
 
 def test_quiet_night_one_line_and_silent(warehouse, slack_emulator, slack_settings, ranking):
     quiet = {"items": 120, "themes": 2, "new_items": 0}
-    out = SlackDigestSink(slack_settings()).deliver(warehouse, ranking, run_id="r1", as_of=AS_OF,
-                                                    totals=quiet)
+    out = SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r1", AS_OF), ranking, quiet)
     assert out["slack"] == "posted" and out["quiet"] and out["reply_ts"] is None
     (message,) = slack_emulator.channel_messages()
     assert "nothing new" in message["text"] and len(message["blocks"]) == 1
     later = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
     silent = SlackDigestSink(slack_settings(quiet_night="silent")).deliver(
-        warehouse, ranking, run_id="r2", as_of=later, totals=quiet)
+        Run(warehouse, "r2", later), ranking, quiet)
     assert silent["slack"] == "silent"
     assert len(slack_emulator.channel_messages()) == 1
     assert _row(warehouse, "slack:digest:2026-11-21")[1][0] == "skipped"
@@ -173,14 +169,12 @@ def test_quiet_night_one_line_and_silent(warehouse, slack_emulator, slack_settin
 
 def test_webhook_mode_posts_once(warehouse, slack_emulator, slack_settings, ranking):
     sink = SlackDigestSink(slack_settings(mode="webhook", channel=""))
-    assert sink.deliver(warehouse, ranking, run_id="r1", as_of=AS_OF,
-                        totals=TOTALS)["slack"] == "posted"
+    assert sink.deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)["slack"] == "posted"
     (body,) = slack_emulator.webhook_messages
     assert body["blocks"][0]["type"] == "header"
-    assert sink.deliver(warehouse, ranking, run_id="r2", as_of=AS_OF,
-                        totals=TOTALS)["slack"] == "unchanged"
-    assert sink.deliver(warehouse, ranking[:1], run_id="r3", as_of=AS_OF,
-                        totals=TOTALS)["slack"] == "not_updatable"
+    assert sink.deliver(Run(warehouse, "r2", AS_OF), ranking, TOTALS)["slack"] == "unchanged"
+    assert sink.deliver(Run(warehouse, "r3", AS_OF), ranking[:1],
+                        TOTALS)["slack"] == "not_updatable"
     assert len(slack_emulator.webhook_messages) == 1
     assert _row(warehouse)[0][0] == "sent"
 
@@ -189,13 +183,11 @@ def test_webhook_429_is_retried_and_errors_are_clear(warehouse, slack_emulator, 
                                                      ranking):
     slack_emulator.rate_limit("webhook", times=1, retry_after=0)
     sink = SlackDigestSink(slack_settings(mode="webhook"))
-    assert sink.deliver(warehouse, ranking, run_id="r1", as_of=AS_OF,
-                        totals=TOTALS)["slack"] == "posted"
+    assert sink.deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)["slack"] == "posted"
     assert [r.status for r in slack_emulator.calls("webhook")] == [429, 200]
     slack_emulator.fail("webhook", "no_service", status=404)
     with pytest.raises(SlackDeliveryError, match="FP_SLACK_WEBHOOK_URL"):
-        sink.deliver(warehouse, ranking, run_id="r2",
-                     as_of=datetime(2026, 11, 21, tzinfo=UTC), totals=TOTALS)
+        sink.deliver(Run(warehouse, "r2", datetime(2026, 11, 21, tzinfo=UTC)), ranking, TOTALS)
 
 
 def test_missing_secret_or_channel_fails_at_start(monkeypatch, slack_settings):
@@ -210,10 +202,9 @@ def test_missing_secret_or_channel_fails_at_start(monkeypatch, slack_settings):
 
 def test_secrets_never_reach_the_logs(warehouse, slack_emulator, slack_settings, ranking, caplog):
     caplog.set_level(logging.DEBUG)
-    SlackDigestSink(slack_settings()).deliver(warehouse, ranking, run_id="r1", as_of=AS_OF,
-                                              totals=TOTALS)
+    SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
     SlackDigestSink(slack_settings(mode="webhook")).deliver(
-        warehouse, ranking, run_id="r2", as_of=datetime(2026, 11, 21, tzinfo=UTC), totals=TOTALS)
+        Run(warehouse, "r2", datetime(2026, 11, 21, tzinfo=UTC)), ranking, TOTALS)
     assert caplog.records  # the SDK did log at DEBUG
     assert SLACK_TOKEN not in caplog.text and "webhooksecret" not in caplog.text
 
@@ -223,8 +214,7 @@ def test_quotes_are_redacted_in_slack(warehouse, slack_emulator, slack_settings,
     quotes = [{"source": "forum", "external_id": "1", "url": "https://forum.example.com/t/1",
                "text": "I am jane@example.com, call +1 415 555 0132, @jane_d on GitHub"}]
     theme = make_ranked_theme(quotes=json.dumps(quotes))
-    SlackDigestSink(slack_settings()).deliver(warehouse, [theme], run_id="r1", as_of=AS_OF,
-                                              totals=TOTALS)
+    SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r1", AS_OF), [theme], TOTALS)
     sent = json.dumps(slack_emulator.channel_messages())
     assert "jane@example.com" not in sent and "555 0132" not in sent and "@jane_d" not in sent
     assert "[email]" in sent and "[phone]" in sent and "@[user]" in sent

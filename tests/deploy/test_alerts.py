@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from feedback_pipeline.alerts import MAX_ERROR_CHARS, alert_text, post_alert
 from feedback_pipeline.config import AlertsConfig
 from feedback_pipeline.errors import ConfigError, SinkError
+from flows.alerts import MAX_ERROR_CHARS, alert_text, post_alert
 
 from .conftest import ALERT_TOKEN
 
@@ -128,7 +128,7 @@ def test_crashed_run_alert_names_the_crash(prefect_harness, slack_alerts, write_
     from prefect.client.orchestration import get_client
     from prefect.states import Crashed
 
-    from feedback_pipeline.alerts import on_flow_failure
+    from flows.alerts import on_flow_failure
     from flows.nightly import nightly
 
     config = _failing_config(write_config, slack_alerts, enabled=True)

@@ -11,18 +11,19 @@ import numpy as np
 import pytest
 
 from feedback_pipeline.config import RankConfig
-from feedback_pipeline.embed import Embedder, save_vectors
-from feedback_pipeline.item_types import (
+from feedback_pipeline.embed.embedder import Embedder
+from feedback_pipeline.embed.item_types import (
     TYPES,
     ItemTypeClassifier,
     classify_pending,
     lexical_cues,
     load_prototypes,
 )
-from feedback_pipeline.rank import rank_themes
-from feedback_pipeline.report import format_type_mix, theme_detail
+from feedback_pipeline.embed.stage import save_vectors
+from feedback_pipeline.rank.score import rank_themes
+from feedback_pipeline.report.terminal import format_type_mix, theme_detail
 
-LABELLED = Path(__file__).parent / "data" / "item_types_labelled.csv"
+LABELLED = Path(__file__).parents[1] / "data" / "item_types_labelled.csv"
 AS_OF = datetime(2024, 6, 30, tzinfo=UTC)
 
 

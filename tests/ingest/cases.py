@@ -17,17 +17,17 @@ from emulators.intercom import IntercomEmulator
 from emulators.slack import SlackEmulator
 from emulators.zendesk import ZendeskEmulator
 
-from feedback_pipeline.connectors.common import ConnectorSource
-from feedback_pipeline.connectors.discourse.fetch import DiscourseSource
-from feedback_pipeline.connectors.discourse.settings import DiscourseSourceConfig
-from feedback_pipeline.connectors.github.fetch import GitHubSource
-from feedback_pipeline.connectors.github.settings import GitHubSourceConfig
-from feedback_pipeline.connectors.intercom.fetch import IntercomSource
-from feedback_pipeline.connectors.intercom.settings import IntercomSourceConfig
-from feedback_pipeline.connectors.slack.fetch import SlackSource
-from feedback_pipeline.connectors.slack.settings import SlackSourceConfig
-from feedback_pipeline.connectors.zendesk.fetch import ZendeskSource
-from feedback_pipeline.connectors.zendesk.settings import ZendeskSourceConfig
+from feedback_pipeline.ingest.connector import ConnectorSource
+from feedback_pipeline.ingest.discourse.config import DiscourseSourceConfig
+from feedback_pipeline.ingest.discourse.fetch import DiscourseSource
+from feedback_pipeline.ingest.github.config import GitHubSourceConfig
+from feedback_pipeline.ingest.github.fetch import GitHubSource
+from feedback_pipeline.ingest.intercom.config import IntercomSourceConfig
+from feedback_pipeline.ingest.intercom.fetch import IntercomSource
+from feedback_pipeline.ingest.slack.config import SlackSourceConfig
+from feedback_pipeline.ingest.slack.fetch import SlackSource
+from feedback_pipeline.ingest.zendesk.config import ZendeskSourceConfig
+from feedback_pipeline.ingest.zendesk.fetch import ZendeskSource
 
 FAST = {"max_retries": 3, "max_retry_wait_seconds": 5, "timeout_seconds": 5}
 REPO = "acme/app"

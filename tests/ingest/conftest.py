@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import duckdb
 import pytest
 
-from feedback_pipeline.ingest import SourceStats, ingest
-from feedback_pipeline.sources.base import Source
+from feedback_pipeline.ingest.source import Source
+from feedback_pipeline.ingest.stage import SourceStats, ingest
 
 from .cases import FACTORIES, Case
 

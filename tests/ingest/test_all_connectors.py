@@ -7,9 +7,9 @@ import logging
 import pytest
 
 from feedback_pipeline.config import FileSourceConfig
-from feedback_pipeline.ingest import get_cursor
-from feedback_pipeline.sources.base import Batch, Source
-from feedback_pipeline.sources.files import FileSource
+from feedback_pipeline.ingest.files import FileSource
+from feedback_pipeline.ingest.source import Batch, Source
+from feedback_pipeline.ingest.stage import get_cursor
 
 from .cases import Case
 from .conftest import rows, run

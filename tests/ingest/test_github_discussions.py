@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from emulators.github import GitHubEmulator
 
-from feedback_pipeline.connectors.github.fetch import GitHubSource
-from feedback_pipeline.connectors.github.mapping import map_discussion
-from feedback_pipeline.connectors.github.settings import GitHubSourceConfig
-from feedback_pipeline.ingest import get_cursor
+from feedback_pipeline.ingest.github.config import GitHubSourceConfig
+from feedback_pipeline.ingest.github.fetch import GitHubSource
+from feedback_pipeline.ingest.github.mapping import map_discussion
+from feedback_pipeline.ingest.stage import get_cursor
 from feedback_pipeline.records import Item
 
 from .cases import FAST, REPO

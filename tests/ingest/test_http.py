@@ -9,8 +9,8 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from feedback_pipeline.connectors.http import hinted_wait, redact
-from feedback_pipeline.connectors.paginate import (
+from feedback_pipeline.ingest.http import hinted_wait, redact
+from feedback_pipeline.ingest.paginate import (
     BeforeIdPaginator,
     CursorPaginator,
     LinkHeaderPaginator,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from feedback_pipeline.ingest import get_cursor
+from feedback_pipeline.ingest.stage import get_cursor
 
 from .cases import CHANNEL, REPO, Case
 from .conftest import run

@@ -2,7 +2,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from feedback_pipeline.ingest import get_cursor, ingest, pseudonymise
+from feedback_pipeline.authors import pseudonymise
+from feedback_pipeline.ingest.stage import get_cursor, ingest
 from feedback_pipeline.records import item_from_mapping
 
 SALT = "test-salt"
@@ -219,7 +220,11 @@ def test_unpaired_surrogate_rejects_only_that_record(warehouse, make_record, wri
 
 
 def test_what_the_digest_calls_new(warehouse, make_record, write_jsonl, make_file_source):
-    from feedback_pipeline.pipeline import finish_run, new_items_since_last_completed, start_run
+    from feedback_pipeline.warehouse.runs import (
+        finish_run,
+        new_items_since_last_completed,
+        start_run,
+    )
 
     night1 = datetime(2026, 10, 1, 2, tzinfo=UTC)
     path = write_jsonl("a.jsonl", [make_record(external_id=f"p-{i}") for i in range(3)])

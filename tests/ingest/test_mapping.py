@@ -6,11 +6,11 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from feedback_pipeline.connectors.discourse.mapping import map_topic
-from feedback_pipeline.connectors.github.mapping import is_pull_request, map_issue
-from feedback_pipeline.connectors.intercom.mapping import map_conversation
-from feedback_pipeline.connectors.slack.mapping import is_skipped, map_message
-from feedback_pipeline.connectors.zendesk.mapping import map_ticket, organisations
+from feedback_pipeline.ingest.discourse.mapping import map_topic
+from feedback_pipeline.ingest.github.mapping import is_pull_request, map_issue
+from feedback_pipeline.ingest.intercom.mapping import map_conversation
+from feedback_pipeline.ingest.slack.mapping import is_skipped, map_message
+from feedback_pipeline.ingest.zendesk.mapping import map_ticket, organisations
 from feedback_pipeline.records import Item, Rejection
 
 PAYLOADS = Path(__file__).parent / "payloads"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from emulators.zendesk import ZendeskEmulator
 
-from feedback_pipeline.clean import PART_SEPARATOR, clean_text
-from feedback_pipeline.connectors.zendesk.fetch import ZendeskSource
-from feedback_pipeline.connectors.zendesk.mapping import public_replies, with_replies
-from feedback_pipeline.connectors.zendesk.settings import ZendeskSourceConfig
+from feedback_pipeline.clean.text import PART_SEPARATOR, clean_text
+from feedback_pipeline.ingest.zendesk.config import ZendeskSourceConfig
+from feedback_pipeline.ingest.zendesk.fetch import ZendeskSource
+from feedback_pipeline.ingest.zendesk.mapping import public_replies, with_replies
 
 from .cases import FAST
 from .conftest import rows, run

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from feedback_pipeline.config import RankConfig, RankWeights
-from feedback_pipeline.rank import latest_ranking, rank_themes, resolve_as_of
+from feedback_pipeline.rank.score import latest_ranking, rank_themes
+from feedback_pipeline.warehouse.runs import resolve_as_of
 
 AS_OF = datetime(2024, 6, 30, tzinfo=UTC)
 COMPONENTS = {"volume", "authors", "growth", "recency", "votes", "support_share"}
@@ -193,6 +194,6 @@ def test_latest_ranking_without_run_id_uses_the_newest_run(ranked_warehouse):
 
 def test_as_of_latest_is_the_newest_kept_item(ranked_warehouse):
     # e9 (two days after AS_OF) is the newest non-deleted item
-    assert resolve_as_of(ranked_warehouse, RankConfig(as_of="latest")) == AS_OF + timedelta(days=2)
+    assert resolve_as_of(ranked_warehouse, RankConfig(as_of="latest").as_of) == AS_OF + timedelta(days=2)
     fixed = datetime(2024, 1, 1)
-    assert resolve_as_of(ranked_warehouse, RankConfig(as_of=fixed)) == fixed.replace(tzinfo=UTC)
+    assert resolve_as_of(ranked_warehouse, RankConfig(as_of=fixed).as_of) == fixed.replace(tzinfo=UTC)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from feedback_pipeline import db
 from feedback_pipeline.config import RankConfig, TrendsConfig
-from feedback_pipeline.rank import rank_themes
-from feedback_pipeline.trends import compute_trends
+from feedback_pipeline.rank.score import rank_themes
+from feedback_pipeline.rank.trends import compute_trends
+from feedback_pipeline.warehouse import db
 
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 RUN_ID = "run-report-1"

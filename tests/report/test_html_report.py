@@ -12,11 +12,11 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from feedback_pipeline import db
 from feedback_pipeline.cli import app
 from feedback_pipeline.errors import WarehouseError
-from feedback_pipeline.html_report import collect_report, render_report
-from feedback_pipeline.rank import latest_ranking
+from feedback_pipeline.rank.score import latest_ranking
+from feedback_pipeline.report.html import collect_report, render_report
+from feedback_pipeline.warehouse import db
 
 from .conftest import (
     AS_OF,

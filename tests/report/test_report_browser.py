@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from feedback_pipeline import db
-from feedback_pipeline.html_report import write_report
+from feedback_pipeline.report.html import write_report
+from feedback_pipeline.warehouse import db
 
 from .browser import INSTALL_HINT, Chromium, Page, find_chromium
 from .conftest import ITEMS, JIRA_SERVER, RANKED_IDS, VISIBLE

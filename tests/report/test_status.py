@@ -10,11 +10,10 @@ from datetime import UTC, date, datetime
 import pytest
 from typer.testing import CliRunner
 
-from feedback_pipeline import pipeline
+from feedback_pipeline.backfill import check_backfill
 from feedback_pipeline.cli import app
-from feedback_pipeline.db import connect
 from feedback_pipeline.errors import ConfigError
-from feedback_pipeline.status import (
+from feedback_pipeline.report.status import (
     progress_bar,
     recent_runs,
     run_summary_markdown,
@@ -22,6 +21,8 @@ from feedback_pipeline.status import (
     status_table,
     warehouse_status,
 )
+from feedback_pipeline.warehouse import runs
+from feedback_pipeline.warehouse.db import connect
 
 T0 = datetime(2026, 11, 20, 2, 0, 0, tzinfo=UTC)
 
@@ -68,9 +69,9 @@ def busy_warehouse(tmp_path):
 
 def test_timed_records_seconds_even_when_the_stage_fails():
     stats: dict = {}
-    with pipeline.timed(stats, "ingest"):
+    with runs.timed(stats, "ingest"):
         pass
-    with pytest.raises(RuntimeError), pipeline.timed(stats, "embed"):
+    with pytest.raises(RuntimeError), runs.timed(stats, "embed"):
         raise RuntimeError("model gone")
     assert set(stats["seconds"]) == {"ingest", "embed"}
     assert all(0 <= s < 1 for s in stats["seconds"].values())
@@ -191,14 +192,14 @@ def _backfill_run(con, run_id, day: date, *, cluster_as_of: str, backfill=True):
 def test_check_backfill_refuses_to_replay_days_a_nightly_run_clustered_past():
     con = connect(":memory:")
     since, until = date(2026, 11, 1), date(2026, 11, 3)
-    pipeline.check_backfill(con, since=since, until=until)  # fresh warehouse
+    check_backfill(con, since=since, until=until)  # fresh warehouse
     _backfill_run(con, "b1", since, cluster_as_of="2026-11-01T23:59:59+00:00")
     _backfill_run(con, "b2", date(2026, 11, 2), cluster_as_of="2026-11-02T23:59:59+00:00")
-    pipeline.check_backfill(con, since=since, until=until)  # resuming its own backfill
+    check_backfill(con, since=since, until=until)  # resuming its own backfill
     _backfill_run(con, "n1", until, cluster_as_of="2026-11-04T08:00:00+00:00", backfill=False)
     with pytest.raises(ConfigError, match="run n1 already clustered items up to 2026-11-04T08"):
-        pipeline.check_backfill(con, since=since, until=until)
+        check_backfill(con, since=since, until=until)
     # Once every day is done, re-running the finished backfill is allowed (replays nothing).
     _backfill_run(con, "b3", until, cluster_as_of="2026-11-03T23:59:59+00:00")
-    pipeline.check_backfill(con, since=since, until=until)
+    check_backfill(con, since=since, until=until)
     con.close()

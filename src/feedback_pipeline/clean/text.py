@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 from feedback_pipeline.clean.config import CleanConfig
+from feedback_pipeline.records import PART_SEPARATOR
 
 _BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "hr"}
 _SKIP_TAGS = {"script", "style", "blockquote", "head", "template", "svg"}
@@ -103,7 +104,6 @@ _SIGNATURES = [
 _QUOTED_LINE = re.compile(r"^\s*>.*$\n?", re.M)
 # Connectors that append later messages to a body (Zendesk public comments) put this line between
 # them, so quotes and signatures are cut per message instead of dropping every later one.
-PART_SEPARATOR = "\n\n----- reply -----\n\n"
 _PART_LINE = re.compile(r"^\s*-{5} reply -{5}\s*$", re.M)
 _URL = re.compile(r"https?://\S+")
 _WS = re.compile(r"[ \t\u00a0]+")

@@ -51,12 +51,10 @@ class ThemesConfig(Section):
     full_recluster_every_days: int = Field(7, description="0: re-cluster everything every run.")
 
 
-
 class LabelConfig(Section):
     keywords: int = 8
     quotes: int = 5
     title_max_chars: int = 90
-
 
 
 __all__ = ["ClusterConfig", "LabelConfig", "ThemesConfig"]

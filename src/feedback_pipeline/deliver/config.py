@@ -19,5 +19,4 @@ class DeliverConfig(Section):
     slack: SlackConfig = Field(default_factory=SlackConfig)
 
 
-
 __all__ = ["DeliverConfig", "JiraConfig", "SlackConfig"]

@@ -27,7 +27,8 @@ def record(
             very payload; a sink about to send always records, so its retry is visible.
     """
     digest = payload_fingerprint(payload)
-    row = con.execute("SELECT payload_hash FROM deliveries WHERE delivery_key = ?", [key]).fetchone()
+    row = con.execute("SELECT payload_hash FROM deliveries WHERE delivery_key = ?",
+                      [key]).fetchone()
     if skip_unchanged and row and row[0] == digest:
         return "unchanged"
     con.execute(

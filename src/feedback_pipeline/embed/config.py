@@ -40,5 +40,4 @@ class EmbedConfig(Section):
     dask: DaskConfig = Field(default_factory=DaskConfig)
 
 
-
 __all__ = ["DEFAULT_MODEL", "DaskConfig", "EmbedConfig"]

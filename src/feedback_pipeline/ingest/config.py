@@ -1,8 +1,9 @@
 """Settings of the ingest stage (``[ingest]``, ``[[sources]]``).
 
 ``ConnectorConfig`` holds what every HTTP connector shares; each connector's ``config.py`` extends
-it, and ``feedback_pipeline.config`` joins them into the ``[[sources]]`` union. Credentials are never settings: a setting names the *environment variable* that holds them, and
-the value is read (as a ``SecretStr``) only when the source fetches.
+it, and ``feedback_pipeline.config`` joins them into the ``[[sources]]`` union. Credentials are
+never settings: a setting names the *environment variable* that holds them, and the value is read
+(as a ``SecretStr``) only when the source fetches.
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ class FileSourceConfig(Section):
 class IngestConfig(Section):
     max_body_chars: int = Field(100_000, description="Longer bodies are rejected, not truncated.")
     author_salt_env: str = "FP_AUTHOR_SALT"
-
-
 
 
 __all__ = ["ConnectorConfig", "FileSourceConfig", "IngestConfig"]

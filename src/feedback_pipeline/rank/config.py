@@ -21,7 +21,6 @@ class TrendsConfig(Section):
     new_days: int = 7
 
 
-
 class RankWeights(Section):
     volume: float = 1.0
     authors: float = 1.5
@@ -44,7 +43,6 @@ class RankConfig(Section):
         description="'latest' (the newest item's time), 'now' (recency decays while sources "
         "are quiet) or a fixed timestamp.",
     )
-
 
 
 __all__ = ["RankConfig", "RankWeights", "TrendsConfig"]

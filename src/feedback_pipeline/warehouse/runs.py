@@ -73,8 +73,8 @@ def start_run(con: duckdb.DuckDBPyConnection) -> str:
     """Insert a ``running`` row; return its id. Prefer :func:`open_run`."""
     redact_logs()  # log lines of every stage (ours and Prefect's run loggers) go through redact()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    con.execute("INSERT INTO runs (run_id, started_at, status, stats) VALUES (?, ?, 'running', '{}')",
-                [run_id, datetime.now(UTC)])
+    con.execute("INSERT INTO runs (run_id, started_at, status, stats) "
+                "VALUES (?, ?, 'running', '{}')", [run_id, datetime.now(UTC)])
     crashpoint("run.started")
     return run_id
 

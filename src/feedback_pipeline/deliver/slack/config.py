@@ -17,7 +17,7 @@ from feedback_pipeline.section import Section
 
 
 class SlackConfig(Section):
-    """The nightly Slack digest (``feedback_pipeline.deliver.slack``); secrets come from env vars."""
+    """The nightly Slack digest (``deliver/slack``); secrets come from env vars."""
 
     enabled: bool = False
     mode: Literal["bot", "webhook"] = Field(
@@ -43,7 +43,6 @@ class SlackConfig(Section):
     @classmethod
     def _quiet_night_spelling(cls, v: object) -> object:
         return "one line" if v in ("one_line", "one-line", "oneline") else v
-
 
 
 def bot_token(settings: SlackConfig) -> SecretStr:

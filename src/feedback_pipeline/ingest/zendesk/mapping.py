@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from feedback_pipeline.clean.text import PART_SEPARATOR
 from feedback_pipeline.ingest.connector import Row, to_row
+from feedback_pipeline.records import PART_SEPARATOR
 
 
 def organisations(page: dict[str, Any]) -> dict[int, str]:

@@ -1,0 +1,77 @@
+"""The runs table: one context opens and closes every run, and its as_of is resolved once."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from feedback_pipeline.warehouse.db import connect
+from feedback_pipeline.warehouse.runs import open_run, resolve_as_of
+
+T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def con():
+    con = connect(":memory:")
+    yield con
+    con.close()
+
+
+def add_item(con, external_id: str, created_at: datetime) -> None:
+    con.execute("INSERT INTO items (source, external_id, kind, created_at, updated_at, "
+                "content_hash) VALUES ('forum', ?, 'community_post', ?, ?, 'h')",
+                [external_id, created_at, created_at])
+
+
+def row(con, run_id: str) -> tuple:
+    return con.execute("SELECT status, stats, error, finished_at IS NOT NULL FROM runs "
+                       "WHERE run_id = ?", [run_id]).fetchone()
+
+
+def test_a_run_that_ends_normally_is_completed_with_its_stats(con):
+    with open_run(con, stats={"backfill_day": "2026-11-20"}) as run:
+        assert row(con, run.run_id)[0] == "running"
+        run.stats["cluster"] = {"themes": 3}
+    status, stats, error, finished = row(con, run.run_id)
+    assert (status, error, finished) == ("completed", None, True)
+    assert json.loads(stats) == {"backfill_day": "2026-11-20", "run_id": run.run_id,
+                                 "cluster": {"themes": 3}}
+
+
+def test_a_run_that_raises_is_failed_with_the_error_and_the_error_propagates(con):
+    with pytest.raises(RuntimeError, match="model gone"), open_run(con) as run:
+        run.stats["ingest"] = {"fetched": 2}
+        raise RuntimeError("model gone")
+    status, stats, error, finished = row(con, run.run_id)
+    assert (status, error, finished) == ("failed", "RuntimeError: model gone", True)
+    assert json.loads(stats)["ingest"] == {"fetched": 2}
+
+
+def test_latest_is_resolved_once_after_ingest_and_then_fixed(con):
+    with open_run(con, as_of="latest") as run:
+        add_item(con, "1", T0)  # ingest runs before anything reads as_of
+        assert run.as_of == T0
+        add_item(con, "2", T0 + timedelta(hours=5))
+        assert run.as_of == T0  # cluster, rank and deliver all see the same instant
+
+
+def test_now_is_one_clock_reading_for_the_whole_run(con):
+    with open_run(con, as_of="now") as run:
+        first = run.as_of
+        assert first == run.as_of
+    assert datetime.now(UTC) - first < timedelta(minutes=5)
+
+
+def test_a_fixed_as_of_is_taken_as_utc_when_it_has_no_zone(con):
+    naive = datetime(2026, 11, 18, 23, 59, 59)
+    assert resolve_as_of(con, naive) == naive.replace(tzinfo=UTC)
+    with open_run(con, as_of=T0) as run:
+        add_item(con, "1", T0 + timedelta(days=3))
+        assert run.as_of == T0
+
+
+def test_latest_without_items_falls_back_to_now(con):
+    assert datetime.now(UTC) - resolve_as_of(con, "latest") < timedelta(minutes=5)
