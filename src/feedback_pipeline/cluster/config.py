@@ -20,7 +20,7 @@ class ClusterConfig(Section):
     min_samples: int | None = None
     cluster_selection_method: Literal["eom", "leaf"] = "eom"
     cluster_selection_epsilon: float = 0.0
-    # Second pass (cluster.py): noise takes the theme of most of its nearest clustered neighbours
+    # Second pass (model.py): noise takes the theme of most of its nearest clustered neighbours
     # in the reduced space (0: nearest centroid only), and only when clearly close to it.
     reassign_neighbours: int = 10
     reassign_min_similarity: float = Field(0.5, description="Cosine to the theme's centroid "
@@ -32,7 +32,7 @@ class ClusterConfig(Section):
 
 
 class ThemesConfig(Section):
-    """How themes keep their identity across nights (see themes.py and incremental.py)."""
+    """How themes keep their identity across nights (see identity.py and incremental.py)."""
 
     match_similarity: float = Field(0.80, description="Centroid cosine to keep a theme's id.")
     match_overlap: float = Field(0.5, description="...or this Jaccard overlap of members.")

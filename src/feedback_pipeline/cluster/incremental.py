@@ -11,8 +11,8 @@ On most nights re-clustering the whole warehouse is wasted work (and reshuffles 
    re-cluster does: a theme's group is that of most of its members;
 3. the centroids of the themes that grew are updated from their stored vector sums.
 
-A full re-cluster (``themes.save_clustering``) runs every ``full_recluster_every_days`` or on demand;
-it refreshes every label and catches drift the incremental path cannot see.
+A full re-cluster (``identity.save_clustering``) runs every ``full_recluster_every_days`` or on
+demand; it refreshes every label and catches drift the incremental path cannot see.
 """
 
 from __future__ import annotations

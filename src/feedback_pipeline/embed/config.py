@@ -35,7 +35,7 @@ class EmbedConfig(Section):
         None,
         description="True: cluster all languages together (a multilingual model such as "
         "paraphrase-multilingual-MiniLM-L12-v2); False: cluster each language apart; None: "
-        "True when the model name says 'multilingual' (see languages.py).",
+        "True when the model name says 'multilingual' (see cluster/languages.py).",
     )
     dask: DaskConfig = Field(default_factory=DaskConfig)
 

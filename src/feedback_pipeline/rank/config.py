@@ -35,7 +35,8 @@ class RankConfig(Section):
     recency_half_life_days: float = 14.0
     growth_window_days: int = 14
     min_authors: int = Field(3, description="Themes with fewer distinct authors are never surfaced.")
-    # Item types counted when ranking (item_types.py); PMs usually want ["request", "problem"].
+    # Item types counted when ranking (embed/item_types.py); PMs usually want
+    # ["request", "problem"].
     types: list[Literal["request", "problem", "question", "praise"]] = Field(
         default_factory=lambda: ["request", "problem", "question", "praise"], min_length=1)
     as_of: Literal["now", "latest"] | datetime = Field(

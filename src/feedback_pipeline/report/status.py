@@ -2,7 +2,7 @@
 artifact) and progress bars for long local runs.
 
 Everything here reads the warehouse (the ``runs`` table with its per-stage stats JSON and the
-``stats.seconds`` timings written by :func:`pipeline.timed`, ``rejected_items``,
+``stats.seconds`` timings written by :func:`warehouse.runs.timed`, ``rejected_items``,
 ``source_cursors``) or renders what a run returned; nothing writes.
 """
 

@@ -4,10 +4,10 @@
   issue inward) and one comment on A's issue; nothing is closed or transitioned. If only A has
   one, B inherits it (the mapping row moves, the issue's ``feedback-theme-<id>`` label follows)
   and one comment says so: no new issue is filed for the merged theme.
-- ``split_from`` (part P split off theme T): T keeps its id and issue (themes.py gives the id to
-  the best-matching part). P gets an issue only if it qualifies on its own (the usual create
-  path); then one link (``split_link_type``, P's issue inward) and one comment on T's issue.
-  Until then the event waits.
+- ``split_from`` (part P split off theme T): T keeps its id and issue (``cluster/identity.py``
+  gives the id to the best-matching part). P gets an issue only if it qualifies on its own (the
+  usual create path); then one link (``split_link_type``, P's issue inward) and one comment on
+  T's issue. Until then the event waits.
 - ``faded`` / ``revived``: one comment on the theme's open issue; a revival is announced only
   after an announced fade, and a Done issue is left to the resurgence comment (sink.py). Of
   several fades and revivals not yet followed (Jira was down), only the latest counts.

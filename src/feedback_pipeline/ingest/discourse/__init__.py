@@ -1,1 +1,1 @@
-"""Discourse topics and posts connector (``settings``, ``fetch``, ``mapping``)."""
+"""Discourse topics and posts connector (``config``, ``fetch``, ``mapping``)."""

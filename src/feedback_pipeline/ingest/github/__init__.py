@@ -1,1 +1,1 @@
-"""GitHub issues connector (``settings``, ``fetch``, ``mapping``)."""
+"""GitHub issues connector (``config``, ``fetch``, ``mapping``)."""

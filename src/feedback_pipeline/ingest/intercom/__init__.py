@@ -1,1 +1,1 @@
-"""Intercom conversations connector (``settings``, ``fetch``, ``mapping``)."""
+"""Intercom conversations connector (``config``, ``fetch``, ``mapping``)."""

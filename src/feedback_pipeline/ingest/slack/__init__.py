@@ -1,1 +1,1 @@
-"""Slack community channels connector (``settings``, ``fetch``, ``mapping``)."""
+"""Slack community channels connector (``config``, ``fetch``, ``mapping``)."""

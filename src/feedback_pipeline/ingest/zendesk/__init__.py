@@ -1,1 +1,1 @@
-"""Zendesk Support tickets connector (``settings``, ``fetch``, ``mapping``)."""
+"""Zendesk Support tickets connector (``config``, ``fetch``, ``mapping``)."""
