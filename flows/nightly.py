@@ -84,10 +84,10 @@ def deliver(run: Run, settings: Settings, ranking: list[dict]) -> dict:
 @contextmanager
 def recorded_run(settings: Settings) -> Iterator[Run]:
     """The run's row in the warehouse and its ``run-summary`` artifact, however it ends."""
-    with closing(connect(settings.warehouse)) as con:
+    with closing(connect(settings.warehouse)) as con, \
+            open_run(con, as_of=settings.rank.as_of) as run:
         try:
-            with open_run(con, as_of=settings.rank.as_of) as run:
-                yield run
+            yield run
         except BaseException as exc:
             create_markdown_artifact(
                 key="run-summary", description=f"Run {run.run_id} (failed)",

@@ -62,7 +62,8 @@ def cluster_file(
     items = [Item(source=SOURCE, kind="community_post", external_id=i, created_at=now,
                   updated_at=now, body=str(r.get(text_column) or "")) for i, r in zip(ids, rows, strict=True)]
     con = connect(":memory:")
-    save_batch(con, SOURCE, Batch(items=items), run_id="adhoc", salt="adhoc", bots=settings.clean.bots())
+    save_batch(con, SOURCE, Batch(items=items), run_id="adhoc", salt="adhoc",
+               bots=settings.clean.bots())
     clean_pending(con, settings.clean)
     embed_pending(con, get_embedder(settings.embed))
     c = cluster_corpus(con, settings.embed.model, settings.cluster)

@@ -118,4 +118,5 @@ def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
 
 
-__all__ = ["arrow_query", "columns", "connect", "rows_as_dicts", "sql_text", "tables", "transaction"]
+__all__ = ["arrow_query", "columns", "connect", "rows_as_dicts", "sql_text", "tables",
+           "transaction"]

@@ -187,7 +187,7 @@ class JiraSink:
 
     def _match_backlog(self, new: list[dict], issues: dict[int, store.IssueRow],
                        embedder: Embedder) -> list[dict]:
-        s = self.settings
+        s, n = self.settings, self.night
         backlog = [i for i in self._search(
             f'project = "{s.project}" AND (statusCategory != Done OR resolved >= '
             f'-{s.backlog_closed_days}d) ORDER BY updated DESC',
@@ -196,7 +196,7 @@ class JiraSink:
                        or [])]
         if not backlog:
             for theme in new:
-                store.record_match(self.night.con, run_id=self.night.run_id, theme_id=theme["theme_id"],
+                store.record_match(n.con, run_id=n.run_id, theme_id=theme["theme_id"],
                                    issue_key=None, similarity=None, threshold=s.backlog_similarity,
                                    decision="created")
             return new
@@ -212,7 +212,7 @@ class JiraSink:
             sim = float(row_sims[best])
             target = backlog[best]
             linked = sim >= s.backlog_similarity and self._link(theme, target, sim, issues)
-            store.record_match(self.night.con, run_id=self.night.run_id, theme_id=theme["theme_id"],
+            store.record_match(n.con, run_id=n.run_id, theme_id=theme["theme_id"],
                                issue_key=target.key, similarity=round(sim, 4),
                                threshold=s.backlog_similarity,
                                decision="linked" if linked else "created")
@@ -283,13 +283,15 @@ class JiraSink:
         self.stats["created"] += 1
 
     def _save(self, row: store.IssueRow, *, event: str, detail: str = "") -> None:
-        row.updated_run = self.night.run_id
-        store.save_issue(self.night.con, row, project=self.settings.project, run_id=self.night.run_id)
-        store.log_event(self.night.con, run_id=self.night.run_id, theme_id=row.theme_id,
+        n = self.night
+        row.updated_run = n.run_id
+        store.save_issue(n.con, row, project=self.settings.project, run_id=n.run_id)
+        store.log_event(n.con, run_id=n.run_id, theme_id=row.theme_id,
                         issue_key=row.issue_key, event=event, detail=detail)
 
     def _sources(self, theme_id: int) -> list[str]:
-        return sorted(store.theme_evidence(self.night.con, theme_id, as_of=self.night.as_of).sources)
+        n = self.night
+        return sorted(store.theme_evidence(n.con, theme_id, as_of=n.as_of).sources)
 
     def _refresh(self, theme: dict, row: store.IssueRow, evidence: ThemeEvidence) -> None:
         tid, key = theme["theme_id"], row.issue_key
@@ -325,8 +327,8 @@ class JiraSink:
         summary = jira_summary(theme)
         if current.get("summary") != row.last_summary:
             if row.last_summary is not None:
-                store.log_event(self.night.con, run_id=self.night.run_id, theme_id=tid, issue_key=key,
-                                event="kept_human_edit", detail="summary")
+                store.log_event(self.night.con, run_id=self.night.run_id, theme_id=tid,
+                                issue_key=key, event="kept_human_edit", detail="summary")
         elif summary != row.last_summary:
             update["summary"] = summary
         priority = self.settings.priority_for_rank(theme["rank"])

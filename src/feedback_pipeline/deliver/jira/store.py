@@ -104,14 +104,6 @@ def theme_text(theme: dict) -> str:
     return ". ".join(p for p in parts if p)
 
 
-__all__ = [
-    "LINEAGE_EVENTS", "IssueRow", "LineageEvent", "issue_created_at", "items_since",
-    "last_announced", "lineage_done_before",
-    "load_issues", "log_event", "move_issue", "newest_items", "pending_lineage", "record_match",
-    "save_issue", "save_lineage", "theme_evidence", "theme_facts", "theme_text",
-]
-
-
 def newest_items(con: duckdb.DuckDBPyConnection, theme_id: int, since: datetime,
                  as_of: datetime, limit: int = 5) -> list[tuple[str, str | None]]:
     """(text, url) of the newest live items of a theme after ``since`` (resurgence evidence)."""
@@ -233,3 +225,11 @@ def move_issue(con: duckdb.DuckDBPyConnection, *, from_theme: int, to_theme: int
         "FROM jira_issues WHERE theme_id = ?",
         [to_theme, baseline_items, baseline_sources, run_id, from_theme])
     con.execute("DELETE FROM jira_issues WHERE theme_id = ?", [from_theme])
+
+
+__all__ = [
+    "LINEAGE_EVENTS", "IssueRow", "LineageEvent", "issue_created_at", "items_since",
+    "last_announced", "lineage_done_before",
+    "load_issues", "log_event", "move_issue", "newest_items", "pending_lineage", "record_match",
+    "save_issue", "save_lineage", "theme_evidence", "theme_facts", "theme_text",
+]
