@@ -20,6 +20,7 @@ from feedback_pipeline.deliver import outbox
 from feedback_pipeline.deliver.jira import store
 from feedback_pipeline.deliver.jira.client import jira_error
 from feedback_pipeline.deliver.jira.config import JiraConfig
+from feedback_pipeline.deliver.jira.render import GLOBAL_ID, theme_label
 from feedback_pipeline.errors import SinkError
 
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ class JiraRequestFailed(Exception):
     def __init__(self, message: str, *, timeout: bool = False) -> None:
         super().__init__(message)
         self.timeout = timeout
+
+
+FAILED = object()  # a request that failed and was recorded (update() itself returns None)
 
 
 def theme_key(theme_id: int) -> str:
@@ -77,6 +81,42 @@ class JiraNight:
             raise JiraAbort(f"cannot reach Jira at {self.settings.server} during {operation}: "
                             f"{type(exc).__name__}") from exc
 
+    def try_call(self, operation: str, fn: Any, *args: Any, issue: str | None = None,
+                 theme_id: int | None = None, **kwargs: Any) -> Any:
+        """:meth:`call`, where a failed request of a theme is recorded and returns ``FAILED``
+        (the night goes on with the other themes); without a theme it aborts the night."""
+        try:
+            return self.call(operation, fn, *args, issue=issue, **kwargs)
+        except JiraRequestFailed as exc:
+            if theme_id is None:
+                raise JiraAbort(str(exc)) from exc
+            self.failed(theme_id, f"timeout during {operation}; the next run looks the issue up "
+                        "by its label before creating" if exc.timeout else str(exc))
+            return FAILED
+
+    def save(self, row: store.IssueRow, *, event: str, detail: str = "") -> None:
+        """Store the theme's issue row and log what happened to it."""
+        row.updated_run = self.run_id
+        store.save_issue(self.con, row, project=self.settings.project, run_id=self.run_id)
+        store.log_event(self.con, run_id=self.run_id, theme_id=row.theme_id,
+                        issue_key=row.issue_key, event=event, detail=detail)
+
+    def evidence_url(self, theme_id: int) -> str:
+        if self.settings.evidence_url_template:
+            return self.settings.evidence_url_template.format(theme_id=theme_id)
+        return (f"{self.settings.server.rstrip('/')}/issues/?jql=labels%20%3D%20"
+                f"{theme_label(theme_id)}")
+
+    def remote_link(self, theme: dict, key: str) -> Any:
+        """Upsert the issue's link to the theme's evidence (one per theme, by global id)."""
+        tid = theme["theme_id"]
+        title = (f"Customer feedback theme {tid}: {theme['item_count']} reports, "
+                 f"{theme['distinct_authors']} customers")
+        return self.try_call("link", self.client.add_remote_link, key,
+                             {"url": self.evidence_url(tid), "title": title[:255]},
+                             globalId=GLOBAL_ID.format(theme_id=tid),
+                             relationship="customer feedback", issue=key, theme_id=tid)
+
     def intent(self, theme_id: int, request: dict, *, key: str | None = None) -> None:
         """Record a request as pending before it is sent (the outbox pattern)."""
         outbox.record(self.con, key or theme_key(theme_id), sink="jira", theme_id=theme_id,
@@ -104,4 +144,4 @@ class JiraNight:
         return "declined" if resolution.casefold() in declined else "done"
 
 
-__all__ = ["JiraAbort", "JiraNight", "JiraRequestFailed", "theme_key"]
+__all__ = ["FAILED", "JiraAbort", "JiraNight", "JiraRequestFailed", "theme_key"]

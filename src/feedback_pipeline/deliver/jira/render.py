@@ -27,8 +27,13 @@ class ThemeEvidence:
     links: list[tuple[str, str]] = field(default_factory=list)  # (title, url), newest first
 
 
+THEME_LABEL_PREFIX = "feedback-theme-"
+GLOBAL_ID = "feedback-pipeline:theme:{theme_id}"  # the remote link's id: one per theme and issue
+
+
 def theme_label(theme_id: int) -> str:
-    return f"feedback-theme-{theme_id}"
+    """The stable label that finds a theme's issue again (even with the warehouse lost)."""
+    return f"{THEME_LABEL_PREFIX}{theme_id}"
 
 
 def priority_for_rank(rank: int) -> str:
@@ -275,7 +280,8 @@ def revive_comment(theme: dict, *, reports: int, last_seen: datetime | None,
 
 
 __all__ = [
-    "EVIDENCE_MARKER", "ThemeEvidence", "fade_comment", "growth_comment", "jira_description",
+    "EVIDENCE_MARKER", "GLOBAL_ID", "THEME_LABEL_PREFIX", "ThemeEvidence", "fade_comment",
+    "growth_comment", "jira_description",
     "jira_issue_fields", "jira_summary", "lineage_marker", "link_comment", "live_description",
     "merge_comment", "priority_for_rank", "resurge_comment", "revive_comment", "safe_url",
     "split_comment", "split_description", "theme_label",
