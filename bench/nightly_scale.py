@@ -97,7 +97,8 @@ def run_night(warehouse: str, data_dir: str, full: bool) -> dict:
     """One night's stages in this process; returns timings and peak memory."""
     from feedback_pipeline import pipeline
     from feedback_pipeline.config import FileSourceConfig, load_settings
-    from feedback_pipeline.db import connect
+    from feedback_pipeline.warehouse.db import connect
+    from feedback_pipeline.warehouse.runs import open_run
 
     settings = load_settings(None, warehouse=warehouse)
     # One source per file, as each night's delivery would be: unchanged files are skipped.
@@ -106,20 +107,19 @@ def run_night(warehouse: str, data_dir: str, full: bool) -> dict:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     con = connect(settings.warehouse)
-    run = pipeline.start_run(con)
-    stats: dict = {}
-    for name, fn in (
-        ("ingest", lambda: pipeline.stage_ingest(con, settings, run)),
-        ("clean", lambda: pipeline.stage_clean(con, settings)),
-        ("embed", lambda: pipeline.stage_embed(con, settings)),
-        ("cluster", lambda: pipeline.stage_cluster(con, settings, run, full=full)),
-        ("rank", lambda: pipeline.stage_rank(con, settings, run)[0]),
-    ):
-        t = time.perf_counter()
-        result = fn()
-        timings[name] = round(time.perf_counter() - t, 1)
-        stats[name] = result if isinstance(result, dict) else {"ranked": len(result)}
-    pipeline.finish_run(con, run, stats)
+    with open_run(con, as_of=settings.rank.as_of) as run:
+        stats = run.stats
+        for name, fn in (
+            ("ingest", lambda: pipeline.stage_ingest(run, settings)),
+            ("clean", lambda: pipeline.stage_clean(run, settings)),
+            ("embed", lambda: pipeline.stage_embed(run, settings)),
+            ("cluster", lambda: pipeline.stage_cluster(run, settings, full=full)),
+            ("rank", lambda: pipeline.stage_rank(run, settings)),
+        ):
+            t = time.perf_counter()
+            result = fn()
+            timings[name] = round(time.perf_counter() - t, 1)
+            stats[name] = result if isinstance(result, dict) else {"ranked": len(result)}
     con.close()
     timings["total"] = round(time.perf_counter() - t0, 1)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -37,18 +37,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from feedback_pipeline.cleaning import clean_pending  # noqa: E402
-from feedback_pipeline.cluster import NOISE  # noqa: E402
+from feedback_pipeline.clean.languages import detect_language  # noqa: E402
+from feedback_pipeline.clean.stage import clean_pending  # noqa: E402
+from feedback_pipeline.cluster.corpus import cluster_corpus  # noqa: E402
+from feedback_pipeline.cluster.model import NOISE  # noqa: E402
 from feedback_pipeline.config import load_settings  # noqa: E402
-from feedback_pipeline.db import connect  # noqa: E402
-from feedback_pipeline.embed import Embedder, SentenceTransformerEmbedder, embed_pending  # noqa: E402
-from feedback_pipeline.ingest import save_batch  # noqa: E402
-from feedback_pipeline.item_types import classify_pending  # noqa: E402
-from feedback_pipeline.languages import detect_language  # noqa: E402
+from feedback_pipeline.embed.embedder import Embedder, SentenceTransformerEmbedder  # noqa: E402
+from feedback_pipeline.embed.item_types import classify_pending  # noqa: E402
+from feedback_pipeline.embed.stage import embed_pending  # noqa: E402
+from feedback_pipeline.ingest.source import Batch  # noqa: E402
+from feedback_pipeline.ingest.stage import save_batch  # noqa: E402
 from feedback_pipeline.pipeline import embedder_for  # noqa: E402
 from feedback_pipeline.records import Item  # noqa: E402
-from feedback_pipeline.sources.base import Batch  # noqa: E402
-from feedback_pipeline.themes import cluster_corpus  # noqa: E402
+from feedback_pipeline.warehouse.db import connect  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "banking77.csv"
@@ -104,7 +105,7 @@ def run_pipeline(texts: list[str], embedder: Embedder, settings, cluster: bool) 
     out: dict = {}
     t0 = time.perf_counter()
     save_batch(con, "bench", Batch(items=items), run_id="bench", salt="bench",
-               clean=settings.clean)
+               bots=settings.clean.bots())
     t1 = time.perf_counter()
     clean_stats = clean_pending(con, settings.clean)
     t2 = time.perf_counter()

@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 from quality import ROOT, data_parser, load_texts, scores, warm_up_numba, write_section  # noqa: E402
 
-from feedback_pipeline.cluster import ThemeClusterer  # noqa: E402
+from feedback_pipeline.cluster.model import ThemeClusterer  # noqa: E402
 from feedback_pipeline.config import ClusterConfig, load_settings  # noqa: E402
 from feedback_pipeline.pipeline import embedder_for  # noqa: E402
 

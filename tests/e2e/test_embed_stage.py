@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from feedback_pipeline.cleaning import clean_pending
+from feedback_pipeline.clean.stage import clean_pending
 from feedback_pipeline.config import CleanConfig
-from feedback_pipeline.db import connect
-from feedback_pipeline.embed import embed_pending
-from feedback_pipeline.ingest import save_batch
+from feedback_pipeline.embed.stage import embed_pending
+from feedback_pipeline.ingest.source import Batch
+from feedback_pipeline.ingest.stage import save_batch
 from feedback_pipeline.records import item_from_mapping
-from feedback_pipeline.sources.base import Batch
+from feedback_pipeline.warehouse.db import connect
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def _load(con, texts):
     items = [item_from_mapping({"source": "t", "kind": "community_post", "external_id": str(i),
                                 "body": t, "created_at": "2026-11-01T00:00:00Z"},
                                max_body_chars=10_000) for i, t in enumerate(texts)]
-    save_batch(con, "t", Batch(items=items), run_id="r", salt="s", clean=CleanConfig())
+    save_batch(con, "t", Batch(items=items), run_id="r", salt="s", bots=CleanConfig().bots())
     clean_pending(con, CleanConfig())
 
 

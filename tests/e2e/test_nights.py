@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 
 from feedback_pipeline import pipeline
+from feedback_pipeline.backfill import assignments, backfill, completed_days, stability
 from feedback_pipeline.config import load_settings
-from feedback_pipeline.db import connect
-from feedback_pipeline.replay import assignments, backfill, completed_days, stability
+from feedback_pipeline.warehouse.db import connect
+from feedback_pipeline.warehouse.runs import open_run
 
 from .conftest import DEMO
 
@@ -21,11 +22,10 @@ def test_ten_nights_keep_theme_ids(tmp_path, embedder):
     settings = load_settings(None, warehouse=str(tmp_path / "wh.duckdb"))
     settings.sources[0].path = DEMO
     con = connect(settings.warehouse)
-    run = pipeline.start_run(con)
-    pipeline.stage_ingest(con, settings, run)
-    pipeline.stage_clean(con, settings)
-    pipeline.stage_embed(con, settings)
-    pipeline.finish_run(con, run, {})
+    with open_run(con, as_of=settings.rank.as_of) as run:
+        pipeline.stage_ingest(run, settings)
+        pipeline.stage_clean(run, settings)
+        pipeline.stage_embed(run, settings)
     last = con.execute("SELECT max(created_at) FROM items").fetchone()[0].date()
 
     nights: list[dict] = []

@@ -210,12 +210,14 @@ def pii_run(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[RunO
     then the CLI's ``themes`` views and the Prefect artifact's markdown."""
     from typer.testing import CliRunner
 
-    from feedback_pipeline import db, pipeline
+    from feedback_pipeline import pipeline
     from feedback_pipeline.cli import app
     from feedback_pipeline.config import load_settings
-    from feedback_pipeline.deliver import deliver_dry_run
+    from feedback_pipeline.deliver.dry_run import OutboxFiles
     from feedback_pipeline.errors import SinkError
-    from feedback_pipeline.report import ranking_markdown
+    from feedback_pipeline.report.terminal import ranking_markdown
+    from feedback_pipeline.warehouse import db
+    from feedback_pipeline.warehouse.runs import new_items_since_last_completed, open_run
 
     tmp = tmp_path_factory.mktemp("pii")
     basic = base64.b64encode(
@@ -243,25 +245,24 @@ def pii_run(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[RunO
         errors: list[str] = []
         try:
             con = db.connect(settings.warehouse)
-            run_id = pipeline.start_run(con)
-            stats: dict = {"ingest": pipeline.stage_ingest(con, settings, run_id)}
-            stats["clean"] = pipeline.stage_clean(con, settings)
-            stats["embed"] = pipeline.stage_embed(con, settings)
-            stats["cluster"] = pipeline.stage_cluster(con, settings, run_id, full=True)
-            ranking, as_of = pipeline.stage_rank(con, settings, run_id)
-            totals = {"items": stats["cluster"]["items"], "themes": len(ranking),
-                      "new_items": pipeline.new_items_since_last_completed(con)}
-            try:
-                stats["deliver"] = pipeline.stage_deliver(con, settings, run_id, ranking, as_of,
-                                                          totals)
-            except SinkError as exc:  # would fail the test below, with its message
-                errors.append(str(exc))
-            dry = settings.deliver.model_copy(update={"outbox": tmp / "outbox-dry"})
-            stats["dry_run"] = deliver_dry_run(con, ranking, dry, run_id=run_id, as_of=as_of,
-                                               totals=totals)
-            markdown = ranking_markdown(ranking)
-            logging.getLogger("prefect.task_runs").info("artifact:\n%s", markdown)
-            pipeline.finish_run(con, run_id, stats)
+            with open_run(con, as_of=settings.rank.as_of) as run:
+                stats = run.stats
+                stats["ingest"] = pipeline.stage_ingest(run, settings)
+                stats["clean"] = pipeline.stage_clean(run, settings)
+                stats["embed"] = pipeline.stage_embed(run, settings)
+                stats["cluster"] = pipeline.stage_cluster(run, settings, full=True)
+                ranking = pipeline.stage_rank(run, settings)
+                try:
+                    stats["deliver"] = pipeline.stage_deliver(run, settings, ranking)
+                except SinkError as exc:  # would fail the test below, with its message
+                    errors.append(str(exc))
+                # The totals stage_deliver computed, for the second (dry-run) outbox.
+                totals = {"items": stats["cluster"]["items"], "themes": len(ranking),
+                          "new_items": new_items_since_last_completed(con, run.as_of)}
+                dry = settings.deliver.model_copy(update={"outbox": tmp / "outbox-dry"})
+                stats["dry_run"] = OutboxFiles(dry).deliver(run, ranking, totals)
+                markdown = ranking_markdown(ranking)
+                logging.getLogger("prefect.task_runs").info("artifact:\n%s", markdown)
             themes = con.execute(
                 "SELECT t.theme_id, t.title, count(DISTINCT i.author_hash) FROM themes t "
                 "JOIN item_themes m USING (theme_id) JOIN items i USING (source, external_id) "

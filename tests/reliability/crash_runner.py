@@ -18,7 +18,7 @@ import sys
 
 def main(argv: list[str]) -> None:
     from feedback_pipeline import pipeline
-    from feedback_pipeline.sources import files
+    from feedback_pipeline.ingest import files
 
     files.BATCH_SIZE = int(os.environ.get("FP_TEST_BATCH", files.BATCH_SIZE))
     pipeline.CHUNK = int(os.environ.get("FP_TEST_CHUNK", pipeline.CHUNK))

@@ -27,18 +27,18 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from feedback_pipeline import db
-from feedback_pipeline.clean import PART_SEPARATOR, clean_item
+from feedback_pipeline.clean.text import PART_SEPARATOR, clean_item
 from feedback_pipeline.config import CleanConfig, FileSourceConfig
-from feedback_pipeline.connectors.discourse.mapping import map_topic
-from feedback_pipeline.connectors.github.mapping import map_discussion, map_issue
-from feedback_pipeline.connectors.intercom.mapping import map_conversation
-from feedback_pipeline.connectors.slack.mapping import is_skipped, map_message
-from feedback_pipeline.connectors.zendesk.mapping import map_ticket, organisations, public_replies
 from feedback_pipeline.errors import RecordError
-from feedback_pipeline.ingest import ingest
+from feedback_pipeline.ingest.discourse.mapping import map_topic
+from feedback_pipeline.ingest.files import FileSource
+from feedback_pipeline.ingest.github.mapping import map_discussion, map_issue
+from feedback_pipeline.ingest.intercom.mapping import map_conversation
+from feedback_pipeline.ingest.slack.mapping import is_skipped, map_message
+from feedback_pipeline.ingest.stage import ingest
+from feedback_pipeline.ingest.zendesk.mapping import map_ticket, organisations, public_replies
 from feedback_pipeline.records import KINDS, Item, Rejection, item_from_mapping
-from feedback_pipeline.sources.files import FileSource
+from feedback_pipeline.warehouse import db
 
 pytestmark = pytest.mark.reliability
 

@@ -90,8 +90,8 @@ def test_connect_to_a_locked_warehouse_names_the_holder(tmp_path: Path, read_onl
     import subprocess
     import sys
 
-    from feedback_pipeline import db
     from feedback_pipeline.errors import WarehouseLockedError
+    from feedback_pipeline.warehouse import db
 
     path = tmp_path / "wh.duckdb"
     holder = subprocess.Popen(

@@ -11,11 +11,11 @@ import pytest
 from emulators.github import GitHubEmulator
 from emulators.jira import JiraEmulator
 
-from feedback_pipeline.connectors.github.fetch import GitHubSource
-from feedback_pipeline.connectors.github.settings import GitHubSourceConfig
+from feedback_pipeline.deliver.jira.client import build_client
+from feedback_pipeline.deliver.jira.config import JiraConfig
 from feedback_pipeline.errors import SinkError, SourceError
-from feedback_pipeline.sinks.jira.client import build_client
-from feedback_pipeline.sinks.jira.settings import JiraSettings
+from feedback_pipeline.ingest.github.config import GitHubSourceConfig
+from feedback_pipeline.ingest.github.fetch import GitHubSource
 
 from .conftest import REPO, SECRETS, leaks
 
@@ -103,7 +103,7 @@ def test_jira_401_exception_and_traceback_carry_no_token(monkeypatch):
     monkeypatch.setenv("FP_JIRA_USER", user)
     monkeypatch.setenv("FP_JIRA_TOKEN", token)
     with JiraEmulator(cloud=True, auth="Basic bm90OnRoaXM=") as jira:  # expects other credentials
-        settings = JiraSettings(enabled=True, server=jira.url, max_retries=0, timeout_seconds=5)
+        settings = JiraConfig(enabled=True, server=jira.url, max_retries=0, timeout_seconds=5)
         with pytest.raises(SinkError) as info:
             build_client(settings)
         sent = [r.headers.get("Authorization") for r in jira.requests]

@@ -15,11 +15,11 @@ import time
 import pytest
 from emulators.zendesk import EXPORT, ZendeskEmulator, _cursor
 
-from feedback_pipeline import db
-from feedback_pipeline.connectors.common import load_cursor
-from feedback_pipeline.connectors.zendesk.fetch import ZendeskSource
-from feedback_pipeline.connectors.zendesk.settings import ZendeskSourceConfig
-from feedback_pipeline.ingest import get_cursor, ingest
+from feedback_pipeline.ingest.connector import load_cursor
+from feedback_pipeline.ingest.stage import get_cursor, ingest
+from feedback_pipeline.ingest.zendesk.config import ZendeskSourceConfig
+from feedback_pipeline.ingest.zendesk.fetch import ZendeskSource
+from feedback_pipeline.warehouse import db
 
 pytestmark = pytest.mark.reliability
 
@@ -43,7 +43,7 @@ class RetryLog(logging.Handler):
 
 def test_soak_200k_tickets_with_random_429_and_5xx(tmp_path, monkeypatch):
     retries = RetryLog()
-    client_log = logging.getLogger("feedback_pipeline.connectors")
+    client_log = logging.getLogger("feedback_pipeline.ingest")
     client_log.addHandler(retries)
     with ZendeskEmulator() as emu:
         monkeypatch.setenv("FP_ZENDESK_TOKEN", emu.token)
