@@ -67,19 +67,21 @@ class JiraNight:
         """
         from jira.exceptions import JIRAError
 
+        # Never "from exc": str(JIRAError) prints the request headers, Authorization included,
+        # and a chained cause ends up in tracebacks and the run's logs.
         try:
             return fn(*args, **kwargs)
         except JIRAError as exc:
             err = jira_error(exc, self.settings, operation, issue=issue)
             if exc.status_code in (401, 403):
-                raise JiraAbort(str(err)) from exc
-            raise JiraRequestFailed(str(err)) from exc
+                raise JiraAbort(str(err)) from None
+            raise JiraRequestFailed(str(err)) from None
         except requests.Timeout as exc:
             raise JiraRequestFailed(f"Jira timed out during {operation}: {exc}",
-                                    timeout=True) from exc
+                                    timeout=True) from None
         except requests.RequestException as exc:
             raise JiraAbort(f"cannot reach Jira at {self.settings.server} during {operation}: "
-                            f"{type(exc).__name__}") from exc
+                            f"{type(exc).__name__}") from None
 
     def try_call(self, operation: str, fn: Any, *args: Any, issue: str | None = None,
                  theme_id: int | None = None, **kwargs: Any) -> Any:
@@ -89,7 +91,7 @@ class JiraNight:
             return self.call(operation, fn, *args, issue=issue, **kwargs)
         except JiraRequestFailed as exc:
             if theme_id is None:
-                raise JiraAbort(str(exc)) from exc
+                raise JiraAbort(str(exc)) from None
             self.failed(theme_id, f"timeout during {operation}; the next run looks the issue up "
                         "by its label before creating" if exc.timeout else str(exc))
             return FAILED
