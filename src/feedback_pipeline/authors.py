@@ -22,19 +22,19 @@ BOT_SUFFIXES = ("[bot]", "-bot", "_bot")
 class BotNames:
     """Author names (case-insensitive) and name endings that mark an automated author."""
 
-    names: tuple[str, ...] = BOT_NAMES
+    names: frozenset[str] = frozenset(BOT_NAMES)
     suffixes: tuple[str, ...] = BOT_SUFFIXES
 
     @classmethod
     def of(cls, names: Iterable[str], suffixes: Iterable[str]) -> BotNames:
-        return cls(tuple(n.lower() for n in names), tuple(s.lower() for s in suffixes))
+        """Lower-cased once here: ``match`` runs for every ingested record."""
+        return cls(frozenset(n.lower() for n in names), tuple(s.lower() for s in suffixes))
 
     def match(self, author: str | None) -> bool:
         if not author:
             return False
         name = author.strip().lower()
-        return name in {b.lower() for b in self.names} or any(
-            name.endswith(s.lower()) for s in self.suffixes)
+        return name in self.names or name.endswith(self.suffixes)
 
 
 def pseudonymise(source: str, author: str | None, salt: str) -> str | None:

@@ -36,6 +36,10 @@ def completed_days(con: duckdb.DuckDBPyConnection) -> set[date]:
     return {date.fromisoformat(r[0]) for r in rows}
 
 
+def _days(since: date, until: date) -> list[date]:
+    return [since + timedelta(days=n) for n in range((until - since).days + 1)]
+
+
 def prepare_history(con: duckdb.DuckDBPyConnection, settings: Settings, *,
                     progress: Callable[[int, int], None] | None = None) -> dict:
     """Ingest, clean and embed every record, as one recorded run that clusters and delivers
@@ -66,9 +70,7 @@ def check_backfill(con: duckdb.DuckDBPyConnection, *, since: date, until: date) 
         ConfigError: a non-backfill run clustered items beyond the first day still to replay.
     """
     done = completed_days(con)
-    pending = [d for d in (date.fromordinal(n) for n in range(since.toordinal(),
-                                                              until.toordinal() + 1))
-               if d not in done]
+    pending = [d for d in _days(since, until) if d not in done]
     if not pending:
         return
     row = con.execute(
@@ -96,7 +98,7 @@ def backfill(
     """
     until = until or last_day(con)
     done = completed_days(con)
-    days = [since + timedelta(days=n) for n in range((until - since).days + 1)]
+    days = _days(since, until)
     steps: list[Step] = []
     for day in days:
         if day in done:

@@ -168,7 +168,8 @@ class Cleaned:
 
 
 def is_bot(author: str | None, config: CleanConfig) -> bool:
-    return config.bots().match(author)
+    # The clean stage passes no author (ingest decided while it had one): skip building the rule.
+    return bool(author) and config.bots().match(author)
 
 
 def clean_item(title: str, body: str, author: str | None, config: CleanConfig) -> Cleaned:

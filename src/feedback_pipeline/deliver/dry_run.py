@@ -9,6 +9,7 @@ from pathlib import Path
 
 from feedback_pipeline.deliver import outbox
 from feedback_pipeline.deliver.config import DeliverConfig
+from feedback_pipeline.deliver.jira.night import theme_key
 from feedback_pipeline.deliver.jira.render import jira_issue_fields
 from feedback_pipeline.deliver.slack.digest import digest_preview
 from feedback_pipeline.deliver.slack.queries import announce_shipped, build_digest
@@ -39,7 +40,7 @@ class OutboxFiles:
         counts = {"created": 0, "updated": 0, "unchanged": 0}
         for theme in ranking[: self.jira_top_n]:
             request = {"fields": jira_issue_fields(theme, self.config.jira)}
-            counts[outbox.record(con, f"jira:theme:{theme['theme_id']}", sink="jira",
+            counts[outbox.record(con, theme_key(theme["theme_id"]), sink="jira",
                                  theme_id=theme["theme_id"], run_id=run.run_id, payload=request,
                                  status="dry_run", skip_unchanged=True)] += 1
             _write(folder / "jira" / f"theme-{theme['theme_id']}.json", request)

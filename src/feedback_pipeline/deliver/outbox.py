@@ -1,7 +1,7 @@
 """The outbox: the ``deliveries`` table, the one record of what each sink sent or is to send.
 
 Every sink writes its intent here before calling out (``record``) and the outcome after
-(``settle``), under one key per deliverable (``jira:theme:<id>``, ``digest-<date>``, a lineage
+(``settle``), under one key per deliverable (``jira:theme:<id>``, ``slack:digest:<date>``, a lineage
 action's key), so a crash in between leaves a ``pending`` row that the next run resolves.
 """
 

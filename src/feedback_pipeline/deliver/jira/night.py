@@ -42,9 +42,12 @@ class JiraRequestFailed(Exception):
 FAILED = object()  # a request that failed and was recorded (update() itself returns None)
 
 
+THEME_KEY_PREFIX = "jira:theme:"
+
+
 def theme_key(theme_id: int) -> str:
     """The outbox key of a theme's issue requests."""
-    return f"jira:theme:{theme_id}"
+    return f"{THEME_KEY_PREFIX}{theme_id}"
 
 
 @dataclass
@@ -146,4 +149,5 @@ class JiraNight:
         return "declined" if resolution.casefold() in declined else "done"
 
 
-__all__ = ["FAILED", "JiraAbort", "JiraNight", "JiraRequestFailed", "theme_key"]
+__all__ = ["FAILED", "THEME_KEY_PREFIX", "JiraAbort", "JiraNight", "JiraRequestFailed",
+           "theme_key"]

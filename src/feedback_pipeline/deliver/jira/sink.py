@@ -29,7 +29,7 @@ from feedback_pipeline.deliver.jira import store
 from feedback_pipeline.deliver.jira.client import build_client, create_issue
 from feedback_pipeline.deliver.jira.config import JiraConfig
 from feedback_pipeline.deliver.jira.lineage import LineageFollower
-from feedback_pipeline.deliver.jira.night import FAILED, JiraNight
+from feedback_pipeline.deliver.jira.night import FAILED, THEME_KEY_PREFIX, JiraNight
 from feedback_pipeline.deliver.jira.refresh import IssueRefresher
 from feedback_pipeline.deliver.jira.render import (
     THEME_LABEL_PREFIX,
@@ -128,7 +128,7 @@ class JiraSink:
         return self.stats
 
     def _unsettled(self) -> set[int]:
-        return outbox.unsettled_themes(self.night.con, "jira", "jira:theme:")
+        return outbox.unsettled_themes(self.night.con, "jira", THEME_KEY_PREFIX)
 
     def _search(self, jql: str, fields: list[str]) -> list:
         return self.night.try_call("search", self.client.search_issues, jql, maxResults=False,
