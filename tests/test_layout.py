@@ -22,8 +22,8 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "feedback_pipeline"
 FLOWS = SRC.parents[1] / "flows"
-FOUNDATION = {"_exports", "authors", "crashpoints", "errors", "fingerprint", "paths", "records",
-              "redact", "secrets", "section"}
+FOUNDATION = {"_exports", "authors", "crashpoints", "errors", "fingerprint", "markup", "paths",
+              "records", "redact", "secret_shapes", "secrets", "section"}
 STAGES = ["warehouse", "ingest", "clean", "embed", "cluster", "rank", "deliver", "report"]
 TOP = {"config", "pipeline", "backfill", "cluster_file", "cli"}
 LEVEL = {**dict.fromkeys(FOUNDATION, 0), **{name: i + 1 for i, name in enumerate(STAGES)},

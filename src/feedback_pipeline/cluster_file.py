@@ -23,10 +23,12 @@ from feedback_pipeline.embed.stage import embed_pending
 from feedback_pipeline.errors import ConfigError, RecordError
 from feedback_pipeline.ingest.source import Batch
 from feedback_pipeline.ingest.stage import save_batch
+from feedback_pipeline.markup import clean, write_csv
 from feedback_pipeline.records import Item
 from feedback_pipeline.warehouse.db import connect
 
 SOURCE = "adhoc"
+ID_MAX, TITLE_MAX = 200, 300
 
 
 def read_table(path: Path) -> list[dict]:
@@ -70,12 +72,13 @@ def cluster_file(
     labels = label_themes(c.texts, c.labels, c.similarity, settings.label) if len(c.X) else {}
     theme_by_id = {ext: int(c.labels[row]) for (_, ext), row in zip(c.keys, c.item_rows.tolist(), strict=True)}
     output.parent.mkdir(parents=True, exist_ok=True)
+    # Like every output: ids and titles redacted and bounded, formula-like cells neutralised
+    # (rows stay in input order, so a redacted id still lines up with its record).
+    titles = {t: clean(label.title, TITLE_MAX) for t, label in labels.items()}
     with output.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["id", "theme_id", "theme_title"])
-        for i in ids:
-            t = theme_by_id.get(i, -1)
-            w.writerow([i, t, labels[t].title if t in labels else ""])
+        write_csv(fh, [["id", "theme_id", "theme_title"],
+                       *([clean(i, ID_MAX), theme_by_id.get(i, -1),
+                          titles.get(theme_by_id.get(i, -1), "")] for i in ids)])
     assigned = np.array([theme_by_id.get(i, -1) for i in ids])
     summary = {"records": len(ids), "themes": len(labels),
                "noise_fraction": round(float((assigned == -1).mean()), 4) if ids else 0.0,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from html import escape
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -28,12 +27,13 @@ from feedback_pipeline.deliver.jira.render import safe_url
 from feedback_pipeline.deliver.slack.queries import community_threads, jira_links
 from feedback_pipeline.errors import WarehouseError
 from feedback_pipeline.rank.score import latest_ranking
-from feedback_pipeline.redact import redact
+from feedback_pipeline.markup import clean, html_escape, html_text, json_document
 from feedback_pipeline.report.terminal import explain, type_mix
 from feedback_pipeline.warehouse import db
 
 CHART_DAYS = 90  # the trend charts show at most the last 90 days with items
 THREADS_PER_SHIPPED = 5
+SOURCE_MAX = 60
 SHIPPED_MAX = 20  # the most recently shipped; the heading counts them all
 TREND_FLAGS = ("new", "rising", "fading")
 TREND_HELP = {
@@ -153,7 +153,7 @@ def collect_report(con: duckdb.DuckDBPyConnection, *, limit: int = 20,
     row = con.execute("SELECT started_at FROM runs WHERE run_id = ?", [data.run_id]).fetchone()
     data.run_started = row[0] if row else None
     ids = [int(t["theme_id"]) for t in data.themes]
-    data.rows = _member_rows(con, ids)
+    data.rows = [(t, d, _source_name(s), k, n) for t, d, s, k, n in _member_rows(con, ids)]
     data.languages = _languages(con, ids)
     data.types = {t["theme_id"]: type_mix(con, t["theme_id"], t) for t in data.themes}
     data.quotes = _quotes(con, data.themes)
@@ -161,14 +161,19 @@ def collect_report(con: duckdb.DuckDBPyConnection, *, limit: int = 20,
     return data
 
 
+def _source_name(source: object) -> str:
+    """A source name as the filters, the chart data and the quotes all show it (redacted,
+    bounded: file records name their own source)."""
+    return clean(source, SOURCE_MAX)[:SOURCE_MAX]
+
+
 def _e(text: object) -> str:
-    return escape(str(text), quote=True)
+    return html_escape(text)
 
 
-def _text(text: str | None, limit: int = 600) -> str:
-    """Customer text: redacted, on one line, clipped, HTML-escaped."""
-    clean = " ".join(redact((text or "")[: limit + 100]).split())
-    return _e(clean if len(clean) <= limit else clean[: limit - 1].rstrip() + "…")
+def _text(text: object, limit: int = 600) -> str:
+    """Customer text: redacted, on one line, HTML-escaped, then clipped (``markup``)."""
+    return html_text(text, limit)
 
 
 def _link(url: str | None, label: str, *, trusted: bool = False) -> str:
@@ -209,8 +214,8 @@ def _breakdown(theme: dict) -> str:
 
 
 def _quote_html(q: dict) -> str:
-    where = f"{_e(q.get('source', ''))} #{_text(str(q.get('external_id', '')), 80)}"
-    return (f'<li class="quote" data-source="{_e(q.get("source", ""))}" '
+    where = f"{_text(q.get('source', ''), 60)} #{_text(q.get('external_id', ''), 80)}"
+    return (f'<li class="quote" data-source="{_e(_source_name(q.get("source")))}" '
             f'data-type="{_e(q["item_type"])}"><blockquote>{_text(q.get("text"))}</blockquote>'
             f'<span class="where">{_e(q["item_type"])} · {_link(q.get("url"), where)}</span></li>')
 
@@ -225,7 +230,7 @@ def _card(theme: dict, data: ReportData, shipped_ids: set[int]) -> str:
     if tid in data.jira:
         key, url = data.jira[tid]
         badges.append(f'<span class="badge jira">{_link(url, _e(key), trusted=True)}</span>')
-    keywords = ", ".join(theme.get("keywords") or [])
+    keywords = ", ".join(str(k) for k in theme.get("keywords") or [])
     quotes = data.quotes.get(tid, [])
     quote_list = ("".join(_quote_html(q) for q in quotes)
                   + '<li class="no-quote" hidden>No quote from the selected source and type.</li>')
@@ -309,8 +314,7 @@ def _chart_data(data: ReportData) -> dict:
 
 def _script_json(obj: object) -> str:
     # Inside <script>: "</script>" or "<!--" in a value must not end or comment out the block.
-    return (json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+    return json_document(obj)
 
 
 def _asset(name: str) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
-from feedback_pipeline.redact import redact
+from feedback_pipeline.markup import clean, csv_rows, json_document, json_text, markdown_text
+from feedback_pipeline.redact import safe_link_url
+
+TITLE_MAX, KEYWORD_MAX, QUOTE_MAX, ID_MAX = 300, 80, 2_000, 120
 
 COLUMNS = ("rank", "theme_id", "score", "item_count", "distinct_authors", "support_share",
            "growth", "title")
@@ -18,29 +19,36 @@ def _public(theme: dict) -> dict:
                  else theme["breakdown"])
     return {
         **{k: theme[k] for k in COLUMNS},
-        "title": redact(theme["title"]),
-        "keywords": list(theme["keywords"] or []),
+        "title": json_text(theme["title"], TITLE_MAX),
+        "keywords": [json_text(k, KEYWORD_MAX) for k in theme["keywords"] or []],
         "votes": theme["votes"],
         "recent_count": theme["recent_count"],
         "previous_count": theme["previous_count"],
         "last_seen": theme["last_seen"].isoformat() if theme["last_seen"] else None,
         "breakdown": breakdown,
-        "quotes": [{**q, "text": redact(q["text"]), "url": redact(q.get("url"))} for q in quotes],
+        "quotes": [_public_quote(q) for q in quotes or []],
     }
 
 
+def _public_quote(quote: dict) -> dict:
+    """Every string of a quote redacted and bounded (source and id too); the link as in Jira."""
+    out = {k: json_text(v, QUOTE_MAX if k == "text" else ID_MAX) if isinstance(v, str) else v
+           for k, v in quote.items()}
+    out["url"] = safe_link_url(quote.get("url"))
+    return out
+
+
 def ranking_json(ranking: list[dict]) -> str:
-    return json.dumps([_public(t) for t in ranking], indent=2, ensure_ascii=False, default=str)
+    return json_document([_public(t) for t in ranking], indent=2)
 
 
 def ranking_csv(ranking: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow([*COLUMNS, "keywords", "why"])
+    """The ranking as CSV; cells that would start a formula are neutralised (``markup``)."""
+    rows = [[*COLUMNS, "keywords", "why"]]
     for t in ranking:
         p = _public(t)
-        writer.writerow([*(p[k] for k in COLUMNS), "; ".join(p["keywords"]), explain(p["breakdown"])])
-    return buf.getvalue()
+        rows.append([*(p[k] for k in COLUMNS), "; ".join(p["keywords"]), explain(p["breakdown"])])
+    return csv_rows(rows)
 
 
 def explain(breakdown: dict) -> str:
@@ -73,11 +81,11 @@ def theme_detail(con, theme_id: int) -> str:
     if row is None:
         raise FeedbackPipelineError(f"there is no theme {theme_id}")
     title, status, keywords, quotes, size, first, last, merged_into = row
-    lines = [f"theme {theme_id}: {redact(title)}",
+    lines = [f"theme {theme_id}: {clean(title, TITLE_MAX)}",
              f"status: {status}" + (f" (merged into {merged_into})" if merged_into else ""),
              f"items: {size}  first seen: {first:%Y-%m-%d}  last seen: {last:%Y-%m-%d}"
              if first else f"items: {size}",
-             f"keywords: {', '.join(keywords or [])}"]
+             f"keywords: {', '.join(clean(k, KEYWORD_MAX) for k in keywords or [])}"]
     ranked = next((t for t in latest_ranking(con) if t["theme_id"] == theme_id), None)
     if ranked:
         p = _public(ranked)
@@ -92,7 +100,7 @@ def theme_detail(con, theme_id: int) -> str:
     if counts:
         lines.append("items per day: " + ", ".join(f"{d:%m-%d}:{n}" for d, n in counts[-21:]))
     for q in json.loads(quotes) if quotes else []:
-        lines.append(f'  "{redact(q["text"])[:200]}"  {redact(q.get("url") or "")}')
+        lines.append(f'  "{clean(q["text"], 200)[:200]}"  {safe_link_url(q.get("url")) or ""}')
     events = con.execute("SELECT happened_at, event, other_theme, detail FROM theme_events "
                          "WHERE theme_id = ? OR other_theme = ? ORDER BY happened_at",
                          [theme_id, theme_id]).fetchall()
@@ -127,10 +135,11 @@ def ranking_markdown(ranking: list[dict]) -> str:
             "|---|---|---|---|---|---|---|---|"]
     for t in ranking:
         p = _public(t)
-        title = p["title"].replace("|", "\\|")
+        title = markdown_text(t["title"], TITLE_MAX)
+        keywords = ", ".join(markdown_text(k, KEYWORD_MAX) for k in (t["keywords"] or [])[:5])
         rows.append(f"| {p['rank']} | {title} (#{p['theme_id']}) | {p['score']:.2f} | "
                     f"{p['item_count']} | {p['distinct_authors']} | {100 * p['support_share']:.0f}% | "
-                    f"{explain(p['breakdown'])} | {', '.join(p['keywords'][:5])} |")
+                    f"{explain(p['breakdown'])} | {keywords} |")
     if not ranking:
         rows.append("| – | no theme has enough distinct customers yet | | | | | | |")
     return "\n".join(rows)

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from feedback_pipeline.deliver.jira.config import JiraConfig
-from feedback_pipeline.redact import redact, safe_link_url
+from feedback_pipeline.markup import clean, jira_text
+from feedback_pipeline.redact import safe_link_url
 
 SUMMARY_MAX = 255
 DESCRIPTION_MAX = 32_000  # Jira's limit is 32,767; keep a margin for the refresh marker
@@ -40,18 +41,19 @@ def priority_for_rank(rank: int) -> str:
     return "High" if rank <= 3 else "Medium" if rank <= 10 else "Low"
 
 
-def _wiki_escape(text: str) -> str:
-    # Characters that open wiki-markup constructs inside free text.
-    for ch in "{}[]|*_":
-        text = text.replace(ch, "\\" + ch)
-    return " ".join(text.split())
-
-
 def safe_url(url: str | None) -> str | None:
     """A source link fit for wiki markup: personal data in the query drops the query, in the
     rest of the URL the link (see ``redact.safe_link_url``, shared with the Slack digest)."""
     url = safe_link_url(url)
-    return url if url and re.match(r"https?://[^\s|\[\]{}]+$", url) else None
+    # "!" would open an image inside the link; percent-encoded it means the same URL.
+    url = url.replace("!", "%21") if url else None
+    return url if url and re.match(r"https?://[^\s|\[\]{}\\]+$", url) else None
+
+
+def _line_start(line: str) -> str:
+    """A line that starts with a customer field: a list, heading, quote or rule marker there
+    is escaped, so the field stays text."""
+    return "\\" + line if re.match(r"[#\-]|(?:h[1-6]|bq)\.", line) else line
 
 
 def breakdown_lines(breakdown: dict | str) -> list[str]:
@@ -67,13 +69,14 @@ def _evidence_lines(ev: ThemeEvidence) -> list[str]:
     lines = ["", "h2. Counts over time", "||week of||reports||"]
     lines += [f"|{week:%Y-%m-%d}|{n}|" for week, n in ev.weekly] or ["|_none_|0|"]
     lines += ["", "h2. Sources and languages",
-              "* Sources: " + (", ".join(f"{s} ({n})" for s, n in ev.sources.items()) or "_none_"),
-              "* Languages: " + (", ".join(f"{s} ({n})" for s, n in ev.languages.items())
-                                 or "_unknown_"),
+              "* Sources: " + (", ".join(f"{jira_text(s, 60)} ({n})"
+                                         for s, n in ev.sources.items()) or "_none_"),
+              "* Languages: " + (", ".join(f"{jira_text(s, 20)} ({n})"
+                                           for s, n in ev.languages.items()) or "_unknown_"),
               "", "h2. Source threads"]
     links = [(title, safe_url(url)) for title, url in ev.links]
     for title, url in links:
-        text = _wiki_escape(redact(title))[:120]
+        text = jira_text(title, 120)
         lines.append(f"* [{text or url}|{url}]" if url else f"* {text or '(link withheld)'}")
     if not ev.links:
         lines.append("_no linkable threads_")
@@ -97,15 +100,15 @@ def jira_description(theme: dict, evidence: ThemeEvidence | None = None) -> str:
         f"* Votes/likes: {theme['votes']}",
         "",
         "h2. Keywords",
-        ", ".join(theme["keywords"] or []) or "_none_",
+        _line_start(", ".join(jira_text(k, 80) for k in theme["keywords"] or [])) or "_none_",
         "",
         "h2. What customers say",
     ]
     for q in quotes:
-        text = _wiki_escape(redact(q["text"]))[:500]
+        text = jira_text(q["text"], 500)
         url = safe_url(q.get("url"))
-        link = (f" ([source|{url}])" if url
-                else f" ({q['source']} #{_wiki_escape(redact(str(q['external_id'])))})")
+        link = (f" ([source|{url}])" if url else
+                f" ({jira_text(q.get('source'), 60)} #{jira_text(q.get('external_id'), 80)})")
         lines.append(f"{{quote}}{text}{{quote}}{link}")
     if evidence is not None:
         lines += _evidence_lines(evidence)
@@ -115,7 +118,7 @@ def jira_description(theme: dict, evidence: ThemeEvidence | None = None) -> str:
 
 
 def jira_summary(theme: dict) -> str:
-    title = redact(" ".join(theme["title"].split()))
+    title = clean(theme["title"], SUMMARY_MAX)
     suffix = f" ({theme['item_count']} reports)"
     text = f"Customer feedback: {title}"
     if len(text) + len(suffix) > SUMMARY_MAX:
@@ -129,7 +132,7 @@ def live_description(theme: dict, evidence: ThemeEvidence, above: str | None = N
     New issues get a short intro as ``above``; a refresh passes whatever is above the marker.
     """
     if above is None:
-        above = (f"Customers keep reporting: *{_wiki_escape(redact(theme['title']))}*\n\n"
+        above = (f"Customers keep reporting: *{jira_text(theme['title'], 200)}*\n\n"
                  "_Add context, decisions and acceptance criteria here, above the evidence. "
                  "Everything below is refreshed nightly by feedback-pipeline._\n")
     body = "----\n" + jira_description(theme, evidence)
@@ -179,7 +182,7 @@ def _quote_lines(quotes: list[tuple[str, str | None]]) -> list[str]:
     lines = []
     for text, url in quotes:
         link = safe_url(url)
-        lines.append(f"{{quote}}{_wiki_escape(redact(text))[:400]}{{quote}}"
+        lines.append(f"{{quote}}{jira_text(text, 400)}{{quote}}"
                      + (f" ([source|{link}])" if link else ""))
     return lines
 
@@ -190,7 +193,7 @@ def growth_comment(theme: dict, *, before: int, new_sources: list[str]) -> str:
              f"* Reports: {before} → *{theme['item_count']}* "
              f"({theme['distinct_authors']} distinct customers), now ranked #{theme['rank']}"]
     if new_sources:
-        lines.append("* New source(s): " + ", ".join(new_sources))
+        lines.append("* New source(s): " + ", ".join(jira_text(s, 60) for s in new_sources))
     lines.append("The evidence section of the description has been refreshed.")
     return "\n".join(lines)
 
@@ -211,7 +214,7 @@ def link_comment(theme: dict, *, similarity: float, evidence_url: str) -> str:
     quotes = json.loads(theme["quotes"]) if isinstance(theme["quotes"], str) else theme["quotes"]
     return "\n".join([
         "h3. feedback-pipeline: customer feedback matches this issue",
-        f"Theme *{_wiki_escape(redact(theme['title']))}* (similarity {similarity:.2f}): "
+        f"Theme *{jira_text(theme['title'], 200)}* (similarity {similarity:.2f}): "
         f"{theme['item_count']} reports from {theme['distinct_authors']} distinct customers, "
         f"ranked #{theme['rank']} (score {theme['score']:.2f}). "
         f"[Evidence|{evidence_url}]",
@@ -225,7 +228,7 @@ def lineage_marker(*parts: object) -> str:
 
 
 def _theme_ref(theme: dict) -> str:
-    return f"theme {theme['theme_id']} (*{_wiki_escape(redact(theme['title'] or ''))[:120]}*)"
+    return f"theme {theme['theme_id']} (*{jira_text(theme['title'] or '', 120)}*)"
 
 
 def merge_comment(theme: dict, into: dict, *, into_key: str | None, detail: str, reports: int,

@@ -26,7 +26,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from feedback_pipeline.deliver.slack.config import SlackConfig
-from feedback_pipeline.redact import redact, safe_link_url
+from feedback_pipeline.markup import slack_text
+from feedback_pipeline.redact import safe_link_url
 
 if TYPE_CHECKING:
     pass
@@ -66,24 +67,26 @@ def digest_key(as_of: datetime) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """Cut composed mrkdwn, never inside an entity (``&amp;``) or a link (``<url|label>``)."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    amp, lt = head.rfind("&"), head.rfind("<")
+    if amp > head.rfind(";"):
+        head = head[:amp]
+    if lt > head.rfind(">"):
+        head = head[:lt]
+    return head.rstrip() + "…"
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _plain(text: str, limit: int) -> str:
-    """Redacted, one line, clipped, escaped for mrkdwn."""
-    # Pre-clip well beyond the limit: redaction regexes are slow on huge texts, and a value cut
-    # in half at the pre-clip lies past the final clip, so it never shows.
-    text = (text or "")[: limit + 100]
-    return _escape(_clip(" ".join(redact(text).split()), limit))
+def _plain(text: object, limit: int) -> str:
+    """Redacted, one line, escaped for mrkdwn, then clipped (``markup.slack_text``)."""
+    return slack_text(text, limit)
 
 
 def _link(url: str | None, text: str, *, trusted: bool = False) -> str:
     """A mrkdwn link; customer URLs lose a query with personal data, or the link (redact.py)."""
-    label = text.replace("|", "/")
+    label = text.replace("|", "/")  # ``text`` is escaped mrkdwn already
     if not url or not re.match(r"https?://\S+$", url) or len(url) > 500:
         return label  # no link rather than a broken one
     if not trusted and not (url := safe_link_url(url)):
@@ -181,9 +184,9 @@ def _theme_line(theme: dict, ctx: DigestContext, condensed: bool) -> str:
     if jira:
         parts.append(_link(jira[1], jira[0], trusted=True))
     line = f"*{theme['rank']}. {title}* {_trend(theme)}\n{' · '.join(parts)}"
-    keywords = ", ".join((theme.get("keywords") or [])[:5])
+    keywords = ", ".join(_plain(k, 60) for k in (theme.get("keywords") or [])[:5])
     if keywords:
-        line += f"\n_{_plain(keywords, 200)}_"
+        line += f"\n_{_clip(keywords, 200)}_"
     if not condensed:
         breakdown = theme.get("breakdown") or {}
         if isinstance(breakdown, str):
@@ -247,7 +250,7 @@ def _details_entry(t: dict, config: SlackConfig) -> str:
     quotes = json.loads(t["quotes"]) if isinstance(t.get("quotes"), str) else t.get("quotes")
     lines = [f"*{t['rank']}. {_plain(t['title'], TITLE_MAX)}*"]
     for q in (quotes or [])[: config.quotes_per_theme]:
-        where = f"{q.get('source', '')} #{q.get('external_id', '')}".strip()
+        where = f"{_plain(q.get('source'), 40)} #{_plain(q.get('external_id'), 80)}".strip()
         lines.append(f"> {_plain(q.get('text', ''), QUOTE_MAX)} — {_link(q.get('url'), where)}")
     return _clip("\n".join(lines), SECTION_MAX - 100)
 
