@@ -154,7 +154,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     run_id        VARCHAR,
     payload       JSON NOT NULL,
     payload_hash  VARCHAR NOT NULL,
-    status        VARCHAR NOT NULL,             -- dry_run | pending | sent | failed
+    status        VARCHAR NOT NULL,             -- dry_run | pending | sent | failed | retired
     external_ref  VARCHAR,                      -- Jira key, Slack ts
     error         VARCHAR,
     created_at    TIMESTAMPTZ DEFAULT current_timestamp,

@@ -142,10 +142,20 @@ def load_settings(path: Path | str | None = None, **overrides: object) -> Settin
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration{f' in {path}' if path else ''}:\n{exc}") from exc
+        # Pydantic's own text echoes each offending value ("input_value=..."): a token under a
+        # wrong key would be printed. Only where and what, never the value.
+        raise ConfigError(f"invalid configuration{f' in {path}' if path else ''}:\n"
+                          f"{validation_summary(exc)}") from None
     # Every redact() call (outbox, sinks, CLI, artifacts, logs) applies the configured patterns.
     set_extra_patterns(settings.redact.extra_patterns)
     return _resolve_paths(settings, base)
+
+
+def validation_summary(exc: ValidationError) -> str:
+    """One line per error: the setting's path and what is wrong, without the value given."""
+    return "\n".join(
+        f"  {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}"
+        for e in exc.errors(include_url=False, include_input=False, include_context=False))
 
 
 def _resolve_paths(s: Settings, base: Path) -> Settings:

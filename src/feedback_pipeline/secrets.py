@@ -14,6 +14,8 @@ import os
 from pydantic import SecretStr
 
 from feedback_pipeline.errors import ConfigError
+from feedback_pipeline.redact import redact
+from feedback_pipeline.section import looks_like_name
 
 
 def _load_block(block_name: str) -> str:
@@ -50,6 +52,13 @@ def resolve_secret(env_var: str | None, block_name: str | None = None, *,
         ConfigError: neither is set, or the block cannot be read (missing, empty, or the Prefect
             API is unreachable); the message names both the variable and the block.
     """
+    if env_var and not looks_like_name(env_var):
+        raise ConfigError(f"{what}: the setting that names its environment variable holds "
+                          "something else, perhaps the secret itself (not shown); put the "
+                          "secret in the environment and the variable's name in the setting")
+    if block_name and not looks_like_name(block_name, block=True):
+        raise ConfigError(f"{what}: `{block_setting}` must name a Prefect Secret block "
+                          "(lower-case letters, digits, dashes); its value is not shown")
     value = os.environ.get(env_var) if env_var else None
     if value:
         return SecretStr(value)
@@ -70,7 +79,7 @@ def resolve_secret(env_var: str | None, block_name: str | None = None, *,
         raise ConfigError(
             f"{what} is not set: {env_var or 'no environment variable'} is empty and the Prefect "
             f"Secret block '{block_name}' (`{block_setting}`) could not be read "
-            f"({type(exc).__name__}: {exc}); {env_part} or create the block "
+            f"({type(exc).__name__}: {redact(str(exc))}); {env_part} or create the block "
             f"(prefect block create secret), checking PREFECT_API_URL") from exc
     if not value:
         raise ConfigError(f"{what} is not set: the Prefect Secret block '{block_name}' is empty "

@@ -211,7 +211,7 @@ def test_deliver_dry_run_writes_outbox_and_is_idempotent(warehouse, make_ranked_
 
     outbox = deliver_config.outbox
     assert first == {"jira_issues": 2, "slack_digests": 1, "created": 3, "updated": 0,
-                     "unchanged": 0, "outbox": str(outbox)}
+                     "unchanged": 0, "retired": 0, "outbox": str(outbox)}
     assert second == {**first, "created": 0, "unchanged": 3}
     assert sorted(p.relative_to(outbox).as_posix() for p in outbox.rglob("*") if p.is_file()) == [
         "jira/theme-3.json", "jira/theme-3.txt", "jira/theme-7.json", "jira/theme-7.txt",
@@ -245,3 +245,30 @@ def test_deliver_dry_run_updates_a_changed_theme(warehouse, make_ranked_theme, d
     payload = json.loads(warehouse.execute(
         "SELECT payload FROM deliveries WHERE delivery_key = 'jira:theme:7'").fetchone()[0])
     assert payload["fields"]["summary"].endswith("(13 reports)")
+
+
+def test_files_of_merged_rejected_and_faded_themes_are_retired(warehouse, make_ranked_theme,
+                                                               tmp_path):
+    config = DeliverConfig(outbox=tmp_path / "outbox", jira=JiraConfig(top_n=5))
+    ranking = [make_ranked_theme(theme_id=i, rank=r) for r, i in enumerate([10, 12, 13, 14], 1)]
+    deliver_dry_run(warehouse, ranking, config, run_id="r1", as_of=AS_OF, totals=TOTALS)
+    for theme_id, status in [(10, "active"), (12, "merged"), (13, "rejected"), (14, "faded")]:
+        warehouse.execute("INSERT INTO themes (theme_id, title, status) VALUES (?, 't', ?)",
+                          [theme_id, status])
+
+    stats = deliver_dry_run(warehouse, ranking[:1], config, run_id="r2", as_of=AS_OF,
+                            totals=TOTALS)
+
+    names = sorted(p.name for p in (config.outbox / "jira").iterdir())
+    assert names == ["theme-10.json", "theme-10.txt"] and stats["retired"] == 3
+    assert warehouse.execute("SELECT theme_id, status FROM deliveries WHERE sink = 'jira' "
+                             "ORDER BY 1").fetchall() == [
+        (10, "dry_run"), (12, "retired"), (13, "retired"), (14, "retired")]
+
+
+def test_outbox_files_are_owner_only(warehouse, make_ranked_theme, deliver_config):
+    deliver_dry_run(warehouse, [make_ranked_theme()], deliver_config, run_id="r1", as_of=AS_OF,
+                    totals=TOTALS)
+
+    files = [deliver_config.outbox, *deliver_config.outbox.rglob("*")]
+    assert files and all(p.stat().st_mode & 0o077 == 0 for p in files)

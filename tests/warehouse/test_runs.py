@@ -75,3 +75,16 @@ def test_a_fixed_as_of_is_taken_as_utc_when_it_has_no_zone(con):
 
 def test_latest_without_items_falls_back_to_now(con):
     assert datetime.now(UTC) - resolve_as_of(con, "latest") < timedelta(minutes=5)
+
+
+def test_a_new_warehouse_and_its_log_are_owner_only(tmp_path):
+    from feedback_pipeline.warehouse.db import connect
+
+    con = connect(tmp_path / "new" / "wh.duckdb")
+    con.execute("CREATE TABLE t (a INTEGER)")
+    con.execute("INSERT INTO t VALUES (1)")  # the write-ahead log appears now
+
+    modes = {p.name: p.stat().st_mode & 0o777 for p in [tmp_path / "new",
+                                                        *(tmp_path / "new").iterdir()]}
+    con.close()
+    assert modes == {"new": 0o700, "wh.duckdb": 0o600, "wh.duckdb.wal": 0o600}

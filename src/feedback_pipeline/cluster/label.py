@@ -100,7 +100,9 @@ def label_themes(
         head = quotes[: max(3, len(quotes))]
         best = min(head, key=lambda r: (len(short_title(texts[r], 10_000)) > config.title_max_chars,
                                         head.index(r)))
-        result[k] = ThemeLabel(words, quotes, short_title(texts[best], config.title_max_chars))
+        # Secrets and personal data are never a title (the outputs redact again, whatever this is).
+        result[k] = ThemeLabel(words, quotes,
+                               redact(short_title(texts[best], config.title_max_chars)))
     return result
 
 

@@ -27,9 +27,10 @@ def record(
             very payload; a sink about to send always records, so its retry is visible.
     """
     digest = payload_fingerprint(payload)
-    row = con.execute("SELECT payload_hash FROM deliveries WHERE delivery_key = ?",
+    row = con.execute("SELECT payload_hash, status FROM deliveries WHERE delivery_key = ?",
                       [key]).fetchone()
-    if skip_unchanged and row and row[0] == digest:
+    # A retired row (its theme had merged or faded) that comes back is recorded again.
+    if skip_unchanged and row and row[0] == digest and row[1] != "retired":
         return "unchanged"
     con.execute(
         """

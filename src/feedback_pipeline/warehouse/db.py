@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from collections.abc import Iterator
@@ -46,9 +47,14 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     """
     target = str(path)
     if target != ":memory:":
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        Path(target).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not read_only and target != ":memory:":
+        # DuckDB re-creates its write-ahead log (raw customer text) on later writes with the
+        # process umask: from the first writable open on, this process creates owner-only files.
+        os.umask(os.umask(0o077) | 0o077)
     try:
-        con = duckdb.connect(target, read_only=read_only)
+        with owner_only():
+            con = duckdb.connect(target, read_only=read_only)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise locked_error(target, str(exc)) from exc
@@ -59,6 +65,17 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         for name in schema_files():
             con.execute(sql_text(name))
     return con
+
+
+@contextmanager
+def owner_only() -> Iterator[None]:
+    """Files created inside (the warehouse and its write-ahead log hold raw customer text) are
+    readable by their owner only: 0600, folders 0700."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 def locked_error(target: str, duckdb_message: str) -> WarehouseLockedError:
@@ -118,5 +135,5 @@ def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
 
 
-__all__ = ["arrow_query", "columns", "connect", "rows_as_dicts", "sql_text", "tables",
+__all__ = ["arrow_query", "columns", "connect", "owner_only", "rows_as_dicts", "sql_text", "tables",
            "transaction"]
