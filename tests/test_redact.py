@@ -153,3 +153,70 @@ def test_dotted_european_date_is_not_a_phone_number():
                          ids=["ch-dotted", "de-dotted"])
 def test_dotted_phone_numbers_containing_a_date_like_run_are_redacted(phone):
     assert redact(f"call {phone} now") == "call [phone] now"
+
+
+# The shapes of issue #19 (fake values, built so no scanner mistakes this file for a leak).
+ATLASSIAN = "ATATT3xFfGF0" + "T2F1dGhlbnRpY2F0aW9uLXRva2VuLWZvci1qaXJhLWNsb3Vk" * 3 + "=A1B2C3D4"
+SLACK_HOOK = "https://hooks.slack.com/services/T0FAKE000/B0FAKE000/" + "FAKEfakeFAKEfake01234567"
+DISCORD_HOOK = ("https://discord.com/api/webhooks/123456789012345678/"
+                + "FAKE-fake_FAKEfake0123456789abcdefABCDEF")
+STRIPE = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"
+STRIPE_RESTRICTED = "rk_live_" + "51H8FAKEfakeFAKE0123456789"
+GOOGLE = "AIza" + "SyD-FAKEfakeFAKEfake0123456789abcde"
+JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkZha2UifQ."
+       "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c")
+PRIVATE_KEY = ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAfakeFAKEfake0123456789\n"
+               "abcdEFGHijklMNOP==\n-----END RSA PRIVATE KEY-----")
+HIGH_ENTROPY = "q8Zr2LmX7vKp4NwT9bYc3HdF6sJg1AeU5oRi0"
+SECRET_SHAPES = {"atlassian": ATLASSIAN, "slack-webhook": SLACK_HOOK,
+                 "discord-webhook": DISCORD_HOOK, "stripe": STRIPE,
+                 "stripe-restricted": STRIPE_RESTRICTED, "google": GOOGLE, "jwt": JWT,
+                 "private-key": PRIVATE_KEY, "high-entropy": HIGH_ENTROPY}
+
+
+@pytest.mark.parametrize("secret", list(SECRET_SHAPES.values()), ids=list(SECRET_SHAPES))
+def test_secret_shapes(secret):
+    out = redact(f"before {secret} after")
+
+    assert out == "before [secret] after"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("password hunter2hunter2 thanks", "password [secret] thanks"),
+        ("my pwd: Sommer2024!", "my pwd: [secret]"),
+        ("Passwort ist Geheim123", "Passwort ist [secret]"),
+        ("мой пароль: qwerty123", "мой пароль: [secret]"),
+        ("hasło tajne123!", "hasło [secret]"),
+        ("geslo: skrivnost99", "geslo: [secret]"),
+        ("mot de passe: soleil2024", "mot de passe: [secret]"),
+        ("the password is letmein", "the password is [secret]"),
+    ],
+    ids=["en-bare", "pwd-colon", "de", "ru", "pl", "sl", "fr", "is"],
+)
+def test_password_phrases(text, expected):
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "password reset is broken", "the password-reset-email-never-arrives page",
+    "password field too short", "Passwort vergessen funktioniert nicht",
+    "commit fix-export-timeout-for-large-reports merged", "see docs/export/large-reports.md",
+])
+def test_talking_about_passwords_is_not_a_secret(text):
+    assert redact(text) == text
+
+
+def test_a_long_url_is_withheld_whole():
+    url = "https://example.com/" + "a/" * 1_500
+
+    assert redact(f"see {url} now") == "see [url withheld] now"
+    assert redact("see https://example.com/a/b now") == "see https://example.com/a/b now"
+
+
+def test_a_long_email_run_is_redacted_without_backtracking():
+    # Quadratic before: the e-mail pattern restarted at every character of the run.
+    text = "x" * 200_000 + "@example.com"
+
+    assert redact(text).endswith("[email]")

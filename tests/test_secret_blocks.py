@@ -81,3 +81,60 @@ def test_jira_credentials_come_from_blocks(api):
     user, token = settings.credentials()
 
     assert (user, token.get_secret_value()) == ("pm-bot@example.com", "jira-block-token")
+
+
+TOKEN = "ghp_" + "FAKEgithubTOKEN0123456789abcdefABCD"
+
+
+def _config_error(tmp_path, body: str) -> str:
+    from feedback_pipeline.config import load_settings
+    from feedback_pipeline.errors import ConfigError
+
+    path = tmp_path / "c.toml"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    text = str(info.value) + repr(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    return text
+
+
+def test_a_token_under_a_wrong_key_is_not_echoed(tmp_path):
+    text = _config_error(tmp_path, f'[deliver.jira]\ntokne = "{TOKEN}"\n')
+
+    assert "deliver.jira.tokne" in text and "Extra inputs are not permitted" in text
+    assert TOKEN not in text and "input_value" not in text
+
+
+@pytest.mark.parametrize("value", [TOKEN, "xoxb-000111222-333444555-FAKEslackTOKEN42",
+                                   "s3cr3t value with spaces", "Abcdefgh1234567890XYZ"])
+def test_a_token_where_a_variable_name_belongs_is_refused_without_echo(tmp_path, value):
+    text = _config_error(tmp_path, f'[deliver.jira]\ntoken_env = "{value}"\n')
+
+    assert "deliver.jira.token_env" in text and "environment variable" in text
+    assert value not in text
+
+
+def test_a_variable_name_is_accepted(tmp_path):
+    from feedback_pipeline.config import load_settings
+
+    path = tmp_path / "c.toml"
+    path.write_text('[deliver.jira]\ntoken_env = "MY_JIRA_TOKEN_2"\n', encoding="utf-8")
+    assert load_settings(path).deliver.jira.token_env == "MY_JIRA_TOKEN_2"
+
+
+def test_credentials_in_the_jira_server_url_are_refused_at_load(tmp_path):
+    text = _config_error(
+        tmp_path, '[deliver.jira]\nserver = "https://bob:Tok3nValue99@acme.atlassian.net"\n')
+
+    assert "deliver.jira.server" in text and "credentials" in text
+    assert "Tok3nValue99" not in text and "bob:" not in text
+
+
+def test_resolve_secret_refuses_a_token_as_variable_name():
+    from feedback_pipeline.errors import ConfigError
+    from feedback_pipeline.secrets import resolve_secret
+
+    with pytest.raises(ConfigError) as info:
+        resolve_secret(TOKEN, what="the GitHub token")
+    assert TOKEN not in str(info.value) and "not shown" in str(info.value)
