@@ -220,3 +220,11 @@ def test_a_long_email_run_is_redacted_without_backtracking():
     text = "x" * 200_000 + "@example.com"
 
     assert redact(text).endswith("[email]")
+
+
+@pytest.mark.parametrize("url", [SLACK_HOOK, DISCORD_HOOK])
+def test_webhook_urls_are_never_a_source_link(url):
+    from feedback_pipeline.redact import safe_link_url
+
+    assert safe_link_url(url) is None
+    assert safe_link_url("https://forum.example.com/t/export-times-out/1234") is not None

@@ -170,7 +170,8 @@ def safe_link_url(url: str | None, *, max_length: int = 500) -> str | None:
     if _personal_params(query) or _personal_params(fragment):
         query = fragment = ""
     base = unquote(f"{parts.scheme}://{netloc}")
-    if redact(base) != base or any(
+    whole = unquote(f"{base}{parts.path}")  # shapes that span segments: webhook URLs
+    if redact_secrets(whole) != whole or redact(base) != base or any(
             not _ID_VALUE.fullmatch(seg) and redact(seg) != seg
             for seg in (unquote(s) for s in parts.path.split("/"))):
         return None

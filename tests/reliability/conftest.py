@@ -30,6 +30,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "data" / "pii_corpus.jsonl"
+# Tickets quoting secrets of every shape of issue #19 (their values in each record's "secrets").
+SECRET_CORPUS = HERE / "data" / "secret_corpus.jsonl"
 
 # Known fake secrets: none may appear in any output of a run.
 SECRETS = {
@@ -66,7 +68,7 @@ def seeded_pii(records: list[dict]) -> list[str]:
     return sorted(values)
 
 
-_WIKI_ESCAPED = re.compile(r"\\([{}\[\]|*_])")
+_WIKI_ESCAPED = re.compile(r"\\([{}\[\]|*_!#\-])")
 
 
 def normalise(text: str) -> str:
@@ -157,6 +159,10 @@ warehouse = "{tmp / 'wh.duckdb'}"
 [[sources]]
 name = "corpus"
 path = "{CORPUS}"
+
+[[sources]]
+name = "secrets"
+path = "{SECRET_CORPUS}"
 
 [[sources]]
 type = "github"
@@ -296,5 +302,5 @@ def pii_run(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[RunO
             exposed_records=len(quoted & {r["external_id"] for r in corpus()}),
             extra={"errors": errors, "jira_issues": len(jira.state.issues),
                    "slack_messages": len(slack.messages.get("C0FEEDBACK", [])),
-                   "jira_basic": basic},
+                   "jira_basic": basic, "config": config},
         )

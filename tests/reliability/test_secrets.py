@@ -5,6 +5,7 @@ raised when a service rejects a credential name what to fix, never the credentia
 from __future__ import annotations
 
 import base64
+import json
 import traceback
 
 import pytest
@@ -17,7 +18,7 @@ from feedback_pipeline.errors import SinkError, SourceError
 from feedback_pipeline.ingest.github.config import GitHubSourceConfig
 from feedback_pipeline.ingest.github.fetch import GitHubSource
 
-from .conftest import REPO, SECRETS, leaks
+from .conftest import CORPUS, REPO, SECRET_CORPUS, SECRETS, leaks
 
 pytestmark = pytest.mark.reliability
 
@@ -112,3 +113,63 @@ def test_jira_401_exception_and_traceback_carry_no_token(monkeypatch):
     assert f"Basic {basic}" in sent  # the credential was really sent, and refused
     assert "401" in str(info.value) and "FP_JIRA_TOKEN" in str(info.value)
     assert token not in text and basic not in text
+
+
+def seeded_secrets() -> list[str]:
+    """The secret values the seeded tickets quote, and their middles (a cut one still leaks)."""
+    values = {v for line in SECRET_CORPUS.read_text(encoding="utf-8").splitlines()
+              for v in json.loads(line)["secrets"]}
+    return sorted(values | {v[4:-4] for v in values if len(v) >= 16})
+
+
+@pytest.fixture(scope="module")
+def report_and_cluster(pii_run, tmp_path_factory) -> dict[str, str]:
+    """The outputs the run itself does not write: the HTML report and `cluster --output`."""
+    from typer.testing import CliRunner
+
+    from feedback_pipeline.cli import app
+
+    tmp = tmp_path_factory.mktemp("secret-outputs")
+    config = str(pii_run.extra["config"])
+    texts = tmp / "texts.jsonl"
+    texts.write_text(CORPUS.read_text(encoding="utf-8")
+                     + SECRET_CORPUS.read_text(encoding="utf-8"), encoding="utf-8")
+    runner = CliRunner()
+    report = runner.invoke(app, ["report", "--config", config, "--output",
+                                 str(tmp / "report.html"), "--limit", "100"])
+    clustered = runner.invoke(app, ["cluster", str(texts), "--output", str(tmp / "out.csv"),
+                                    "--text-column", "body", "--id-column", "external_id",
+                                    "--config", config])
+    assert report.exit_code == 0, report.output
+    assert clustered.exit_code == 0, clustered.output
+    return {"report.html": (tmp / "report.html").read_text(encoding="utf-8"),
+            "cli:report": report.output, "cluster --output": (tmp / "out.csv").read_text(
+                encoding="utf-8"), "cli:cluster": clustered.output}
+
+
+@pytest.mark.slow
+def test_no_seeded_secret_shape_reaches_any_output(pii_run, report_and_cluster):
+    outputs = {**pii_run.outputs, **report_and_cluster}
+    needles = seeded_secrets()
+
+    found = leaks(needles, outputs)
+
+    ids = {json.loads(line)["external_id"]
+           for line in SECRET_CORPUS.read_text(encoding="utf-8").splitlines()}
+    quoted = {q["external_id"] for t in pii_run.ranking for q in json.loads(t["quotes"])} & ids
+    print(f"\nsecret shapes: {len(found)} of {len(needles)} seeded secret forms leaked; "
+          f"{len(quoted)} of {len(ids)} seeded tickets quoted; {len(outputs)} outputs checked")
+    assert found == {}
+    # Exercised: the tickets formed a ranked theme whose quotes went out, and every output exists.
+    assert len(quoted) >= 3
+    assert "Jira integration" in pii_run.outputs["jira:issues"]
+    assert report_and_cluster["cluster --output"].count("\n") == len(ids) + 90
+    assert "<article" in report_and_cluster["report.html"]
+
+
+@pytest.mark.slow
+def test_secrets_are_never_keywords_or_titles(pii_run):
+    words = " ".join([t["title"] for t in pii_run.ranking]
+                     + [k for t in pii_run.ranking for k in t["keywords"] or []])
+
+    assert leaks(seeded_secrets(), {"titles and keywords": words}) == {}

@@ -16,11 +16,13 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from feedback_pipeline.markup import bound
 from feedback_pipeline.redact import redact
 from feedback_pipeline.warehouse import db
 
 STAGES = ("ingest", "clean", "embed", "cluster", "rank", "deliver")
 Progress = Callable[[int, int], None]
+ERROR_MAX = 2_000  # an error or cursor is bounded (to ~4x this) before redaction
 
 
 def _scalars(stats: dict) -> str:
@@ -92,7 +94,7 @@ def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 10) -> list[dict]:
             "seconds": round((end - started).total_seconds(), 1),
             "backfill_day": stats.get("backfill_day"),
             "stages": _stages(stats),
-            "error": redact(error) if error else None,
+            "error": redact(bound(error, ERROR_MAX)) if error else None,
         })
     return runs
 
@@ -110,7 +112,7 @@ def warehouse_status(con: duckdb.DuckDBPyConnection, limit: int = 10) -> dict:
                 "GROUP BY source ORDER BY source").fetchall()]
     if "source_cursors" in tables:
         report["cursors"] = [
-            {"source": s, "cursor": redact(c) if c else c,
+            {"source": s, "cursor": redact(bound(c, ERROR_MAX)) if c else c,
              "updated_at": t.isoformat() if t else None}
             for s, c, t in con.execute(
                 "SELECT source, cursor, updated_at FROM source_cursors ORDER BY source").fetchall()]
@@ -164,7 +166,7 @@ def run_summary_markdown(run_id: str, stats: dict, *, error: str | None = None) 
         seconds = f"{st['seconds']:.1f}" if st["seconds"] is not None else ""
         rows.append(f"| {st['stage']} | {seconds} | {redact(st['summary']).replace('|', '/')} |")
     if error:
-        rows += ["", "Error: `" + redact(error).replace("`", "'") + "`"]
+        rows += ["", "Error: `" + redact(bound(error, ERROR_MAX)).replace("`", "'") + "`"]
     return "\n".join(rows)
 
 
