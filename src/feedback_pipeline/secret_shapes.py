@@ -142,6 +142,8 @@ _RULES: list[tuple[object, Callable | str]] | None = None
 def _rules() -> list[tuple[object, Callable | str]]:
     global _RULES
     if _RULES is None:
+        # One scan per rule: an RE2::Set of all of them would be one scan, but its DFA thrashes
+        # on long token runs (2.3 s on a 1 MB base64 blob) before giving up.
         _RULES = [*((r, SECRET) for r in _OURS), (_PASSWORD_PHRASE, _password),
                   (_KEY_VALUE, _replace_secret), (_BEARER, _replace_secret),
                   *((r, _replace_secret) for r in _detect_secrets_rules()),
