@@ -13,6 +13,7 @@ from typing import Any
 
 from feedback_pipeline.config import AlertsConfig, load_settings
 from feedback_pipeline.errors import ConfigError, FeedbackPipelineError, SinkError
+from feedback_pipeline.markup import bound
 from feedback_pipeline.redact import redact
 
 MAX_ERROR_CHARS = 500
@@ -30,7 +31,7 @@ def alert_text(flow_run_name: str, error: str, *, state: str = "Failed", stage: 
         url: the run in the Prefect UI, when known.
         deployment: the deployment the run belongs to, when any.
     """
-    error = redact(" ".join((error or "no error message").split()))
+    error = redact(" ".join(bound(error or "no error message", MAX_ERROR_CHARS).split()))
     if len(error) > MAX_ERROR_CHARS:
         error = error[: MAX_ERROR_CHARS - 1] + "…"
     where = f" (deployment {deployment})" if deployment else ""
