@@ -12,8 +12,8 @@ whatever the pattern, so no input can make redaction backtrack. The rules are:
   Google API keys (``AIza…``), Discord webhooks, Slack workflow webhooks, whole private-key
   blocks, unsigned JWTs, GitLab, Stripe test keys;
 * password phrases in several languages (``password hunter2x``, ``pwd: X``, ``passwort``,
-  ``пароль``, ``hasło``, ``geslo``…), and generic long high-entropy tokens (detect-secrets'
-  Shannon entropy and its default limits: 4.5 bits for base64-like, 3.0 for hex).
+  ``пароль``, ``hasło``, ``geslo``…), and generic long high-entropy tokens (Shannon
+  entropy with detect-secrets' default limits: 4.5 bits for base64-like, 3.0 for hex).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _detect_secrets_rules() -> list:
 
 
 _KEYWORDS = (
-    r"password|passwort|passwd|passwd|pass\s?phrase|pwd|kennwort|mot\s+de\s+passe|contrase[ñn]a"
+    r"password|passwort|passwd|pass\s?phrase|pwd|kennwort|mot\s+de\s+passe|contrase[ñn]a"
     r"|senha|parola|wachtwoord|l[öo]senord|salasana|has[łl]o|heslo|geslo|jelsz[óo]|пароль"
     r"|パスワード|密码|密碼|비밀번호")
 # "password X", "pwd: X", "пароль - X", "my password is X": the value (group 1), checked below.
