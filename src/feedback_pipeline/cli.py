@@ -45,9 +45,11 @@ def run(
 ) -> None:
     """Run the nightly flow once: pull, clean, embed, cluster, rank, deliver."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.local_server import temporary_server
     from flows.nightly import nightly
 
     try:
+        temporary_server()  # without PREFECT_API_URL: Prefect's, stopped even if we are killed
         stats = nightly(config_path=str(config) if config else None,
                         warehouse=str(warehouse) if warehouse else None, dry_run=dry_run,
                         full_recluster=full_recluster)
