@@ -258,6 +258,7 @@ def test_a_dask_worker_without_the_package_fails_the_run_and_frees_the_slot(ops,
     run = nights["dask"]
     assert run["state_type"] == "FAILED", run["state"]
     message = run["state"]["message"]
+    print(f"\nthe Dask run: {message[:400]}")
     assert "ModuleNotFoundError" in message or "did not come back" in message, message
     # The slot was given back: the deployment's next three runs (limit 1) all ran.
     assert all(nights[n]["start_time"] for n in ("down", "crash", "rerun"))
@@ -280,7 +281,8 @@ def test_a_sigkilled_run_is_crashed_alerted_and_never_shown_running(ops, nights)
     assert any("is Crashed" in body for body in alerts), alerts
     shown = {r["flow_run_id"]: r for r in nights["crash_status"]["runs"]}
     assert shown[run["id"]]["status"] == "crashed"
-    assert [s["stage"] for s in shown[run["id"]]["stages"]] == ["ingest", "clean"]
+    # Killed inside the clean task: what was saved is the finished ingest stage.
+    assert [s["stage"] for s in shown[run["id"]]["stages"]] == ["ingest"]
 
 
 def test_the_rerun_completes_and_status_agrees_with_prefect_on_every_run(ops, nights):
