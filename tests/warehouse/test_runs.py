@@ -87,9 +87,9 @@ def _killed_run(path) -> str:
     """A child process opens a run in ``path`` and is SIGKILLed right after (no cleanup)."""
     code = ("from feedback_pipeline.warehouse.db import connect\n"
             "from feedback_pipeline.warehouse.runs import open_run\n"
-            "with open_run(connect(r'%s'), flow_run_id='fr-1') as run:\n"
+            f"with open_run(connect(r'{path}'), flow_run_id='fr-1') as run:\n"
             "    print(run.run_id, flush=True)\n"
-            "    raise SystemExit('not reached')\n" % path)
+            "    raise SystemExit('not reached')\n")
     env = {**os.environ, "FP_CRASH_AT": "run.started"}
     child = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                            timeout=120)
@@ -114,9 +114,9 @@ def test_a_killed_run_is_shown_crashed_by_readers_and_marked_crashed_by_the_next
         status, _, error, finished = row(writer, run_id)
         assert (status, finished) == ("crashed", True)
         assert error.startswith("crashed: process ") and str(os.getpid()) not in error
-        with open_run(writer) as run:  # this process's own run is never taken for a dead one
-            with closing(connect(path)) as again:
-                assert row(again, run.run_id)[0] == "running"
+        # This process's own run is never taken for a dead one.
+        with open_run(writer) as run, closing(connect(path)) as again:
+            assert row(again, run.run_id)[0] == "running"
         assert row(writer, run.run_id)[0] == "completed"
 
 
