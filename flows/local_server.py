@@ -23,6 +23,8 @@ import os
 import subprocess
 import sys
 
+MIN_STARTUP_SECONDS = 120
+
 # Runs in a bare interpreter (-I -S: no site, starts in ~20 ms); polls for being reparented.
 _WATCHDOG = """
 import os, signal, sys, time
@@ -54,14 +56,17 @@ def temporary_server() -> int | None:
     Idempotent: the server and its watchdog are started once per process.
     """
     from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 
     if PREFECT_API_URL.value():
         return None
     server = SubprocessASGIServer()
     if server.running and server.server_process is not None:
         return server.server_process.pid
-    server.start()
+    # Prefect's default wait (20 s) is too short on a busy machine; prefect.toml raises it, but
+    # only where it is read (the working directory).
+    server.start(timeout=max(MIN_STARTUP_SECONDS,
+                             PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()))
     assert server.server_process is not None
     pid = server.server_process.pid
     watchdog = subprocess.Popen([sys.executable, "-I", "-S", "-c", _WATCHDOG, str(os.getpid()),

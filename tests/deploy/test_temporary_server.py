@@ -41,7 +41,7 @@ def test_a_sigkilled_local_run_leaves_no_server_behind_and_is_shown_crashed(writ
     home = tmp_path / "prefect-home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "FP_"))}
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               FP_CRASH_AT="ingest.done", HF_HUB_OFFLINE="1")
+               FP_CRASH_AT="clean.done", HF_HUB_OFFLINE="1")
     run = subprocess.run([str(BIN / "feedback-pipeline"), "run", "--config", str(config)],
                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == -signal.SIGKILL, run.stdout + run.stderr
@@ -63,4 +63,5 @@ def test_a_sigkilled_local_run_leaves_no_server_behind_and_is_shown_crashed(writ
                             capture_output=True, text=True, timeout=120)
     assert status.returncode == 0, status.stderr
     (shown,) = json.loads(status.stdout)["runs"]
+    # Killed inside the clean task: the ingest stage it finished was saved.
     assert shown["status"] == "crashed" and [s["stage"] for s in shown["stages"]] == ["ingest"]
