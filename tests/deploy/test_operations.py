@@ -31,6 +31,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from flows.deploy import ENTRYPOINT
+
 from .conftest import tiny_records
 from .prefect_server import BIN, FLOW, free_port, running_server, server_env, start, stop, tail
 from .prefect_server import wait as wait_for
@@ -191,7 +193,7 @@ def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ops]:
 
 def test_the_deployment_is_the_one_prefect_yaml_describes(ops: Ops):
     dep = ops.deployment
-    assert dep["entrypoint"] == "flows.nightly.nightly"
+    assert dep["entrypoint"] == ENTRYPOINT
     assert dep["work_pool_name"] == "feedback"
     assert dep["parameters"]["config_path"] == "deploy/nightly.toml"
     assert dep["global_concurrency_limit"]["limit"] == 1
