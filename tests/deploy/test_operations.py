@@ -13,7 +13,8 @@ Four runs of that one deployment, one after the other (its concurrency limit is 
    crashed;
 4. the rerun: Completed.
 
-Then ``status`` and Prefect agree on every run.
+Then ``status`` and Prefect agree on every run; last, a run that no worker picks up (its pool
+paused) turns Late and the Late Automation posts.
 """
 
 from __future__ import annotations
@@ -295,3 +296,22 @@ def test_the_rerun_completes_and_status_agrees_with_prefect_on_every_run(ops, ni
     prefect = {nights[n]["id"]: nights[n]["state_type"].lower()
                for n in ("dask", "down", "crash", "rerun")}
     assert ours == prefect
+
+
+def test_a_run_that_does_not_start_on_time_is_late_and_alerts(ops, nights):
+    # No worker takes runs from a paused pool: the run is past its start, Prefect marks it Late.
+    ops.run("prefect", "work-pool", "pause", "feedback")
+    run_id = ops.trigger()
+
+    def late() -> dict | None:
+        run = ops.api.get(f"flow_runs/{run_id}").json()
+        return run if run["state_name"] == "Late" else None
+
+    try:
+        run = wait_for("the run to turn Late", late, 120)
+        alerts = wait_for("the Late automation", lambda: ops.alerts_for(run), 90)
+        assert any("is Late" in body for body in alerts), alerts
+    finally:
+        ops.api.post(f"flow_runs/{run_id}/set_state",
+                     json={"state": {"type": "CANCELLED", "name": "Cancelled"}, "force": True})
+        ops.run("prefect", "work-pool", "resume", "feedback")
