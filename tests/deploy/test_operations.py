@@ -34,7 +34,7 @@ import pytest
 
 from flows.deploy import ENTRYPOINT
 
-from .conftest import tiny_records
+from .conftest import config_toml, github_down, tiny_records
 from .prefect_server import BIN, FLOW, free_port, running_server, server_env, start, stop, tail
 from .prefect_server import wait as wait_for
 
@@ -90,23 +90,8 @@ class Ops:
 
     def config(self, name: str, sources: str, extra: str = "") -> Path:
         path = self.folder / name
-        path.write_text(f"""
-warehouse = "{self.warehouse}"
-{sources}
-[cluster]
-reducer = "pca"
-
-[rank]
-as_of = "latest"
-min_authors = 2
-
-[deliver]
-outbox = "{self.folder / 'outbox'}"
-
-[alerts]
-notify_block = "{BLOCK}"
-{extra}
-""", encoding="utf-8")
+        path.write_text(config_toml(self.folder, sources, f'[alerts]\nnotify_block = "{BLOCK}"\n'
+                                    + extra), encoding="utf-8")
         return path
 
     def trigger(self, **body: object) -> str:
@@ -237,16 +222,7 @@ enabled = true
 address = "{broken_dask}"
 chunk_timeout_seconds = 20
 """)
-    down = ops.config("down.toml", f"""
-[[sources]]
-type = "github"
-name = "github-down"
-base_url = "http://127.0.0.1:{free_port()}"
-repos = ["acme/app"]
-token_env = "FP_TEST_GITHUB_TOKEN"
-max_retries = 1
-max_retry_wait_seconds = 1
-""")
+    down = ops.config("down.toml", github_down(free_port()))
     runs: dict[str, dict] = {}
     runs["dask"] = ops.finished(ops.trigger(parameters={"config_path": str(dask)}))
     runs["down"] = ops.finished(ops.trigger(parameters={"config_path": str(down)}))

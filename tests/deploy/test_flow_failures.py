@@ -10,7 +10,7 @@ import pytest
 
 from feedback_pipeline.config import load_settings
 
-from .conftest import demo_subset
+from .conftest import config_toml, github_down, tiny_records
 
 pytestmark = pytest.mark.slow
 
@@ -21,34 +21,13 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def _github(name: str = "github-down") -> str:
-    return f"""
-[[sources]]
-type = "github"
-name = "{name}"
-base_url = "http://127.0.0.1:{_closed_port()}"
-repos = ["acme/app"]
-token_env = "FP_TEST_GITHUB_TOKEN"
-max_retries = 1
-max_retry_wait_seconds = 1
-"""
+def _github() -> str:
+    return github_down(_closed_port())
 
 
 def _config(tmp_path, sources: str) -> str:
     path = tmp_path / "config.toml"
-    path.write_text(f"""
-warehouse = "{tmp_path / 'wh.duckdb'}"
-{sources}
-[cluster]
-reducer = "pca"
-
-[rank]
-as_of = "latest"
-min_authors = 2
-
-[deliver]
-outbox = "{tmp_path / 'outbox'}"
-""", encoding="utf-8")
+    path.write_text(config_toml(tmp_path, sources), encoding="utf-8")
     return str(path)
 
 
@@ -114,15 +93,15 @@ def test_a_partly_failed_night_completes_and_says_which_source_failed(
 
     monkeypatch.setenv("FP_TEST_GITHUB_TOKEN", "ghp_test")
     data = tmp_path / "tickets.jsonl"
-    data.write_text("\n".join(json.dumps(r) for r in demo_subset(2)[:60]) + "\n",
-                    encoding="utf-8")
+    data.write_text("\n".join(json.dumps(r) for r in tiny_records()) + "\n", encoding="utf-8")
     config = _config(tmp_path, f'[[sources]]\nname = "tickets"\npath = "{data}"\n' + _github())
     state = nightly(config_path=config, return_state=True)
 
     assert state.is_completed()
     assert state.message == "1 of 2 sources failed: github-down"
     stats = state.result()
-    assert stats["ingest"]["new"] == 60 and stats["ingest"]["failed_sources"] == ["github-down"]
+    assert stats["ingest"]["new"] == len(tiny_records())
+    assert stats["ingest"]["failed_sources"] == ["github-down"]
     flow_run_id = state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
         (ingest,) = [t for t in client.read_task_runs(
