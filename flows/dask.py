@@ -8,6 +8,14 @@ once (``embed.embedder.get_embedder`` is cached per process) and must have this 
 
 The runner is used directly inside the ``embed`` task rather than through a sub-flow: a
 sub-flow's parameters (here, every pending text) would be uploaded to the Prefect API.
+
+A chunk that does not come back within ``[embed.dask] chunk_timeout_seconds`` of the previous one
+(a worker that cannot import this package drops the task and leaves the cluster; a cluster that
+is gone answers nothing) fails the embed task with what to check, rather than holding the run,
+and the deployment's only concurrency slot, forever. Workers need this package, the same
+versions of prefect, prefect-dask, torch and sentence-transformers as the flow, the model, and
+the flow's ``PREFECT_API_URL`` reachable from them (the project's Dockerfile is one image for
+both; see "Running it in production" in the README).
 """
 
 from __future__ import annotations
@@ -15,12 +23,11 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 import numpy as np
 from prefect import task
 from prefect.cache_policies import NONE
-from prefect.context import TaskRunContext
 
 from feedback_pipeline.embed.config import DaskConfig, EmbedConfig
 from feedback_pipeline.embed.embedder import get_embedder
@@ -54,25 +61,39 @@ def task_runner_for(config: DaskConfig):  # noqa: ANN201 - prefect_dask.DaskTask
         "processes": True, "dashboard_address": None})
 
 
+class ChunkTimeoutError(TimeoutError):
+    """A Dask chunk did not come back in time; the message says what to check."""
+
+
 class DaskChunkMapper:
     """A ``MapChunks`` over an open ``DaskTaskRunner`` that counts chunks and worker processes."""
 
-    def __init__(self, runner, payload: str) -> None:  # noqa: ANN001 - DaskTaskRunner (lazy)
+    def __init__(self, runner, payload: str, *, timeout_seconds: float,  # noqa: ANN001
+                 where: str = "the LocalCluster") -> None:
         self.runner = runner
         self.payload = payload
+        self.timeout_seconds = timeout_seconds
+        self.where = where
         self.chunks = 0
         self.workers: set[str] = set()
 
     def __call__(self, chunks: list[list[str]]) -> Iterator[np.ndarray]:
-        # Each submission carries the enclosing run context to the worker, parameters included:
-        # the `embed` task's warehouse connection cannot be pickled and no chunk needs it.
-        parent = TaskRunContext.get()
-        with parent.model_copy(update={"parameters": {}}) if parent else nullcontext():
-            futures = [self.runner.submit(embed_chunk, {"texts": texts,
-                                                        "embed_config_json": self.payload})
-                       for texts in chunks]
-        for future in futures:
-            vectors, worker = future.result()
+        futures = [self.runner.submit(embed_chunk, {"texts": texts,
+                                                    "embed_config_json": self.payload})
+                   for texts in chunks]
+        for n, future in enumerate(futures, 1):
+            # Chunks come back in order, so this is the time since the previous one came back.
+            try:
+                vectors, worker = future.result(timeout=self.timeout_seconds)
+            except TimeoutError as exc:
+                for pending in futures[n - 1:]:
+                    pending.wrapped_future.cancel()
+                raise ChunkTimeoutError(
+                    f"embedding chunk {n} of {len(futures)} did not come back from {self.where} "
+                    f"within {self.timeout_seconds:g} s ([embed.dask] chunk_timeout_seconds): "
+                    "the workers may be gone, or unable to run it (each needs this package, the "
+                    "model and the flow's versions of prefect, prefect-dask, torch and "
+                    "sentence-transformers; see the Dask workers' logs)") from exc
             self.chunks += 1
             self.workers.add(worker)
             yield np.asarray(vectors, dtype=np.float32)
@@ -91,8 +112,11 @@ def dask_chunk_mapper(config: EmbedConfig) -> Iterator[DaskChunkMapper]:
     caller saves chunk 1 while later ones compute.
     """
     payload = config.model_copy(update={"dask": DaskConfig()}).model_dump_json()
+    where = f"the Dask cluster at {config.dask.address}" if config.dask.address \
+        else "the LocalCluster"
     with task_runner_for(config.dask) as runner:
-        yield DaskChunkMapper(runner, payload)
+        yield DaskChunkMapper(runner, payload, timeout_seconds=config.dask.chunk_timeout_seconds,
+                              where=where)
 
 
 @contextmanager
@@ -105,5 +129,5 @@ def chunk_mapper(config: EmbedConfig) -> Iterator[DaskChunkMapper | None]:
         yield mapper
 
 
-__all__ = ["DaskChunkMapper", "chunk_mapper", "dask_chunk_mapper", "embed_chunk",
-           "task_runner_for"]
+__all__ = ["ChunkTimeoutError", "DaskChunkMapper", "chunk_mapper", "dask_chunk_mapper",
+           "embed_chunk", "task_runner_for"]

@@ -65,10 +65,14 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id       VARCHAR PRIMARY KEY,
     started_at   TIMESTAMPTZ NOT NULL,
     finished_at  TIMESTAMPTZ,
-    status       VARCHAR NOT NULL,             -- running | completed | failed
+    status       VARCHAR NOT NULL,             -- running | completed | failed | crashed
     stats        JSON,                         -- per-stage counts and timings
     error        VARCHAR
 );
+-- Who runs it (host:pid:token, see warehouse/runs.py), the Prefect flow run, the last stage saved.
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS process VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS flow_run_id VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS updated_at TIMESTAMPTZ;
 
 -- Themes keep their id across runs (matched by centroid, see themes.py).
 CREATE TABLE IF NOT EXISTS themes (

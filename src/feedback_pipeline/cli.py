@@ -45,9 +45,11 @@ def run(
 ) -> None:
     """Run the nightly flow once: pull, clean, embed, cluster, rank, deliver."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.local_server import temporary_server
     from flows.nightly import nightly
 
     try:
+        temporary_server()  # without PREFECT_API_URL: Prefect's, stopped even if we are killed
         stats = nightly(config_path=str(config) if config else None,
                         warehouse=str(warehouse) if warehouse else None, dry_run=dry_run,
                         full_recluster=full_recluster)
@@ -239,7 +241,7 @@ def deploy(
 
     try:
         options = deployment_options(config, cron=cron, timezone=timezone, overlap=overlap,
-                                     dry_run=not live)
+                                     dry_run=not live, portable=bool(work_pool))
         if work_pool:
             deployment_id = deploy_to_pool(options, work_pool, name=name)
             typer.echo(f"deployment nightly-feedback/{name} ({deployment_id}) is on work pool "
@@ -248,6 +250,26 @@ def deploy(
             serve(options, name=name)
     except FeedbackPipelineError as exc:
         _fail(exc)
+
+
+@app.command()
+def automations(config: ConfigOpt = None) -> None:
+    """Create (or replace) the Prefect Automations that alert on failed, crashed, late and
+    too-long runs, sending to [alerts] notify_block (needs PREFECT_API_URL)."""
+    from feedback_pipeline.config import load_settings
+    from flows.automations import ensure_automations
+    from flows.deploy import require_api
+
+    try:
+        require_api()
+        names = ensure_automations(load_settings(config).alerts)
+    except FeedbackPipelineError as exc:
+        _fail(exc)
+    if not names:
+        _fail(FeedbackPipelineError("alerts.notify_block is empty: name the notification block "
+                                    "to send to, e.g. 'slack-webhook/feedback-alerts'"))
+    typer.echo(f"{len(names)} automations send to {load_settings(config).alerts.notify_block}: "
+               + ", ".join(names))
 
 
 class StatusFormat(StrEnum):

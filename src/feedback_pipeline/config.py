@@ -54,8 +54,21 @@ class RedactConfig(Section):
 
 
 class AlertsConfig(Section):
-    """A short Slack message when a flow run fails (``flows/nightly.py`` on_failure hook)."""
+    """Alerts on runs that fail, crash, start late or run too long.
 
+    ``notify_block`` is what guarantees them: ``feedback-pipeline deploy`` (or ``feedback-pipeline
+    automations``) creates Prefect Automations that send through that notification block, from
+    the Prefect server, even when the run's own process is dead (``flows/automations.py``).
+    ``enabled`` adds the optional hand-written hook (``flows/alerts.py``): a Slack bot message
+    naming the failed stage, best effort.
+    """
+
+    notify_block: str = Field("", description="Prefect notification block the Automations send "
+                              "to, as 'block-type/name', e.g. 'slack-webhook/feedback-alerts'; "
+                              "empty: no Automations.")
+    running_longer_than_minutes: int = Field(
+        180, ge=1, description="Alert on a run still Running after this long (keep it below "
+        "schedule.timeout_minutes, which stops the run).")
     enabled: bool = False
     channel: str = Field("", description="Channel name ('#data-alerts') or id.")
     token_env: str = Field("FP_SLACK_TOKEN", description="Bot token variable (or the Prefect "
@@ -72,6 +85,9 @@ class ScheduleConfig(Section):
     # Runs never overlap (concurrency limit 1); a run that starts while one is running either
     # waits for the slot ("enqueue") or is cancelled at once ("cancel-new").
     overlap: Literal["enqueue", "cancel-new"] = "enqueue"
+    # A hung run (a lost Dask cluster, a stuck API) must end Failed and free the one slot.
+    timeout_minutes: int = Field(360, ge=1, description="A run still going after this long is "
+                                 "stopped and Failed (every run, not only scheduled ones).")
 
 
 def _source_type(value: Any) -> str:

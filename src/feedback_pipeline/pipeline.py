@@ -22,10 +22,12 @@ from feedback_pipeline.crashpoints import crashpoint
 from feedback_pipeline.deliver.dry_run import OutboxFiles
 from feedback_pipeline.deliver.jira import JiraSink
 from feedback_pipeline.deliver.slack import SlackDigestSink
+from feedback_pipeline.deliver.slack.config import bot_token, webhook_url
 from feedback_pipeline.embed.embedder import SentenceTransformerEmbedder, get_embedder
 from feedback_pipeline.embed.item_types import classify_pending
 from feedback_pipeline.embed.stage import CHUNK, MapChunks, embed_pending
 from feedback_pipeline.errors import SinkError
+from feedback_pipeline.ingest.connector import ConnectorSource
 from feedback_pipeline.ingest.sources import build_sources
 from feedback_pipeline.ingest.stage import ingest
 from feedback_pipeline.rank.score import rank_themes
@@ -35,6 +37,25 @@ from feedback_pipeline.warehouse.runs import Run, new_items_since_last_completed
 
 def embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
     return get_embedder(settings.embed)
+
+
+def check_credentials(settings: Settings) -> None:
+    """Read every credential this run will use, now: a missing one fails the run at start-up
+    (naming the variable and the Secret block) instead of as a quiet empty source at ingest.
+
+    Raises:
+        ConfigError: a connector's token, or (live delivery) a Jira or Slack secret is missing.
+    """
+    for source in build_sources(settings.sources, settings.ingest):
+        if isinstance(source, ConnectorSource):
+            source.credential()
+    deliver = settings.deliver
+    if deliver.dry_run:
+        return
+    if deliver.jira.enabled:
+        deliver.jira.credentials()
+    if deliver.slack.enabled:
+        (bot_token if deliver.slack.mode == "bot" else webhook_url)(deliver.slack)
 
 
 def stage_ingest(run: Run, settings: Settings) -> dict:
@@ -132,6 +153,6 @@ def stage_deliver(run: Run, settings: Settings, ranking: list[dict]) -> dict:
 
 
 __all__ = [
-    "embedder_for", "stage_clean", "stage_cluster", "stage_deliver", "stage_embed",
+    "check_credentials", "embedder_for", "stage_clean", "stage_cluster", "stage_deliver", "stage_embed",
     "stage_ingest", "stage_rank",
 ]

@@ -63,3 +63,37 @@ outbox = "{tmp_path / 'outbox'}"
         return config
 
     return write
+
+
+def config_toml(folder: Path, sources: str, extra: str = "", *,
+                warehouse: Path | None = None) -> str:
+    """A whole config: ``sources`` (TOML of [[sources]]), PCA clustering (no UMAP JIT in every
+    flow-run process), the outbox in ``folder``; ``extra`` is appended."""
+    return f"""
+warehouse = "{warehouse or folder / 'wh.duckdb'}"
+{sources}
+[cluster]
+reducer = "pca"
+
+[rank]
+as_of = "latest"
+min_authors = 2
+
+[deliver]
+outbox = "{folder / 'outbox'}"
+{extra}
+"""
+
+
+def github_down(port: int, name: str = "github-down") -> str:
+    """A GitHub source whose server is not there (``port`` closed): it fails fast, as a whole."""
+    return f"""
+[[sources]]
+type = "github"
+name = "{name}"
+base_url = "http://127.0.0.1:{port}"
+repos = ["acme/app"]
+token_env = "FP_TEST_GITHUB_TOKEN"
+max_retries = 1
+max_retry_wait_seconds = 1
+"""

@@ -8,15 +8,9 @@ through the server's REST API.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,118 +19,31 @@ import duckdb
 import httpx
 import pytest
 
+from flows.deploy import ENTRYPOINT, RUN_ENV
+
+from .prefect_server import BIN, FLOW, running_server, server_env
+from .prefect_server import start as _start
+from .prefect_server import states as _states
+from .prefect_server import stop as _stop
+from .prefect_server import tail as _tail
+from .prefect_server import wait as _wait
+
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
-FLOW = "nightly-feedback"
 TIMEZONE = "Europe/Berlin"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(what: str, check: Callable[[], object], timeout: float, procs=(), step=1.0) -> object:
-    """Poll ``check`` until it returns something truthy; fail early if a subprocess died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for proc, log in procs:
-            if proc.poll() is not None:
-                pytest.fail(f"{what}: {proc.args[:3]} exited {proc.returncode}:\n"
-                            f"{_tail(log)}")
-        result = check()
-        if result:
-            print(f"{what}: {time.monotonic() - deadline + timeout:.1f}s", file=sys.stderr)
-            return result
-        time.sleep(step)
-    tails = "\n".join(f"--- {proc.args[:3]}\n{_tail(log)}" for proc, log in procs)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}\n{tails}")
-
-
-def _tail(path: Path, n: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else ""
-
-
-class _Retrying(httpx.HTTPTransport):
-    """Retries 503s, as Prefect's own client does (SQLite is busy on a loaded machine)."""
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        for _ in range(5):
-            response = super().handle_request(request)
-            if response.status_code != 503:
-                return response
-            response.close()
-            time.sleep(1)
-        return super().handle_request(request)
-
-
-def _start(args: list[str], env: dict, log: Path, cwd: Path) -> subprocess.Popen:
-    # A session of its own, so teardown can end the process and the flow runs it started.
-    return subprocess.Popen(args, env=env, cwd=cwd, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)  # serve pauses its schedule on the way out
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
-    else:  # its flow-run children may outlive it
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.fixture
 def prefect_env(tmp_path: Path) -> dict:
     """Environment of a fresh machine: its own PREFECT_HOME, no inherited Prefect settings."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_SERVER_API_PORT": str(port),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "HF_HUB_OFFLINE": "1",
-        # Shorter waits than production so the test fits its budget: a run that found the slot
-        # taken is retried after 3 s (default 30), the runner polls every 2 s (default 10).
-        "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "3",
-        "PREFECT_RUNNER_POLL_FREQUENCY": "2",
-    })
-    return env
+    return server_env(tmp_path / "prefect-home")
 
 
 @pytest.fixture
 def prefect_server(prefect_env: dict, tmp_path: Path) -> Iterator[httpx.Client]:
     """``prefect server start`` on a free port; yields an HTTP client of its REST API."""
-    log = tmp_path / "server.log"
-    proc = _start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--no-ui"],
-                  prefect_env, log, tmp_path)
-    api = httpx.Client(base_url=prefect_env["PREFECT_API_URL"] + "/", timeout=10,
-                       transport=_Retrying())
-
-    def healthy() -> bool:
-        try:
-            return api.get("health").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        _wait("the Prefect server", healthy, 90, [(proc, log)])
+    with running_server(prefect_env, tmp_path) as api:
         yield api
-    finally:
-        api.close()
-        _stop(proc)
-
-
-def _states(api: httpx.Client, run_id: str) -> list[str]:
-    r = api.get("flow_run_states/", params={"flow_run_id": run_id})
-    r.raise_for_status()
-    return [s["name"] for s in r.json()]
 
 
 def test_deploy_trigger_and_complete(prefect_server, prefect_env, write_config, tmp_path):
@@ -184,6 +91,16 @@ def test_deploy_trigger_and_complete(prefect_server, prefect_env, write_config, 
         r.raise_for_status()
         second = r.json()["id"]
 
+        # A pool that does not exist is one line saying how to create it, not a traceback.
+        missing = subprocess.run([str(BIN / "feedback-pipeline"), "deploy", "--config",
+                                  str(config), "--work-pool", "no-such-pool"], env=prefect_env,
+                                 cwd=tmp_path, capture_output=True, text=True, timeout=90)
+        assert missing.returncode == 2
+        assert missing.stderr.strip().splitlines() == [
+            "error: no work pool 'no-such-pool' on the Prefect server: create it with `prefect "
+            "work-pool create no-such-pool --type process` (or pass the name of an existing "
+            "one: `prefect work-pool ls`)"]
+
         # The work-pool alternative of the README, while the runs go on: it registers and exits.
         for args in (["prefect", "work-pool", "create", "fp-pool", "--type", "process"],
                      ["feedback-pipeline", "deploy", "--config", str(config), "--work-pool",
@@ -203,6 +120,10 @@ def test_deploy_trigger_and_complete(prefect_server, prefect_env, write_config, 
     finally:
         _stop(serve)
 
+    # Serve stopped (as systemd stops it): the schedule stays on, so missed nights turn Late.
+    stopped = api.get(f"deployments/{dep['id']}").json()
+    assert stopped["paused"] is False and stopped["schedules"][0]["active"] is True
+
     # Never overlapping: one run waited for the slot, and started after the other ended.
     waited = [run for run in runs if "AwaitingConcurrencySlot" in _states(api, run["id"])]
     assert len(waited) == 1
@@ -212,7 +133,9 @@ def test_deploy_trigger_and_complete(prefect_server, prefect_env, write_config, 
 
     pooled = api.get(f"deployments/name/{FLOW}/pooled").json()
     assert pooled["work_pool_name"] == "fp-pool"
-    assert pooled["entrypoint"] == "flows/nightly.py:nightly"
+    assert pooled["entrypoint"] == ENTRYPOINT  # imported from the worker's environment
+    assert pooled["pull_steps"] in (None, [])
+    assert pooled["job_variables"] == {"env": RUN_ENV}
     assert [s["schedule"]["timezone"] for s in pooled["schedules"]] == [TIMEZONE]
     assert pooled["global_concurrency_limit"]["limit"] == 1
     assert pooled["parameters"] == dep["parameters"]

@@ -11,6 +11,7 @@ changes it; the seed and points are printed).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import resource
@@ -60,6 +61,7 @@ class Chain:
     name: str
     points: list[str]
     crashes: list[Run]
+    shown: list[list[str]]   # the statuses `status` showed after each crash
     final: Run
     state: dict
     integrity: dict
@@ -69,10 +71,15 @@ class Chain:
 def run_chain(folder: Path, api_url: str, name: str, points: list[str]) -> Chain:
     started = time.monotonic()
     with World(folder, api_url) as world:
-        crashes = [world.run("run", crash=point) for point in points]
+        crashes, shown = [], []
+        for point in points:
+            crashes.append(world.run("run", crash=point))
+            status = world.run("status", "--format", "json", "--limit", "50")
+            assert status.returncode == 0, str(status)
+            shown.append([r["status"] for r in json.loads(status.stdout)["runs"]])
         final = world.run("run")
-        return Chain(name, points, crashes, final, world.snapshot(), integrity(world.warehouse),
-                     time.monotonic() - started)
+        return Chain(name, points, crashes, shown, final, world.snapshot(),
+                     integrity(world.warehouse), time.monotonic() - started)
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +124,9 @@ def test_killed_runs_then_a_rerun_end_like_an_uninterrupted_run(
 
     for point, run in zip(chain.points, chain.crashes, strict=True):
         assert run.returncode == KILLED, f"{point} was not reached:\n{run}"
+    # However it was killed, `status` never shows a dead run as running.
+    for point, shown in zip(chain.points, chain.shown, strict=True):
+        assert "running" not in shown and shown[0] == "crashed", (point, shown)
     assert chain.final.returncode == 0, str(chain.final)
     found = figures(ref, chain.state)
     print(f"\n{name}: {len(chain.points)} crashes ({', '.join(chain.points)}), then a rerun; "

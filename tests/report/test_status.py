@@ -23,6 +23,7 @@ from feedback_pipeline.report.status import (
 )
 from feedback_pipeline.warehouse import runs
 from feedback_pipeline.warehouse.db import connect
+from feedback_pipeline.warehouse.runs import PROCESS
 
 T0 = datetime(2026, 11, 20, 2, 0, 0, tzinfo=UTC)
 
@@ -42,9 +43,10 @@ NIGHT = {
 }
 
 
-def _insert_run(con, run_id, started, finished, status, stats, error=None):
-    con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?)",
-                [run_id, started, finished, status, json.dumps(stats), error])
+def _insert_run(con, run_id, started, finished, status, stats, error=None, process=PROCESS):
+    con.execute("INSERT INTO runs (run_id, started_at, finished_at, status, stats, error, "
+                "process) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [run_id, started, finished, status, json.dumps(stats), error, process])
 
 
 @pytest.fixture

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import pytest
 
 from feedback_pipeline.warehouse.db import connect
-from feedback_pipeline.warehouse.runs import open_run, resolve_as_of
+from feedback_pipeline.warehouse.runs import open_run, resolve_as_of, save_progress
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
@@ -88,3 +94,54 @@ def test_a_new_warehouse_and_its_log_are_owner_only(tmp_path):
                                                         *(tmp_path / "new").iterdir()]}
     con.close()
     assert modes == {"new": 0o700, "wh.duckdb": 0o600, "wh.duckdb.wal": 0o600}
+
+
+def _killed_run(path) -> str:
+    """A child process opens a run in ``path`` and is SIGKILLed right after (no cleanup)."""
+    code = ("from feedback_pipeline.warehouse.db import connect\n"
+            "from feedback_pipeline.warehouse.runs import open_run\n"
+            f"with open_run(connect(r'{path}'), flow_run_id='fr-1') as run:\n"
+            "    print(run.run_id, flush=True)\n"
+            "    raise SystemExit('not reached')\n")
+    env = {**os.environ, "FP_CRASH_AT": "run.started"}
+    child = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    (run_id,) = duckdb.connect(str(path), read_only=True).execute(
+        "SELECT run_id FROM runs").fetchone()
+    return run_id
+
+
+def test_a_killed_run_is_shown_crashed_by_readers_and_marked_crashed_by_the_next_writer(tmp_path):
+    from feedback_pipeline.report.status import recent_runs
+
+    path = tmp_path / "wh.duckdb"
+    run_id = _killed_run(path)
+    with closing(connect(path, read_only=True)) as reader:
+        assert row(reader, run_id)[0] == "running"  # the dead process could not say otherwise
+        (shown,) = recent_runs(reader)
+    assert (shown["status"], shown["flow_run_id"]) == ("crashed", "fr-1")
+    assert "ended without finishing the run" in shown["error"]
+
+    with closing(connect(path)) as writer:  # anything opening it read-write
+        status, _, error, finished = row(writer, run_id)
+        assert (status, finished) == ("crashed", True)
+        assert error.startswith("crashed: process ") and str(os.getpid()) not in error
+        # This process's own run is never taken for a dead one.
+        with open_run(writer) as run, closing(connect(path)) as again:
+            assert row(again, run.run_id)[0] == "running"
+        assert row(writer, run.run_id)[0] == "completed"
+
+
+def test_an_interrupted_run_is_crashed_not_failed(con):
+    with pytest.raises(KeyboardInterrupt), open_run(con) as run:
+        raise KeyboardInterrupt
+    status, _, error, _ = row(con, run.run_id)
+    assert status == "crashed" and "KeyboardInterrupt" in error
+
+
+def test_progress_is_saved_while_the_run_is_running(con):
+    with open_run(con) as run:
+        run.stats["ingest"] = {"fetched": 4}
+        save_progress(con, run.run_id, run.stats)
+        assert json.loads(row(con, run.run_id)[1])["ingest"] == {"fetched": 4}

@@ -21,6 +21,10 @@ class DaskConfig(Section):
     threads_per_worker: int = Field(1, ge=1)
     chunk_size: int = Field(256, ge=1, description="Texts per embedding task; the single-"
                             "process path uses the same chunks, so both give identical vectors.")
+    chunk_timeout_seconds: int = Field(
+        900, ge=1, description="Each chunk's vectors must be back within this long (from its "
+        "submission); a worker that cannot run it (package missing, cluster lost) fails the "
+        "embed stage instead of hanging it.")
 
 
 class EmbedConfig(Section):
@@ -37,6 +41,8 @@ class EmbedConfig(Section):
         "paraphrase-multilingual-MiniLM-L12-v2); False: cluster each language apart; None: "
         "True when the model name says 'multilingual' (see cluster/languages.py).",
     )
+    timeout_minutes: int = Field(180, ge=1, description="The embed task fails after this "
+                                 "long (model download, a slow or lost Dask cluster).")
     dask: DaskConfig = Field(default_factory=DaskConfig)
 
 

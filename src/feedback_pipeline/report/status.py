@@ -19,6 +19,7 @@ import duckdb
 from feedback_pipeline.markup import bound
 from feedback_pipeline.redact import redact
 from feedback_pipeline.warehouse import db
+from feedback_pipeline.warehouse.runs import crashed_error, shown_status
 
 STAGES = ("ingest", "clean", "embed", "cluster", "rank", "deliver")
 Progress = Callable[[int, int], None]
@@ -81,14 +82,18 @@ def _stages(stats: dict) -> list[dict]:
 def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 10) -> list[dict]:
     """The last ``limit`` runs, newest first, with duration, per-stage summaries and error."""
     rows = con.execute(
-        "SELECT run_id, started_at, finished_at, status, stats, error FROM runs "
-        "ORDER BY started_at DESC LIMIT ?", [limit]).fetchall()
+        "SELECT run_id, started_at, finished_at, status, stats, error, process, flow_run_id, "
+        "coalesce(updated_at, started_at) FROM runs ORDER BY started_at DESC LIMIT ?",
+        [limit]).fetchall()
     runs = []
-    for run_id, started, finished, status, raw, error in rows:
+    for run_id, started, finished, status, raw, error, process, flow_run_id, seen in rows:
         stats = json.loads(raw) if raw else {}
+        shown = shown_status(status, process)
+        if shown != status:  # read-only: a dead run db.connect has not marked yet
+            finished, error = seen, crashed_error(process, seen)
         end = finished or datetime.now(UTC)
         runs.append({
-            "run_id": run_id, "status": status,
+            "run_id": run_id, "status": shown, "flow_run_id": flow_run_id,
             "started_at": started.isoformat(), "finished_at": finished.isoformat() if finished
             else None,
             "seconds": round((end - started).total_seconds(), 1),
@@ -134,8 +139,9 @@ def status_table(report: dict) -> str:
     for run in report["runs"]:
         started = run["started_at"][:19].replace("T", " ")
         tag = f"  backfill {run['backfill_day']}" if run["backfill_day"] else ""
+        prefect = f"  prefect {run['flow_run_id']}" if run.get("flow_run_id") else ""
         lines.append(f"run {run['run_id']}  {run['status']:<9}  started {started}  "
-                     f"took {run['seconds']:.1f} s{tag}")
+                     f"took {run['seconds']:.1f} s{tag}{prefect}")
         for st in run["stages"]:
             lines.append(f"  {st['stage']:<8}{_secs(st['seconds'])}  {st['summary']}")
         if run["error"]:

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from feedback_pipeline.errors import WarehouseError, WarehouseLockedError
 from feedback_pipeline.paths import PROJECT_ROOT
+from feedback_pipeline.warehouse.runs import mark_crashed_runs
 
 
 def schema_files() -> list[str]:
@@ -64,6 +65,8 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     if not read_only:
         for name in schema_files():
             con.execute(sql_text(name))
+        # With the write lock held, a `running` row of another process is a dead run.
+        mark_crashed_runs(con)
     return con
 
 

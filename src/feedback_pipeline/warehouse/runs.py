@@ -3,11 +3,19 @@
 ``open_run`` is the one way a run is recorded (the nightly flow, a backfill's history run and
 each of its days): it inserts the ``running`` row, hands out a :class:`Run` that stages add their
 stats to, and marks the row ``completed`` or ``failed`` (with the error) however the block ends.
+
+A run whose process died (SIGKILL, OOM killer, power cut) cannot mark its own row. Every row
+names the process that runs it (``host:pid:token``); DuckDB lets only one process open the file
+for writing, so whoever opens it read-write next knows that a ``running`` row of another process
+is dead and marks it ``crashed`` (:func:`mark_crashed_runs`, called by ``db.connect``). Readers
+cannot write, and show such rows as ``crashed`` too (:func:`shown_status`).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +30,9 @@ from feedback_pipeline.crashpoints import crashpoint
 from feedback_pipeline.redact import redact_logs
 
 AsOf = Literal["now", "latest"] | datetime
+
+# This process, as recorded in runs.process; the token tells a reused pid from the one that ran.
+PROCESS = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: AsOf) -> datetime:
@@ -69,43 +80,91 @@ def timed(stats: dict, stage: str) -> Iterator[None]:
         stats.setdefault("seconds", {})[stage] = round(time.perf_counter() - start, 3)
 
 
-def start_run(con: duckdb.DuckDBPyConnection) -> str:
-    """Insert a ``running`` row; return its id. Prefer :func:`open_run`."""
+def start_run(con: duckdb.DuckDBPyConnection, *, flow_run_id: str | None = None) -> str:
+    """Insert a ``running`` row owned by this process; return its id. Prefer :func:`open_run`."""
     redact_logs()  # log lines of every stage (ours and Prefect's run loggers) go through redact()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    con.execute("INSERT INTO runs (run_id, started_at, status, stats) "
-                "VALUES (?, ?, 'running', '{}')", [run_id, datetime.now(UTC)])
+    now = datetime.now(UTC)
+    con.execute("INSERT INTO runs (run_id, started_at, status, stats, process, flow_run_id, "
+                "updated_at) VALUES (?, ?, 'running', '{}', ?, ?, ?)",
+                [run_id, now, PROCESS, flow_run_id, now])
     crashpoint("run.started")
     return run_id
 
 
+def save_progress(con: duckdb.DuckDBPyConnection, run_id: str, stats: dict) -> None:
+    """Save a running run's stats so far (each stage as it finishes): a crash keeps them."""
+    con.execute("UPDATE runs SET stats = ?, updated_at = ? WHERE run_id = ? AND status = "
+                "'running'", [json.dumps(stats, default=str), datetime.now(UTC), run_id])
+
+
+def mark_crashed_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Mark ``crashed`` every ``running`` row of another process; return their run ids.
+
+    Only valid on a read-write connection: holding DuckDB's write lock proves that no other
+    process is still running those runs.
+    """
+    rows = con.execute("SELECT run_id, process, coalesce(updated_at, started_at) FROM runs "
+                       "WHERE status = 'running' AND coalesce(process, '') <> ?",
+                       [PROCESS]).fetchall()
+    for run_id, process, last_seen in rows:
+        con.execute("UPDATE runs SET status = 'crashed', finished_at = ?, error = ? "
+                    "WHERE run_id = ?",
+                    [last_seen, crashed_error(process, last_seen), run_id])
+    return [r[0] for r in rows]
+
+
+def crashed_error(process: str | None, last_seen: datetime | None) -> str:
+    who = f"process {process.rsplit(':', 1)[0]}" if process else "its process"
+    when = f" (last saved progress {last_seen:%Y-%m-%d %H:%M:%S %Z})" if last_seen else ""
+    return (f"crashed: {who} ended without finishing the run{when}, killed or out of memory; "
+            "the next run resumes from what was committed")
+
+
+def shown_status(status: str, process: str | None) -> str:
+    """The status to show for a row read without the write lock (``status``, reports).
+
+    A reader got the file, so no other process holds the write lock: a ``running`` row of
+    another process is a crash not yet marked.
+    """
+    return "crashed" if status == "running" and process != PROCESS else status
+
+
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, stats: dict, *,
-               error: str | None = None) -> None:
+               error: str | None = None, status: str | None = None) -> None:
     """Mark the run ``completed`` (or ``failed`` with ``error``) and save its stats."""
     if error is None:
         crashpoint("run.finishing")
+    now = datetime.now(UTC)
     con.execute(
-        "UPDATE runs SET finished_at = ?, status = ?, stats = ?, error = ? WHERE run_id = ?",
-        [datetime.now(UTC), "failed" if error else "completed", json.dumps(stats, default=str),
-         error, run_id],
+        "UPDATE runs SET finished_at = ?, status = ?, stats = ?, error = ?, updated_at = ? "
+        "WHERE run_id = ?",
+        [now, status or ("failed" if error else "completed"), json.dumps(stats, default=str),
+         error, now, run_id],
     )
 
 
 @contextmanager
 def open_run(con: duckdb.DuckDBPyConnection, *, as_of: AsOf = "latest",
-             stats: dict | None = None) -> Iterator[Run]:
+             stats: dict | None = None, flow_run_id: str | None = None) -> Iterator[Run]:
     """Record a run around the block; an exception marks it failed and propagates.
 
     Args:
         as_of: the ranking's reference time setting (``[rank] as_of``) or a fixed instant.
         stats: initial stats (e.g. a backfill's day); ``run_id`` is added.
+        flow_run_id: the Prefect flow run this run is, when it is one.
     """
-    run = Run(con, start_run(con), as_of, dict(stats or {}))
+    run = Run(con, start_run(con, flow_run_id=flow_run_id), as_of, dict(stats or {}))
     run.stats.setdefault("run_id", run.run_id)
     try:
         yield run
-    except BaseException as exc:
+    except Exception as exc:
         finish_run(con, run.run_id, run.stats, error=f"{type(exc).__name__}: {exc}")
+        raise
+    except BaseException as exc:
+        # Ctrl-C, SystemExit, Prefect's termination signal: Prefect calls these Crashed too.
+        finish_run(con, run.run_id, run.stats, status="crashed",
+                   error=f"crashed: interrupted ({type(exc).__name__}: {exc})")
         raise
     finish_run(con, run.run_id, run.stats)
 
@@ -127,5 +186,6 @@ def new_items_since_last_completed(con: duckdb.DuckDBPyConnection,
         [day]).fetchone()[0]
 
 
-__all__ = ["AsOf", "Run", "finish_run", "new_items_since_last_completed", "open_run",
-           "resolve_as_of", "start_run", "timed"]
+__all__ = ["PROCESS", "AsOf", "Run", "crashed_error", "finish_run", "mark_crashed_runs",
+           "new_items_since_last_completed", "open_run", "resolve_as_of", "save_progress",
+           "shown_status", "start_run", "timed"]
