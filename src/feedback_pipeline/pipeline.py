@@ -38,8 +38,10 @@ def embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
 
 
 def stage_ingest(run: Run, settings: Settings) -> dict:
-    stats = ingest(run.con, build_sources(settings.sources, settings.ingest), run_id=run.run_id,
-                   salt=author_salt(settings.ingest.author_salt_env), bots=settings.clean.bots())
+    rules = settings.ingest.rules()  # the date window is relative to this run's clock
+    stats = ingest(run.con, build_sources(settings.sources, settings.ingest, rules),
+                   run_id=run.run_id, salt=author_salt(settings.ingest.author_salt_env),
+                   bots=settings.clean.bots(), rules=rules)
     crashpoint("ingest.done")
     return stats.as_dict()
 

@@ -25,14 +25,21 @@ AsOf = Literal["now", "latest"] | datetime
 
 
 def resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: AsOf) -> datetime:
-    """The moment a run ranks for: now, the newest item ('latest'), or a fixed time."""
+    """The moment a run ranks for: now, the newest item ('latest'), or a fixed time.
+
+    'latest' never lies in the future of the run: ingest rejects records dated beyond a small
+    tolerance past the run's clock, and an item dated within that tolerance (or stored by an
+    older version) still yields at most now. The digest is keyed by this instant's date.
+    """
     if isinstance(as_of, datetime):
         return as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+    now = datetime.now(UTC)
     if as_of == "latest":
-        row = con.execute("SELECT max(created_at) FROM items WHERE NOT deleted").fetchone()
+        row = con.execute("SELECT max(created_at) FROM items WHERE NOT deleted "
+                          "AND created_at <= ?", [now]).fetchone()
         if row and row[0] is not None:
             return row[0].astimezone(UTC)
-    return datetime.now(UTC)
+    return now
 
 
 @dataclass
