@@ -281,7 +281,10 @@ class RecordRules:
 
     @property
     def latest(self) -> datetime:
-        return self.now + self.future_tolerance
+        try:
+            return self.now + self.future_tolerance
+        except OverflowError:  # a clock near year 9999
+            return datetime.max.replace(tzinfo=UTC)
 
     def check(self, item: Item) -> str | None:
         """Why ``item`` breaks a rule (the first one), or None when it is fine."""
