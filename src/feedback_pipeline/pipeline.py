@@ -38,7 +38,8 @@ def embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
 
 
 def stage_ingest(run: Run, settings: Settings) -> dict:
-    rules = settings.ingest.rules()  # the date window is relative to this run's clock
+    # The date window is relative to this run's clock.
+    rules = settings.ingest.rules(sources=[s.name for s in settings.sources])
     stats = ingest(run.con, build_sources(settings.sources, settings.ingest, rules),
                    run_id=run.run_id, salt=author_salt(settings.ingest.author_salt_env),
                    bots=settings.clean.bots(), rules=rules)

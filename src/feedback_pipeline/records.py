@@ -278,6 +278,9 @@ class RecordRules:
     max_title_chars: int = 1_000
     max_field_chars: int = 2_000
     max_tags: int = 100
+    # Every configured source name: a record fetched by one source whose own `source` field
+    # names another could overwrite that source's records, so it is rejected.
+    sources: frozenset[str] = frozenset()
 
     @property
     def latest(self) -> datetime:
@@ -286,8 +289,12 @@ class RecordRules:
         except OverflowError:  # a clock near year 9999
             return datetime.max.replace(tzinfo=UTC)
 
-    def check(self, item: Item) -> str | None:
-        """Why ``item`` breaks a rule (the first one), or None when it is fine."""
+    def check(self, item: Item, fetched_by: str | None = None) -> str | None:
+        """Why ``item`` (fetched by the source named ``fetched_by``) breaks a rule, or None."""
+        if fetched_by and item.source != fetched_by and item.source in self.sources:
+            return (f"field 'source' is {show(item.source)}, another configured source: a record "
+                    f"read by source {show(fetched_by)} may not overwrite that source's records "
+                    "(leave `source` empty, or name this source)")
         for name in ("created_at", "updated_at"):
             when: datetime = getattr(item, name)
             if when < self.oldest:

@@ -133,15 +133,24 @@ def test_duplicate_ids_in_one_file_last_wins_and_the_others_are_counted(warehous
             "fetched": 7, "stored": 3, "rejected": 0, "superseded": 4})
 
 
-def test_a_records_own_source_field_never_overwrites_another_source(warehouse, tmp_path):
+@pytest.mark.parametrize("order", ["forum first", "desk first"])
+def test_a_records_own_source_field_never_overwrites_another_source(warehouse, tmp_path, order):
     forum = write(tmp_path, "forum.jsonl", [good("p-1", body="the forum's own post")])
-    desk = write(tmp_path, "desk.jsonl", [good("p-1", source="forum", body="HIJACK"),
-                                          good("p-2", source="somewhere-else")])
+    desk = write(tmp_path, "desk.jsonl", [
+        good("p-1", source="forum", body="HIJACK"), good("p-2", source="desk"), good("p-3"),
+        good("p-4", source="helpdesk-2019")])  # a label no source is configured with: kept
+    sources = [FileSource(FileSourceConfig(name="forum", path=forum)),
+               FileSource(FileSourceConfig(name="desk", path=desk))]
 
-    ingest(warehouse, [source(forum), source(desk, name="desk")], run_id="r1", rules=RULES)
+    stats = ingest(warehouse, sources if order == "forum first" else sources[::-1], run_id="r1",
+                   rules=RULES)
 
     assert stored(warehouse, "forum") == {"p-1": "the forum's own post"}
-    assert set(stored(warehouse, "desk")) == {"p-1", "p-2"}
+    assert set(stored(warehouse, "desk")) == {"p-2", "p-3"}
+    assert set(stored(warehouse, "helpdesk-2019")) == {"p-4"}
+    assert "field 'source' is 'forum', another configured source" in \
+        rejected(warehouse)["desk.jsonl:1"]
+    assert stats.sources["desk"].fetched == 4 and stats.sources["desk"].rejected == 1
 
 
 # -- connector pages ------------------------------------------------------------------------------

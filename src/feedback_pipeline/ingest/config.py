@@ -9,6 +9,7 @@ never settings: a setting names the *environment variable* that holds them, and 
 from __future__ import annotations
 
 import codecs
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -75,10 +76,11 @@ class IngestConfig(Section):
         "(9999-12-31 is a common 'never').")
     author_salt_env: str = "FP_AUTHOR_SALT"
 
-    def rules(self, now: datetime | None = None) -> RecordRules:
-        """The checks of one run, whose clock is ``now`` (default: this instant)."""
+    def rules(self, now: datetime | None = None, sources: Iterable[str] = ()) -> RecordRules:
+        """The checks of one run, whose clock is ``now`` (default: this instant), over the
+        configured ``sources`` (their names)."""
         return RecordRules(
-            now=now or datetime.now(UTC),
+            now=now or datetime.now(UTC), sources=frozenset(sources),
             oldest=datetime.combine(self.oldest_date, datetime.min.time(), tzinfo=UTC),
             future_tolerance=timedelta(hours=self.future_tolerance_hours),
             max_title_chars=self.max_title_chars, max_field_chars=self.max_field_chars,

@@ -96,7 +96,7 @@ class FileSource(Source):
         """The record's guard: whatever goes wrong with it becomes its rejection."""
         try:
             item = self._item(parsed, position)
-            reason = self.rules.check(item) if self.rules else None
+            reason = self.rules.check(item, self.name) if self.rules else None
             if reason is None:
                 return item
         except RecordError as exc:
@@ -112,9 +112,11 @@ class FileSource(Source):
         if isinstance(parsed, RecordError):
             raise parsed
         record = dict(parsed)
-        # The configured source is the key: a record's own `source` field never decides where it
-        # is stored, so a file can never overwrite another source's records.
-        record["source"] = self.name
+        # A record without `source` belongs to this source; one with its own label (a mixed
+        # export, like the demo) keeps it, unless it names another configured source
+        # (RecordRules.check rejects that: it could overwrite that source's records).
+        if not record.get("source"):
+            record["source"] = self.name
         if not record.get("kind") and self.config.default_kind:
             record["kind"] = self.config.default_kind
         return item_from_mapping(record, max_body_chars=self.max_body_chars, position=position)

@@ -7,7 +7,8 @@ Rules every source obeys here, whatever its type:
 
 - every item is checked against the run's :class:`RecordRules` (date window, sizes); a failing
   one becomes a rejection with its position;
-- the configured source name is the key: an item is stored under the source that fetched it;
+- an item whose own ``source`` names another configured source is rejected: no source can
+  overwrite another's records (a label no source is configured with is kept: a mixed export);
 - several versions of one ``external_id`` in one fetch: the newest ``updated_at`` wins (on a tie,
   the later one), the others are counted as ``superseded``;
 - the totals reconcile: ``fetched = stored + rejected + superseded``.
@@ -156,13 +157,13 @@ def save_batch(
     run_id: str,
     salt: str,
     bots: BotNames | None = None,
-    restored: frozenset[str] | set[str] = frozenset(),
+    restored: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
 ) -> SourceStats:
     """Commit one batch: upsert its items, keep its rejections, advance the cursor.
 
     Args:
-        restored: external ids this fetch already stored in an earlier batch; storing them again
-            is counted by the caller as superseding, not as new/changed/unchanged.
+        restored: (source, external_id) this fetch already stored in an earlier batch; storing
+            them again is counted by the caller as superseding, not as new/changed/unchanged.
     """
     stats = SourceStats(fetched=len(batch.items) + len(batch.rejections))
     items = _latest_per_key(batch.items)
@@ -171,14 +172,14 @@ def save_batch(
         if items:
             staged = _items_table(items, salt, bots or BotNames())  # noqa: F841 - read by DuckDB by name
             con.execute("CREATE OR REPLACE TEMP TABLE staged_items AS SELECT * FROM staged")
-            for external_id, status in con.execute(
+            for key_source, external_id, status in con.execute(
                 """
-                SELECT s.external_id, CASE WHEN i.source IS NULL THEN 'new'
+                SELECT s.source, s.external_id, CASE WHEN i.source IS NULL THEN 'new'
                        WHEN i.content_hash <> s.content_hash THEN 'changed' ELSE 'unchanged' END
                 FROM staged_items s LEFT JOIN items i USING (source, external_id)
                 """
             ).fetchall():
-                if external_id not in restored:
+                if (key_source, external_id) not in restored:
                     setattr(stats, status, getattr(stats, status) + 1)
             con.execute(_UPSERT, {"run_id": run_id})
             con.execute("DROP TABLE staged_items")
@@ -236,10 +237,12 @@ def ingest(
     """
     bots = bots or BotNames()
     rules = rules or RecordRules(now=datetime.now(UTC))
+    if not rules.sources:
+        rules = replace(rules, sources=frozenset(s.name for s in sources))
     result = IngestStats()
     for source in sources:
         total = result.sources[source.name] = SourceStats()
-        stored: dict[str, datetime] = {}  # external_id -> updated_at stored by this fetch
+        stored: dict[tuple[str, str], datetime] = {}  # (source, id) -> updated_at stored
         try:
             for batch in source.fetch(get_cursor(con, source.name)):
                 crashpoint("ingest.batch.fetched")
@@ -265,9 +268,10 @@ def ingest(
 
 
 def _checked(batch: Batch, source_name: str, rules: RecordRules,
-             stored: dict[str, datetime]) -> tuple[Batch, int, set[str]]:
-    """The batch as it will be saved: every item checked against the rules, keyed by the
-    configured source, and no older version of a record this fetch already stored.
+             stored: dict[tuple[str, str], datetime]
+             ) -> tuple[Batch, int, set[tuple[str, str]]]:
+    """The batch as it will be saved: every item checked against the rules (date window, sizes,
+    the source key), and no older version of a record this fetch already stored.
 
     Returns the batch, how many items were dropped as older than a stored version, and the ids
     this batch stores again (their earlier version is superseded).
@@ -275,27 +279,26 @@ def _checked(batch: Batch, source_name: str, rules: RecordRules,
     items: list[Item] = []
     rejections = list(batch.rejections)
     for item in batch.items:
-        reason = rules.check(item)
+        reason = rules.check(item, source_name)
         if reason is not None:
             rejections.append(Rejection(source=source_name, position=item.position or "?",
                                         reason=reason, raw=_item_raw(item),
                                         external_id=item.external_id))
             continue
-        if item.source != source_name:
-            item = replace(item, source=source_name)
         items.append(item)
-    kept = _latest_per_key(items)
-    older = [it for it in kept if it.external_id in stored
-             and stored[it.external_id] > it.updated_at]
-    restored = {it.external_id for it in kept if it.external_id in stored} - \
-        {it.external_id for it in older}
+    kept = {_key(it): it for it in _latest_per_key(items)}
+    older = {k for k, it in kept.items() if k in stored and stored[k] > it.updated_at}
+    restored = {k for k in kept if k in stored} - older
     checked_count = len(items)
     if older:
-        drop = {it.external_id for it in older}
-        items = [it for it in items if it.external_id not in drop]
-    stored.update({it.external_id: it.updated_at for it in _latest_per_key(items)})
+        items = [it for it in items if _key(it) not in older]
+    stored.update({_key(it): it.updated_at for it in _latest_per_key(items)})
     checked = Batch(items=items, rejections=rejections, cursor=batch.cursor)
     return checked, checked_count - len(items), restored
+
+
+def _key(item: Item) -> tuple[str, str]:
+    return item.source, item.external_id
 
 
 def _item_raw(item: Item) -> str:
