@@ -195,6 +195,28 @@ def test_stray_quote_is_rejected_at_its_line_and_the_rows_after_it_are_recovered
     assert reconciles(stats)
 
 
+def test_stray_quote_closed_by_a_later_rows_quote_swallows_no_row(warehouse, night):
+    data = (CSV_HEADER + csv_row("t-1") + b'support_ticket,t-2,2026-11-02,Login,"oops\r\n'
+            + csv_row("t-3") + csv_row("t-4")
+            + b'support_ticket,t-5,2026-11-02,Login,"quoted, with a comma"\r\n' + csv_row("t-6"))
+
+    stats = night({"desk.csv": data})
+
+    assert stored(warehouse) == {"t-1": "Login loops forever", "t-3": "Login loops forever",
+                                 "t-4": "Login loops forever", "t-5": "quoted, with a comma",
+                                 "t-6": "Login loops forever"}
+    assert "over lines 3-6: an unterminated quote?" in rejected(warehouse)["desk.csv:3"]
+    assert reconciles(stats)
+
+
+def test_stray_quote_running_to_the_end_of_the_file(warehouse, night):
+    night({"desk.csv": CSV_HEADER + csv_row("t-1") + b'support_ticket,t-2,2026-11-02,A,"oops\r\n'
+           + csv_row("t-3")})
+
+    assert set(stored(warehouse)) == {"t-1", "t-3"}
+    assert "not closed before the end of the file" in rejected(warehouse)["desk.csv:3"]
+
+
 def test_field_over_the_csv_module_limit_is_a_rejection_not_a_crash(warehouse, night):
     huge = '"' + "word " * 40_000 + '"'  # 200,000 characters: over csv's 131,072 per field
     data = CSV_HEADER + csv_row("t-1") + csv_row("t-2", huge) + csv_row("t-3")

@@ -12,9 +12,10 @@ record's :class:`RecordError`, never raised: the file source rejects it and read
   positioned at its first line; after a malformed element reading resumes at the next line that
   starts an object. A ``.json`` file holding one object or JSON Lines is read as such.
 - **CSV**: a header row, then one record per row. A quoted field that runs past
-  ``ingest.csv_max_record_lines`` lines or ``max_record_chars`` characters is rejected at the
-  line where it starts, and reading resumes on the following line, so the rows an unterminated
-  quote would have swallowed are recovered.
+  ``ingest.csv_max_record_lines`` lines or ``max_record_chars`` characters or to the end of the
+  file, or a row over several lines with more fields than the header (a stray quote closed by a
+  later row's quote), is rejected at the line where it starts, and reading resumes on the
+  following line, so the rows an unterminated quote would have swallowed are recovered.
 """
 
 from __future__ import annotations
@@ -195,7 +196,9 @@ def _array_records(name: str, text: str, encoding: str, limits: IngestConfig) ->
 
 
 class _RecordTooLong(Exception):
-    pass
+    def __init__(self, *, at_end: bool = False) -> None:
+        super().__init__()
+        self.at_end = at_end
 
 
 class _Feed:
@@ -214,6 +217,9 @@ class _Feed:
 
     def __next__(self) -> str:
         if self.pos >= len(self.lines):
+            # csv asks for a line mid-record only inside a quoted field: the file ended in it
+            if self.record_lines:
+                raise _RecordTooLong(at_end=True)
             raise StopIteration
         line = self.lines[self.pos]
         self.record_lines += 1
@@ -233,25 +239,37 @@ def _csv_records(name: str, text: str, encoding: str, limits: IngestConfig) -> I
     feed = _Feed(lines, 0, limits)
     header: list[str] | None = None
     while feed.pos < len(lines):
-        reader = csv.reader(feed)
         try:
-            for row in reader:
-                start = feed.record_start
+            for row in csv.reader(feed):
+                start, end = feed.record_start, feed.pos
                 feed.mark()
                 if header is None:
                     header = [h.strip() for h in row]
-                    continue
-                if row:
+                elif len(row) > len(header) and end - start > 1:
+                    # A quote that opened in this row closed in a later one: the rows between
+                    # were swallowed. Reject the row where it opened and read on from the next.
+                    yield f"{name}:{start + 1}", _printable(lines[start][:MAX_RAW_CHARS]), \
+                        RecordError(
+                            f"row has {len(row)} fields, header has {len(header)}, over lines "
+                            f"{start + 1}-{end}: an unterminated quote? The following lines are "
+                            "read as new rows")
+                    feed.pos = start + 1
+                    feed.mark()
+                    break
+                elif row:
                     yield _csv_row(f"{name}:{start + 1}", row, header, encoding)
-            break
-        except _RecordTooLong:
+            else:
+                break
+        except _RecordTooLong as exc:
             start = feed.record_start
             first = lines[start].rstrip("\r\n")
+            where = ("before the end of the file" if exc.at_end else
+                     f"within {limits.csv_max_record_lines:,} lines / "
+                     f"{limits.max_record_chars:,} characters (ingest.csv_max_record_lines, "
+                     "max_record_chars)")
             yield f"{name}:{start + 1}", _printable(first[:MAX_RAW_CHARS]), RecordError(
-                f"a quoted field opened here is not closed within "
-                f"{limits.csv_max_record_lines:,} lines / {limits.max_record_chars:,} characters "
-                "(ingest.csv_max_record_lines, max_record_chars): an unterminated quote? The "
-                "following lines are read as new rows")
+                f"a quoted field opened here is not closed {where}: an unterminated quote? "
+                "The following lines are read as new rows")
             feed.pos = start + 1
         except csv.Error as exc:
             start = feed.record_start
