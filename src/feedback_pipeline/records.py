@@ -241,7 +241,8 @@ def item_from_mapping(raw: dict, *, max_body_chars: int, position: str = "") -> 
         )
     created = parse_timestamp(raw.get("created_at"), "created_at")
     updated_raw = raw.get("updated_at")
-    updated = parse_timestamp(updated_raw, "updated_at") if updated_raw not in (None, "") else created
+    updated = (parse_timestamp(updated_raw, "updated_at") if updated_raw not in (None, "")
+               else created)
     return Item(
         source=_text(raw["source"], "source", ids=True).strip(),
         kind=kind,

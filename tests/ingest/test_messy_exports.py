@@ -155,7 +155,7 @@ def test_json_array_in_a_jsonl_file_and_jsonl_in_a_json_file(warehouse, night):
 
 
 def test_unclosed_json_array_is_rejected_with_what_came_before_kept(warehouse, night):
-    night({"posts.json": ("[" + json.dumps(good("a-1")) + ",\n" + json.dumps(good("a-2"))).encode()})
+    night({"posts.json": f'[{json.dumps(good("a-1"))},\n{json.dumps(good("a-2"))}'.encode()})
 
     assert set(stored(warehouse)) == {"a-1", "a-2"}
     assert any("not closed" in r for r in rejected(warehouse).values())

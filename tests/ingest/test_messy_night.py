@@ -93,7 +93,7 @@ class Messy:
         first = {**records[0], "body": "an earlier version of this post"}
         lines.insert(0, json.dumps(first).encode())
         self.superseded += 1
-        for n, (_, raw, reason) in enumerate(bad):
+        for n, (_, raw, _reason) in enumerate(bad):
             at = 3 + 3 * n
             lines.insert(at, raw if isinstance(raw, bytes) else raw.encode())
         path.write_bytes(b"\r\n".join(lines) + b"\r\n")
