@@ -285,13 +285,18 @@ def status(
     """Last runs: what each stage did and how long it took, failures, rejects, cursors."""
     from feedback_pipeline.report.status import status_json, status_table, warehouse_status
 
+    report = _read(config, warehouse, lambda con: warehouse_status(con, limit=limit))
+    typer.echo(status_json(report) if fmt is StatusFormat.json else status_table(report))
+
+
+def _read(config: Path | None, warehouse: Path | None, query):
+    """``query(con)`` on the warehouse opened read-only; a clear error (exit 2) if it cannot."""
     try:
         _, con = _open(config, warehouse, read_only=True)
         with closing(con):
-            report = warehouse_status(con, limit=limit)
+            return query(con)
     except FeedbackPipelineError as exc:
         _fail(exc)
-    typer.echo(status_json(report) if fmt is StatusFormat.json else status_table(report))
 
 
 @app.command()
@@ -309,12 +314,8 @@ def rejected(
     """Records that could not be ingested: where they were (file:line, page) and why."""
     from feedback_pipeline.report.status import rejected_records, rejected_table, status_json
 
-    try:
-        _, con = _open(config, warehouse, read_only=True)
-        with closing(con):
-            rows = rejected_records(con, source=source, since=since, limit=limit)
-    except FeedbackPipelineError as exc:
-        _fail(exc)
+    rows = _read(config, warehouse,
+                 lambda con: rejected_records(con, source=source, since=since, limit=limit))
     typer.echo(status_json(rows) if fmt is StatusFormat.json else rejected_table(rows))
 
 

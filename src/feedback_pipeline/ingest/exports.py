@@ -25,7 +25,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from feedback_pipeline.errors import RecordError
 from feedback_pipeline.ingest.config import IngestConfig
@@ -100,6 +100,17 @@ def _parse_object(text: str) -> dict | RecordError:
     return parsed
 
 
+def _record(position: str, raw: str, encoding: str, limits: IngestConfig, what: str,
+            parse: Callable[[str], dict | RecordError] = _parse_object) -> Record:
+    """One record's guard: too long, undecodable bytes, or what ``parse`` makes of it."""
+    if len(raw) > limits.max_record_chars:
+        return position, raw, _too_long(len(raw), limits.max_record_chars, what)
+    if _bad_bytes(raw):
+        return position, _printable(raw), _encoding_error(encoding)
+    # raw whole: rejections are keyed by its hash; ingest stores 2,000 characters
+    return position, raw, parse(raw)
+
+
 def _jsonl_records(name: str, text: str, encoding: str, limits: IngestConfig,
                    first_line: int = 1) -> Iterator[Record]:
     # Only \n ends a JSONL record: str.splitlines() would also split on U+2028 and friends,
@@ -108,13 +119,7 @@ def _jsonl_records(name: str, text: str, encoding: str, limits: IngestConfig,
         line = line.removesuffix("\r")
         if not line.strip():
             continue
-        position = f"{name}:{lineno}"
-        if len(line) > limits.max_record_chars:
-            yield position, line, _too_long(len(line), limits.max_record_chars, "the line")
-        elif _bad_bytes(line):
-            yield position, _printable(line), _encoding_error(encoding)
-        else:  # raw whole: rejections are keyed by its hash; ingest stores 2,000 characters
-            yield position, line, _parse_object(line)
+        yield _record(f"{name}:{lineno}", line, encoding, limits, "the line")
 
 
 def _json_document(name: str, text: str, encoding: str, limits: IngestConfig) -> Iterator[Record]:
@@ -127,13 +132,8 @@ def _json_document(name: str, text: str, encoding: str, limits: IngestConfig) ->
     except (ValueError, RecursionError):
         yield from _jsonl_records(name, text, encoding, limits)  # JSON Lines, or broken lines
         return
-    position = f"{name}:{text[: text.index(stripped[0])].count(chr(10)) + 1}"
-    if len(stripped) > limits.max_record_chars:
-        yield position, stripped, _too_long(len(stripped), limits.max_record_chars, "the file")
-    elif _bad_bytes(stripped):
-        yield position, _printable(stripped), _encoding_error(encoding)
-    else:
-        yield position, stripped, _parse_object(stripped)
+    first_line = text[: text.index(stripped[0])].count("\n") + 1
+    yield _record(f"{name}:{first_line}", stripped, encoding, limits, "the file")
 
 
 class _Lines:
@@ -172,16 +172,9 @@ def _array_records(name: str, text: str, encoding: str, limits: IngestConfig) ->
                 f"{reason}; reading resumes at the next line that starts an object")
             i = _skip_ws(text, end)
             continue
-        raw = text[start:end]
-        if end - start > limits.max_record_chars:
-            yield position, raw, _too_long(end - start, limits.max_record_chars, "the element")
-        elif _bad_bytes(raw):
-            yield position, _printable(raw), _encoding_error(encoding)
-        elif not isinstance(value, dict):
-            yield position, raw, RecordError(
-                f"each array element must be a JSON object, got {type(value).__name__}")
-        else:
-            yield position, raw, value
+        yield _record(position, text[start:end], encoding, limits, "the element",
+                      parse=lambda _raw, v=value: v if isinstance(v, dict) else RecordError(
+                          f"each array element must be a JSON object, got {type(v).__name__}"))
         i = _skip_ws(text, end)
         if i < len(text) and text[i] == ",":
             i = _skip_ws(text, i + 1)
