@@ -115,8 +115,10 @@ def parse_timestamp(value: object, name: str) -> datetime:
         try:
             dt = datetime.fromtimestamp(float(value), tz=UTC)
         except (OverflowError, OSError, ValueError) as exc:  # NaN, inf, beyond year 9999
-            raise RecordError(f"field '{name}' is not a usable epoch timestamp: {show(value)}") \
-                from exc
+            hint = " (milliseconds? epoch timestamps are in seconds)" \
+                if abs(value) > 1e11 and abs(value) < 1e14 else ""
+            raise RecordError(f"field '{name}' is not a usable epoch timestamp: {show(value)}"
+                              f"{hint}") from exc
     elif isinstance(value, str) and value.strip():
         text = value.strip().replace("Z", "+00:00")
         try:

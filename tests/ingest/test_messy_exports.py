@@ -126,6 +126,20 @@ def test_empty_files_blank_lines_and_crlf(warehouse, night):
     assert stats.total("rejected") == 0 and not stats.as_dict()["failed_sources"]
 
 
+def test_exports_joined_with_cat_keep_their_second_bom(warehouse, night):
+    data = b"\xef\xbb\xbf" + line(good("a-1")) + b"\n\xef\xbb\xbf" + line(good("b-1")) + b"\n"
+
+    night({"joined.jsonl": data})
+
+    assert set(stored(warehouse)) == {"a-1", "b-1"}
+
+
+def test_epoch_milliseconds_are_rejected_with_a_hint(warehouse, night):
+    night({"forum.jsonl": line(good("ms", created_at=1_764_150_000_000))})
+
+    assert "(milliseconds? epoch timestamps are in seconds)" in rejected(warehouse)["forum.jsonl:1"]
+
+
 # -- JSON documents -----------------------------------------------------------------------------
 
 def test_json_array_with_a_broken_element_and_trailing_garbage(warehouse, night):
@@ -253,6 +267,15 @@ def test_utf16_csv_with_nul_and_control_characters_in_ids(warehouse, night):
     reasons = rejected(warehouse)
     assert "field 'external_id' contains NUL bytes" in reasons["desk.csv:3"]
     assert "field 'url' contains the control character U+001B" in reasons["desk.csv:4"]
+
+
+def test_a_header_naming_a_column_twice_rejects_its_rows(warehouse, night):
+    data = b"kind,external_id,created_at,body,body\r\nsupport_ticket,t-1,2026-11-02,a,b\r\n"
+
+    night({"desk.csv": data})
+
+    assert stored(warehouse) == {}
+    assert rejected(warehouse) == {"desk.csv:2": "the header names column(s) 'body' twice"}
 
 
 # -- whole sources ------------------------------------------------------------------------------

@@ -116,7 +116,8 @@ def _jsonl_records(name: str, text: str, encoding: str, limits: IngestConfig,
     # Only \n ends a JSONL record: str.splitlines() would also split on U+2028 and friends,
     # which JSON allows raw inside strings.
     for lineno, line in enumerate(text.split("\n"), start=first_line):
-        line = line.removesuffix("\r")
+        # A BOM inside the file: exports joined with `cat`, the second one with a BOM.
+        line = line.removesuffix("\r").removeprefix("\ufeff")
         if not line.strip():
             continue
         yield _record(f"{name}:{lineno}", line, encoding, limits, "the line")
@@ -273,6 +274,11 @@ def _csv_records(name: str, text: str, encoding: str, limits: IngestConfig) -> I
 
 
 def _csv_row(position: str, row: list[str], header: list[str], encoding: str) -> Record:
+    named = [h for h in header if h]
+    if len(set(named)) < len(named):  # which of two `body` columns is the body? Neither.
+        twice = sorted({h for h in named if named.count(h) > 1})
+        return position, json.dumps(row, ensure_ascii=False), RecordError(
+            f"the header names column(s) {', '.join(map(repr, twice))} twice")
     record: dict = dict(zip(header, row, strict=False))
     for missing in header[len(row):]:  # a short row: its missing fields are empty, as DictReader
         record[missing] = None
