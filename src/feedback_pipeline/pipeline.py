@@ -109,7 +109,7 @@ def stage_deliver(run: Run, settings: Settings, ranking: list[dict]) -> dict:
     """
     deliver = settings.deliver
     totals = {"items": run.stats.get("cluster", {}).get("items", 0), "themes": len(ranking),
-              "new_items": new_items_since_last_completed(run.con, run.as_of)}
+              "new_items": new_items_since_last_completed(run.con, run.digest_as_of)}
     live_jira = not deliver.dry_run and deliver.jira.enabled
     stats: dict = {}
     jira_failure: SinkError | None = None
@@ -128,6 +128,7 @@ def stage_deliver(run: Run, settings: Settings, ranking: list[dict]) -> dict:
     if not deliver.dry_run and deliver.slack.enabled:
         sink = SlackDigestSink(deliver.slack, jira_server=deliver.jira.server)
         stats["slack"] = sink.deliver(run, ranking, totals)
+    stats["digest_date"] = f"{run.digest_as_of:%Y-%m-%d}"
     if jira_failure is not None:
         raise jira_failure
     crashpoint("deliver.done")

@@ -153,8 +153,8 @@ outbox = "{tmp_path / 'outbox'}"
             items.setdefault(source, {})[external_id] = body
         reasons = dict(con.execute("SELECT position, reason FROM rejected_items "
                                    "WHERE source = 'messy'").fetchall())
-        as_of = con.execute("SELECT json_extract_string(stats, '$.rank.as_of'), status "
-                            "FROM runs").fetchall()
+        as_of = con.execute("SELECT json_extract_string(stats, '$.rank.as_of'), status, "
+                            "started_at FROM runs").fetchall()
         last_seen = con.execute("SELECT min(last_seen), max(last_seen), count(*) FROM themes"
                                 ).fetchone()
         digests = con.execute("SELECT delivery_key FROM deliveries WHERE sink = 'slack'"
@@ -170,16 +170,17 @@ outbox = "{tmp_path / 'outbox'}"
     for position, words in messy.bad.items():
         assert words in reasons[position], (position, reasons[position])
 
-    # The placeholder dates moved nothing: as_of is the newest good record, so are the themes'
-    # last_seen and the digest's date.
+    # The placeholder dates moved nothing: as_of is the newest good record, no theme was last
+    # seen after it, and the digest is dated by the run's own day.
     expected = datetime.fromisoformat(newest).astimezone(UTC)
-    [(run_as_of, status)] = as_of
+    [(run_as_of, status, started)] = as_of
     assert status == "completed"
     assert datetime.fromisoformat(run_as_of) == expected <= datetime.now(UTC)
     assert last_seen[2] > 0 and last_seen[1] <= expected and last_seen[0].year >= 2000
-    assert digests == [(f"slack:digest:{expected:%Y-%m-%d}",)]
+    day = f"{started.astimezone(UTC):%Y-%m-%d}"
+    assert digests == [(f"slack:digest:{day}",)]
     assert [p.name for p in (tmp_path / "outbox" / "slack").glob("digest-*.json")] == [
-        f"digest-{expected:%Y-%m-%d}.json"]
+        f"digest-{day}.json"]
 
     status = CliRunner().invoke(app, ["status", "-w", str(tmp_path / "wh.duckdb")])
     assert f"rejected records: {len(messy.bad)} (messy {len(messy.bad)})" in status.output

@@ -234,3 +234,19 @@ def test_run_with_an_invalid_config_fails_before_the_flow_starts(tmp_path, monke
 
     assert result.exit_code == 2
     assert "max_bodychars" in result.output and "Extra inputs are not permitted" in result.output
+
+
+def test_the_digest_is_dated_by_the_runs_day_not_by_its_newest_item(warehouse):
+    from feedback_pipeline.warehouse.runs import open_run
+
+    warehouse.execute("INSERT INTO items (source, external_id, kind, created_at, updated_at, "
+                      "content_hash) VALUES ('f', '1', 'community_post', ?, ?, 'h')",
+                      [datetime(2024, 5, 1, tzinfo=UTC)] * 2)
+    with open_run(warehouse, as_of="latest") as latest:
+        assert latest.as_of == datetime(2024, 5, 1, tzinfo=UTC)
+        started = warehouse.execute("SELECT started_at FROM runs WHERE run_id = ?",
+                                    [latest.run_id]).fetchone()[0]
+        assert latest.digest_as_of == started
+    fixed = datetime(2024, 6, 30, 23, 59, 59, tzinfo=UTC)
+    with open_run(warehouse, as_of=fixed) as replayed:  # a backfill day, a simulated night
+        assert replayed.digest_as_of == fixed
