@@ -108,6 +108,16 @@ def bound_reason(reason: str) -> str:
     return bounded(reason, MAX_REASON_CHARS)
 
 
+def guard_reason(exc: Exception) -> str:
+    """Why a record was rejected, from whatever its guard caught (a record's guard catches every
+    ``Exception``: one odd record must never end its file, page or source)."""
+    if isinstance(exc, RecordError):
+        return exc.reason
+    if isinstance(exc, RecursionError):
+        return "the record is nested too deeply to read"
+    return f"unreadable record ({type(exc).__name__}: {str(exc)[:200]})"
+
+
 def parse_timestamp(value: object, name: str) -> datetime:
     if isinstance(value, datetime):
         dt = value
@@ -325,4 +335,5 @@ class RecordRules:
 
 
 __all__ = ["KINDS", "MAX_RAW_CHARS", "MAX_REASON_CHARS", "PART_SEPARATOR", "Item", "RecordRules",
-           "Rejection", "bound_reason", "bounded", "item_from_mapping", "parse_timestamp", "show"]
+           "Rejection", "bound_reason", "bounded", "guard_reason", "item_from_mapping",
+           "parse_timestamp", "show"]

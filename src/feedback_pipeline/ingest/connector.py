@@ -7,11 +7,16 @@ from abc import abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
-from feedback_pipeline.errors import RecordError
 from feedback_pipeline.ingest.config import ConnectorConfig
 from feedback_pipeline.ingest.http import Credential, HttpClient, RetryPolicy
 from feedback_pipeline.ingest.source import Batch, Source
-from feedback_pipeline.records import MAX_RAW_CHARS, Item, Rejection, item_from_mapping
+from feedback_pipeline.records import (
+    MAX_RAW_CHARS,
+    Item,
+    Rejection,
+    guard_reason,
+    item_from_mapping,
+)
 from feedback_pipeline.secrets import resolve_secret
 
 Row = Item | Rejection
@@ -40,12 +45,8 @@ def to_row(record: dict[str, Any], *, raw: Any, position: str, max_body_chars: i
     """
     try:
         return item_from_mapping(record, max_body_chars=max_body_chars, position=position)
-    except RecordError as exc:
-        reason = exc.reason
-    except RecursionError:
-        reason = "the record is nested too deeply to read"
     except Exception as exc:  # noqa: BLE001 - one odd record must not end the page
-        reason = f"unreadable record ({type(exc).__name__}: {exc})"
+        reason = guard_reason(exc)
     external_id = record.get("external_id")
     return Rejection(
         source=str(record.get("source") or ""),

@@ -19,7 +19,13 @@ from feedback_pipeline.errors import ConfigError, RecordError, SourceError
 from feedback_pipeline.ingest.config import FileSourceConfig, IngestConfig
 from feedback_pipeline.ingest.exports import SUFFIXES, file_records
 from feedback_pipeline.ingest.source import Batch, Source
-from feedback_pipeline.records import Item, RecordRules, Rejection, item_from_mapping
+from feedback_pipeline.records import (
+    Item,
+    RecordRules,
+    Rejection,
+    guard_reason,
+    item_from_mapping,
+)
 
 BATCH_SIZE = 2_000
 _SUFFIX_NAMES = "/".join(SUFFIXES)
@@ -99,12 +105,8 @@ class FileSource(Source):
             reason = self.rules.check(item, self.name) if self.rules else None
             if reason is None:
                 return item
-        except RecordError as exc:
-            reason = exc.reason
-        except (RecursionError, MemoryError):
-            reason = "the record is nested too deeply to read"
         except Exception as exc:  # noqa: BLE001 - one odd record must not end the source
-            reason = f"unreadable record ({type(exc).__name__}: {exc})"
+            reason = guard_reason(exc)
         return Rejection(source=self.name, position=position, reason=reason, raw=raw,
                          external_id=_external_id(parsed))
 
