@@ -250,3 +250,16 @@ def test_the_digest_is_dated_by_the_runs_day_not_by_its_newest_item(warehouse):
     fixed = datetime(2024, 6, 30, 23, 59, 59, tzinfo=UTC)
     with open_run(warehouse, as_of=fixed) as replayed:  # a backfill day, a simulated night
         assert replayed.digest_as_of == fixed
+
+
+def test_status_and_run_summary_name_a_failed_source_and_reconcile(warehouse, tmp_path):
+    from feedback_pipeline.report.status import run_summary_markdown
+
+    path = write(tmp_path, "forum.jsonl", [good("g-1"), good("g-1"), b"oops"])
+    stats = ingest(warehouse, [source(path), source(tmp_path / "typo.jsonl", name="desk")],
+                   run_id="r1", rules=RULES).as_dict()
+
+    line_ = stage_line("ingest", stats)
+    assert "3 in = 1 stored + 1 rejected + 1 superseded" in line_
+    assert "failed sources: desk (source 'desk': file " in line_ and "does not exist" in line_
+    assert "failed sources: desk" in run_summary_markdown("r1", {"ingest": stats})
