@@ -12,7 +12,8 @@ from feedback_pipeline.cli import app
 
 runner = CliRunner()
 COMMANDS = [[], ["run"], ["themes"], ["themes", "show"], ["themes", "merge"], ["themes", "split"],
-            ["themes", "rename"], ["themes", "reject"], ["cluster"], ["status"], ["backfill"]]
+            ["themes", "rename"], ["themes", "reject"], ["cluster"], ["status"], ["backfill"],
+            ["rejected"]]
 
 
 def _plain(text: str) -> str:

@@ -169,10 +169,11 @@ def test_tags_of_another_type_are_rejected(make_record):
 
 @pytest.mark.parametrize(
     ("votes", "expected"),
-    [("12", 12), (3.0, 3), ("7.9", 7), ("", 0), (None, 0)],
-    ids=["numeric-string", "float", "float-string", "empty", "null"],
+    [("12", 12), (3.0, 3), ("7.0", 7), (" -2 ", -2), ("", 0), (None, 0)],
+    ids=["numeric-string", "integral-float", "integral-float-string", "negative", "empty",
+         "null"],
 )
-def test_votes_are_numbers(make_record, votes, expected):
+def test_votes_are_integers(make_record, votes, expected):
     assert parse(make_record(votes=votes)).votes == expected
 
 
@@ -180,16 +181,18 @@ def test_likes_is_an_alias_of_votes(make_record):
     assert parse(make_record(likes="5")).votes == 5
 
 
-@pytest.mark.parametrize("votes", ["many", "12 votes", [3], {"n": 1}, "nan"],
-                         ids=["word", "suffix", "list", "object", "nan"])
-def test_non_numeric_votes_are_rejected(make_record, votes):
-    with pytest.raises(RecordError, match="field 'votes' must be a number"):
+@pytest.mark.parametrize("votes", ["many", "12 votes", [3], {"n": 1}, "nan", 1.9, "7.9", True,
+                                   False, "1e3"],
+                         ids=["word", "suffix", "list", "object", "nan", "fraction",
+                              "fraction-string", "true", "false", "exponent"])
+def test_votes_that_are_not_integers_are_rejected_not_coerced(make_record, votes):
+    with pytest.raises(RecordError, match="field 'votes' must be an integer"):
         parse(make_record(votes=votes))
 
 
 @pytest.mark.parametrize("votes", ["inf", "1e400", float("inf")], ids=["inf", "huge", "float-inf"])
 def test_infinite_votes_are_a_record_error(make_record, votes):
-    with pytest.raises(RecordError, match="field 'votes' must be a number"):
+    with pytest.raises(RecordError, match="field 'votes' must be an integer"):
         parse(make_record(votes=votes))
 
 

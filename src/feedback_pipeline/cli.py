@@ -43,8 +43,19 @@ def run(
     full_recluster: Annotated[bool, typer.Option(
         "--full-recluster", help="Re-cluster everything instead of the incremental path.")] = False,
 ) -> None:
-    """Run the nightly flow once: pull, clean, embed, cluster, rank, deliver."""
+    """Run the nightly flow once: pull, clean, embed, cluster, rank, deliver.
+
+    Exit status: 0 when every source was read, 1 when the run completed but a source failed as a
+    whole (named on stderr; the others were ingested), 2 when the run failed or the configuration
+    is invalid.
+    """
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from feedback_pipeline.config import load_settings
+
+    try:  # a bad config fails here, before Prefect starts its temporary server
+        load_settings(config, warehouse=warehouse)
+    except FeedbackPipelineError as exc:
+        _fail(exc)
     from flows.local_server import temporary_server
     from flows.nightly import nightly
 
@@ -62,6 +73,14 @@ def run(
         f"{cl['themes']} themes ({cl['noise_fraction']:.1%} noise), {stats['rank']['ranked']} "
         f"ranked; outbox: {stats['deliver']['outbox']}"
     )
+    typer.echo(f"records: {ing['fetched']} in = {ing['stored']} stored + {ing['rejected']} "
+               f"rejected + {ing['superseded']} superseded"
+               + ("; see `feedback-pipeline rejected`" if ing["rejected"] else ""))
+    for name, error in ing.get("errors", {}).items():
+        typer.secho(f"error: source '{name}' failed, nothing was read from it: {error}",
+                    fg=typer.colors.RED, err=True)
+    if ing.get("errors"):
+        raise typer.Exit(code=1)
 
 
 themes_app = typer.Typer(help="Ranked themes, and corrections: merge, split, rename, reject.",
@@ -288,13 +307,38 @@ def status(
     """Last runs: what each stage did and how long it took, failures, rejects, cursors."""
     from feedback_pipeline.report.status import status_json, status_table, warehouse_status
 
+    report = _read(config, warehouse, lambda con: warehouse_status(con, limit=limit))
+    typer.echo(status_json(report) if fmt is StatusFormat.json else status_table(report))
+
+
+def _read(config: Path | None, warehouse: Path | None, query):
+    """``query(con)`` on the warehouse opened read-only; a clear error (exit 2) if it cannot."""
     try:
         _, con = _open(config, warehouse, read_only=True)
         with closing(con):
-            report = warehouse_status(con, limit=limit)
+            return query(con)
     except FeedbackPipelineError as exc:
         _fail(exc)
-    typer.echo(status_json(report) if fmt is StatusFormat.json else status_table(report))
+
+
+@app.command()
+def rejected(
+    config: ConfigOpt = None,
+    warehouse: WarehouseOpt = None,
+    source: Annotated[str | None, typer.Option("--source", "-s", help="Only this source.")] = None,
+    since: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
+        help="Only records rejected since this day (YYYY-MM-DD, UTC).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many.")] = 100,
+    fmt: Annotated[StatusFormat, typer.Option("--format", "-f", help="table or json.")] =
+    StatusFormat.table,
+) -> None:
+    """Records that could not be ingested: where they were (file:line, page) and why."""
+    from feedback_pipeline.report.status import rejected_records, rejected_table, status_json
+
+    rows = _read(config, warehouse,
+                 lambda con: rejected_records(con, source=source, since=since, limit=limit))
+    typer.echo(status_json(rows) if fmt is StatusFormat.json else rejected_table(rows))
 
 
 @app.command()

@@ -59,8 +59,11 @@ def check_credentials(settings: Settings) -> None:
 
 
 def stage_ingest(run: Run, settings: Settings) -> dict:
-    stats = ingest(run.con, build_sources(settings.sources, settings.ingest), run_id=run.run_id,
-                   salt=author_salt(settings.ingest.author_salt_env), bots=settings.clean.bots())
+    # The date window is relative to this run's clock.
+    rules = settings.ingest.rules(sources=[s.name for s in settings.sources])
+    stats = ingest(run.con, build_sources(settings.sources, settings.ingest, rules),
+                   run_id=run.run_id, salt=author_salt(settings.ingest.author_salt_env),
+                   bots=settings.clean.bots(), rules=rules)
     crashpoint("ingest.done")
     return stats.as_dict()
 
@@ -127,7 +130,7 @@ def stage_deliver(run: Run, settings: Settings, ranking: list[dict]) -> dict:
     """
     deliver = settings.deliver
     totals = {"items": run.stats.get("cluster", {}).get("items", 0), "themes": len(ranking),
-              "new_items": new_items_since_last_completed(run.con, run.as_of)}
+              "new_items": new_items_since_last_completed(run.con, run.digest_as_of)}
     live_jira = not deliver.dry_run and deliver.jira.enabled
     stats: dict = {}
     jira_failure: SinkError | None = None
@@ -146,6 +149,7 @@ def stage_deliver(run: Run, settings: Settings, ranking: list[dict]) -> dict:
     if not deliver.dry_run and deliver.slack.enabled:
         sink = SlackDigestSink(deliver.slack, jira_server=deliver.jira.server)
         stats["slack"] = sink.deliver(run, ranking, totals)
+    stats["digest_date"] = f"{run.digest_as_of:%Y-%m-%d}"
     if jira_failure is not None:
         raise jira_failure
     crashpoint("deliver.done")

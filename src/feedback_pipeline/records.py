@@ -4,7 +4,7 @@ A record is one community post or support ticket::
 
     source        str   where it came from (a configured source name)     required
     kind          str   community_post | support_ticket                    required
-    external_id   str   the id in the source system                        required
+    external_id   str   the id in the source system (a string or an integer) required
     url           str   link back to the thread/ticket
     author        str   author handle or id (pseudonymised before storage)
     title         str   subject / topic title
@@ -12,13 +12,18 @@ A record is one community post or support ticket::
     created_at    str   ISO 8601 timestamp                                 required
     updated_at    str   ISO 8601 timestamp (defaults to created_at)
     tags          list[str] or "a,b" string
-    votes         int   likes / upvotes / +1 reactions
+    votes         int   likes / upvotes / +1 reactions (an integer: 1.9 and true are rejected)
     customer      str   account or organisation
     plan          str   customer plan/tier
     deleted       bool  the source deleted it (kept, marked)
     is_bot        bool  the source says a bot wrote it
 
     * title or body must be non-empty.
+
+Validation is strict, never a coercion: a value of the wrong type, a text with a lone surrogate
+(in any field), NUL bytes, control characters in an id/URL/name field, or a date that does not
+parse rejects the record with a bounded reason naming the field. Size limits and the accepted
+date window depend on the run's settings and clock; :class:`RecordRules` checks them.
 
 A body made of several messages (a ticket's description and its replies) joins them with
 ``PART_SEPARATOR``, so the cleaner can cut quoted text and signatures out of each part.
@@ -27,8 +32,9 @@ A body made of several messages (a ticket's description and its replies) joins t
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from feedback_pipeline.errors import RecordError
 from feedback_pipeline.fingerprint import fingerprint
@@ -55,6 +61,9 @@ class Item:
     plan: str | None = None
     deleted: bool = False
     is_bot: bool = False
+    # Where the record came from (file:line, page/offset): named when it is superseded or
+    # rejected by a later check. Not part of the record's identity.
+    position: str = field(default="", compare=False)
 
     @property
     def content_hash(self) -> str:
@@ -75,6 +84,38 @@ class Rejection:
 
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+MAX_REASON_CHARS = 500
+MAX_RAW_CHARS = 2_000
+# C0/C1 control characters: fine in a body (the cleaner removes them), never in an id, a URL or
+# a name, where they hide text in terminals or break links.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_INTEGER = re.compile(r"[+-]?\d+(\.0*)?")
+
+
+def show(value: object, width: int = 60) -> str:
+    """``repr(value)`` cut to ``width`` characters: reasons quote values but stay bounded."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def bounded(text: str, limit: int) -> str:
+    """At most ``limit`` characters, valid UTF-8 (lone surrogates escaped), for storage."""
+    text = text[:limit]
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def bound_reason(reason: str) -> str:
+    return bounded(reason, MAX_REASON_CHARS)
+
+
+def guard_reason(exc: Exception) -> str:
+    """Why a record was rejected, from whatever its guard caught (a record's guard catches every
+    ``Exception``: one odd record must never end its file, page or source)."""
+    if isinstance(exc, RecordError):
+        return exc.reason
+    if isinstance(exc, RecursionError):
+        return "the record is nested too deeply to read"
+    return f"unreadable record ({type(exc).__name__}: {str(exc)[:200]})"
 
 
 def parse_timestamp(value: object, name: str) -> datetime:
@@ -84,13 +125,17 @@ def parse_timestamp(value: object, name: str) -> datetime:
         try:
             dt = datetime.fromtimestamp(float(value), tz=UTC)
         except (OverflowError, OSError, ValueError) as exc:  # NaN, inf, beyond year 9999
-            raise RecordError(f"field '{name}' is not a usable epoch timestamp: {value!r}") from exc
+            hint = " (milliseconds? epoch timestamps are in seconds)" \
+                if abs(value) > 1e11 and abs(value) < 1e14 else ""
+            raise RecordError(f"field '{name}' is not a usable epoch timestamp: {show(value)}"
+                              f"{hint}") from exc
     elif isinstance(value, str) and value.strip():
         text = value.strip().replace("Z", "+00:00")
         try:
             dt = datetime.fromisoformat(text)
         except ValueError as exc:
-            raise RecordError(f"field '{name}' is not an ISO 8601 timestamp: {value!r}") from exc
+            raise RecordError(f"field '{name}' is not an ISO 8601 timestamp: {show(value)}") \
+                from exc
     else:
         raise RecordError(f"field '{name}' is missing or empty")
     if dt.tzinfo is None:
@@ -98,47 +143,89 @@ def parse_timestamp(value: object, name: str) -> datetime:
     try:
         return dt.astimezone(UTC)
     except (OverflowError, ValueError) as exc:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
-        raise RecordError(f"field '{name}' is out of range once converted to UTC: {value!r}") \
-            from exc
+        raise RecordError(f"field '{name}' is out of range once converted to UTC: "
+                          f"{show(value)}") from exc
 
 
-def _text(value: object, name: str) -> str:
+def _valid_unicode(text: str, name: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RecordError(
+            f"field '{name}' contains an unpaired surrogate at position {exc.start} "
+            "(invalid Unicode, often a split emoji)"
+        ) from exc
+
+
+def _text(value: object, name: str, *, ids: bool = False) -> str:
+    """A text field: a string (or, for id-like fields, an integer), valid Unicode.
+
+    ``ids``: an id, URL or name, where control characters (NUL included) are rejected too.
+    """
     if value is None:
         return ""
-    if not isinstance(value, str | int | float):
-        raise RecordError(f"field '{name}' must be text, got {type(value).__name__}")
-    return str(value)
+    if ids and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        allowed = "text or an integer" if ids else "text"
+        raise RecordError(f"field '{name}' must be {allowed}, got {type(value).__name__}")
+    _valid_unicode(value, name)
+    if "\x00" in value:
+        raise RecordError(f"field '{name}' contains NUL bytes (binary data?)")
+    if ids and (found := _CONTROL.search(value)):
+        raise RecordError(f"field '{name}' contains the control character "
+                          f"U+{ord(found.group()):04X} at position {found.start()}")
+    return value
 
 
 def _tags(value: object) -> tuple[str, ...]:
     if value is None or value == "":
         return ()
     if isinstance(value, str):
-        return tuple(t.strip() for t in value.split(",") if t.strip())
+        return tuple(t.strip() for t in _text(value, "tags", ids=True).split(",") if t.strip())
     if isinstance(value, list | tuple):
-        return tuple(str(t).strip() for t in value if str(t).strip())
-    raise RecordError(f"field 'tags' must be a list or a comma-separated string, got {value!r}")
+        tags = []
+        for tag in value:
+            if isinstance(tag, bool) or not isinstance(tag, str | int):
+                raise RecordError(f"field 'tags' must hold text, got {type(tag).__name__}")
+            if text := _text(tag, "tags", ids=True).strip():
+                tags.append(text)
+        return tuple(tags)
+    raise RecordError(f"field 'tags' must be a list or a comma-separated string, got {show(value)}")
 
 
 def _int(value: object, name: str) -> int:
+    """An integer, or a float/text that is exactly one (3, 3.0, "3"); never 1.9 or true."""
     if value is None or value == "":
         return 0
-    try:
-        number = int(float(value))  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise RecordError(f"field '{name}' must be a number, got {value!r}") from exc
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        number = int(value.strip().split(".")[0])
+    if number is None:
+        raise RecordError(f"field '{name}' must be an integer, got {show(value)}")
     if not INT32_MIN <= number <= INT32_MAX:  # the warehouse column is a 32-bit INTEGER
-        raise RecordError(f"field '{name}' is out of range (beyond ±2^31): {value!r}")
+        raise RecordError(f"field '{name}' is out of range (beyond ±2^31): {show(value)}")
     return number
 
 
-def _bool(value: object) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes")
-    return bool(value)
+_TRUE, _FALSE = ("1", "true", "yes", "y", "t"), ("0", "false", "no", "n", "f", "")
 
 
-def item_from_mapping(raw: dict, *, max_body_chars: int) -> Item:
+def _bool(value: object, name: str) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise RecordError(f"field '{name}' must be true or false, got {show(value)}")
+
+
+def item_from_mapping(raw: dict, *, max_body_chars: int, position: str = "") -> Item:
     """Validate one raw record (already decoded from JSON/CSV) into an :class:`Item`.
 
     Raises:
@@ -149,9 +236,12 @@ def item_from_mapping(raw: dict, *, max_body_chars: int) -> Item:
     missing = [k for k in REQUIRED if raw.get(k) in (None, "")]
     if missing:
         raise RecordError(f"missing required field(s): {', '.join(missing)}")
-    kind = str(raw["kind"]).strip()
+    kind = _text(raw["kind"], "kind", ids=True).strip()
     if kind not in KINDS:
-        raise RecordError(f"field 'kind' must be one of {KINDS}, got {kind!r}")
+        raise RecordError(f"field 'kind' must be one of {KINDS}, got {show(kind)}")
+    external_id = _text(raw["external_id"], "external_id", ids=True).strip()
+    if not external_id:
+        raise RecordError("missing required field(s): external_id")
     title = _text(raw.get("title"), "title")
     body = _text(raw.get("body"), "body")
     if not title.strip() and not body.strip():
@@ -161,36 +251,89 @@ def item_from_mapping(raw: dict, *, max_body_chars: int) -> Item:
             f"body is {len(body):,} characters, over the limit of {max_body_chars:,} "
             "(ingest.max_body_chars)"
         )
-    for name, text in (("title", title), ("body", body)):
-        if "\x00" in text:
-            raise RecordError(f"field '{name}' contains NUL bytes (binary data?)")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise RecordError(
-                f"field '{name}' contains an unpaired surrogate at position {exc.start} "
-                "(invalid Unicode, often a split emoji)"
-            ) from exc
     created = parse_timestamp(raw.get("created_at"), "created_at")
     updated_raw = raw.get("updated_at")
-    updated = parse_timestamp(updated_raw, "updated_at") if updated_raw not in (None, "") else created
+    updated = (parse_timestamp(updated_raw, "updated_at") if updated_raw not in (None, "")
+               else created)
     return Item(
-        source=str(raw["source"]).strip(),
+        source=_text(raw["source"], "source", ids=True).strip(),
         kind=kind,
-        external_id=str(raw["external_id"]).strip(),
+        external_id=external_id,
         created_at=created,
         updated_at=max(updated, created),
         title=title.strip(),
         body=body.strip(),
-        url=_text(raw.get("url"), "url") or None,
-        author=_text(raw.get("author"), "author") or None,
+        url=_text(raw.get("url"), "url", ids=True) or None,
+        author=_text(raw.get("author"), "author", ids=True) or None,
         tags=_tags(raw.get("tags")),
         votes=_int(raw.get("votes", raw.get("likes")), "votes"),
-        customer=_text(raw.get("customer"), "customer") or None,
-        plan=_text(raw.get("plan"), "plan") or None,
-        deleted=_bool(raw.get("deleted", False)),
-        is_bot=_bool(raw.get("is_bot", False)),
+        customer=_text(raw.get("customer"), "customer", ids=True) or None,
+        plan=_text(raw.get("plan"), "plan", ids=True) or None,
+        deleted=_bool(raw.get("deleted", False), "deleted"),
+        is_bot=_bool(raw.get("is_bot", False), "is_bot"),
+        position=position,
     )
 
 
-__all__ = ["KINDS", "PART_SEPARATOR", "Item", "Rejection", "item_from_mapping", "parse_timestamp"]
+@dataclass(frozen=True)
+class RecordRules:
+    """The checks that depend on the settings (``[ingest]``) and on the run's clock.
+
+    Applied by the ingest stage to every item of every source, after :func:`item_from_mapping`:
+    a record dated before ``oldest`` (a "1970-01-01" placeholder) or more than
+    ``future_tolerance`` after the run started (a "9999-12-31" never-date) is rejected, so it can
+    move neither the ranking's ``as_of`` nor a theme's ``last_seen`` nor the digest date.
+    """
+
+    now: datetime
+    oldest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    future_tolerance: timedelta = timedelta(days=1)
+    max_title_chars: int = 1_000
+    max_field_chars: int = 2_000
+    max_tags: int = 100
+    # Every configured source name: a record fetched by one source whose own `source` field
+    # names another could overwrite that source's records, so it is rejected.
+    sources: frozenset[str] = frozenset()
+
+    @property
+    def latest(self) -> datetime:
+        try:
+            return self.now + self.future_tolerance
+        except OverflowError:  # a clock near year 9999
+            return datetime.max.replace(tzinfo=UTC)
+
+    def check(self, item: Item, fetched_by: str | None = None) -> str | None:
+        """Why ``item`` (fetched by the source named ``fetched_by``) breaks a rule, or None."""
+        if fetched_by and item.source != fetched_by and item.source in self.sources:
+            return (f"field 'source' is {show(item.source)}, another configured source: a record "
+                    f"read by source {show(fetched_by)} may not overwrite that source's records "
+                    "(leave `source` empty, or name this source)")
+        for name in ("created_at", "updated_at"):
+            when: datetime = getattr(item, name)
+            if when < self.oldest:
+                return (f"field '{name}' is {when:%Y-%m-%d}, before the oldest accepted date "
+                        f"{self.oldest:%Y-%m-%d} (ingest.oldest_date): a placeholder date?")
+            if when > self.latest:
+                return (f"field '{name}' is {when.isoformat()}, in the future of this run "
+                        f"(started {self.now:%Y-%m-%d %H:%M} UTC, tolerance "
+                        f"{self.future_tolerance.total_seconds() / 3600:g} h, "
+                        "ingest.future_tolerance_hours)")
+        if len(item.title) > self.max_title_chars:
+            return (f"title is {len(item.title):,} characters, over the limit of "
+                    f"{self.max_title_chars:,} (ingest.max_title_chars)")
+        for name in ("external_id", "url", "author", "customer", "plan"):
+            value = getattr(item, name) or ""
+            if len(value) > self.max_field_chars:
+                return (f"field '{name}' is {len(value):,} characters, over the limit of "
+                        f"{self.max_field_chars:,} (ingest.max_field_chars)")
+        if len(item.tags) > self.max_tags:
+            return f"{len(item.tags):,} tags, over the limit of {self.max_tags:,} (ingest.max_tags)"
+        if any(len(t) > self.max_field_chars for t in item.tags):
+            return f"a tag is over the limit of {self.max_field_chars:,} characters " \
+                   "(ingest.max_field_chars)"
+        return None
+
+
+__all__ = ["KINDS", "MAX_RAW_CHARS", "MAX_REASON_CHARS", "PART_SEPARATOR", "Item", "RecordRules",
+           "Rejection", "bound_reason", "bounded", "guard_reason", "item_from_mapping",
+           "parse_timestamp", "show"]

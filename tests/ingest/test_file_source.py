@@ -196,9 +196,9 @@ def test_folder_source_reads_every_supported_file(tmp_path, make_record, make_fi
 def test_missing_path_and_wrong_suffix_are_config_errors(tmp_path, make_file_source):
     with pytest.raises(ConfigError, match="does not exist"):
         list(make_file_source(tmp_path / "nope.jsonl").fetch(None))
-    wrong = tmp_path / "posts.json"
+    wrong = tmp_path / "posts.txt"
     wrong.write_text("{}")
-    with pytest.raises(ConfigError, match=r"is not \.jsonl/\.ndjson/\.csv"):
+    with pytest.raises(ConfigError, match=r"is not \.jsonl/\.ndjson/\.json/\.csv"):
         list(make_file_source(wrong).fetch(None))
 
 

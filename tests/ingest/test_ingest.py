@@ -66,9 +66,10 @@ def test_ingest_stores_exact_rows(warehouse, forum_records, forum_file, make_fil
          datetime(2024, 5, 1, 9, 30, tzinfo=UTC), False, content_hash(r3), "r1", "r1"),
     ]
     assert stats.as_dict() == {
-        "fetched": 4, "new": 3, "changed": 0, "rejected": 1, "failed_sources": [],
+        "fetched": 4, "new": 3, "changed": 0, "unchanged": 0, "stored": 3, "rejected": 1,
+        "superseded": 0, "failed_sources": [], "errors": {},
         "by_source": {"forum": {"fetched": 4, "new": 3, "changed": 0, "unchanged": 0,
-                                "rejected": 1, "error": None}},
+                                "stored": 3, "rejected": 1, "superseded": 0, "error": None}},
     }
 
 

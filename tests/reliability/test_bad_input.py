@@ -19,7 +19,7 @@ import json
 import os
 import re
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -37,7 +37,7 @@ from feedback_pipeline.ingest.intercom.mapping import map_conversation
 from feedback_pipeline.ingest.slack.mapping import is_skipped, map_message
 from feedback_pipeline.ingest.stage import ingest
 from feedback_pipeline.ingest.zendesk.mapping import map_ticket, organisations, public_replies
-from feedback_pipeline.records import KINDS, Item, Rejection, item_from_mapping
+from feedback_pipeline.records import KINDS, Item, RecordRules, Rejection, item_from_mapping
 from feedback_pipeline.warehouse import db
 
 pytestmark = pytest.mark.reliability
@@ -329,8 +329,9 @@ def test_ingest_keeps_every_record_accepted_or_rejected_with_its_reason(records,
             parsed = json.loads(line)
             if isinstance(parsed, dict) and not parsed.get("source"):
                 parsed["source"] = "file"  # as the file source fills it in
-            item_from_mapping(parsed, max_body_chars=LIMIT)
-            expected[f"r.jsonl:{lineno}"] = True
+            item = item_from_mapping(parsed, max_body_chars=LIMIT)
+            # and the run's date window and size limits (ingest's defaults)
+            expected[f"r.jsonl:{lineno}"] = RecordRules(now=datetime.now(UTC)).check(item) is None
         except (RecordError, ValueError):
             expected[f"r.jsonl:{lineno}"] = False
     with TemporaryDirectory() as tmp:

@@ -85,13 +85,14 @@ class OutboxFiles:
             _write(folder / "jira" / f"theme-{theme['theme_id']}.json", request)
             _write_text(folder / "jira" / f"theme-{theme['theme_id']}.txt",
                         f"{request['fields']['summary']}\n\n{request['fields']['description']}\n")
-        digest = build_digest(con, ranking, as_of=run.as_of, run_id=run.run_id, totals=totals,
-                              config=self.config.slack, jira_server=self.config.jira.server)
+        digest = build_digest(con, ranking, as_of=run.digest_as_of, run_id=run.run_id,
+                              totals=totals, config=self.config.slack,
+                              jira_server=self.config.jira.server)
         key = digest["key"]
         counts[outbox.record(con, key, sink="slack", theme_id=None, run_id=run.run_id,
                              payload=digest, status="dry_run", skip_unchanged=True)] += 1
         announce_shipped(con, key, digest["shipped_theme_ids"])
-        day = f"{run.as_of:%Y-%m-%d}"
+        day = f"{run.digest_as_of:%Y-%m-%d}"
         _write(folder / "slack" / f"digest-{day}.json", digest)
         _write_text(folder / "slack" / f"digest-{day}.txt", digest_preview(digest))
         retired = retire_files(con, folder)

@@ -8,11 +8,15 @@ never settings: a setting names the *environment variable* that holds them, and 
 
 from __future__ import annotations
 
+import codecs
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from feedback_pipeline.records import RecordRules
 from feedback_pipeline.section import Section
 
 
@@ -27,19 +31,60 @@ class ConnectorConfig(Section):
 
 
 class FileSourceConfig(Section):
-    """A JSONL or CSV file (or a folder of them) in the documented record schema."""
+    """A JSONL, JSON (an array of records) or CSV file, a folder of them, or a glob pattern
+    (``exports/*.csv``), in the documented record schema."""
 
     type: Literal["file"] = "file"
     name: str = Field(description="Source name stored with every item, e.g. 'demo-forum'.")
     path: Path
     # Fills `kind`/`source` when the file has no such column (e.g. a plain export).
     default_kind: Literal["community_post", "support_ticket"] | None = None
+    # A file that starts with a byte-order mark (UTF-8, UTF-16, UTF-32) is read in that encoding.
     encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        try:
+            codecs.lookup(v)
+        except LookupError as exc:
+            raise ValueError(f"unknown encoding {v!r} (e.g. 'utf-8', 'cp1252', 'utf-16')") \
+                from exc
+        return v
 
 
 class IngestConfig(Section):
-    max_body_chars: int = Field(100_000, description="Longer bodies are rejected, not truncated.")
+    """Limits every record is checked against (a record breaking one is rejected with the reason,
+    never truncated or coerced) and the accepted date window."""
+
+    max_body_chars: int = Field(100_000, gt=0, description="Longer bodies are rejected, not "
+                                "truncated.")
+    max_title_chars: int = Field(1_000, gt=0)
+    max_field_chars: int = Field(2_000, gt=0, description="external_id, url, author, customer, "
+                                 "plan and each tag.")
+    max_tags: int = Field(100, gt=0)
+    max_record_chars: int = Field(
+        5_000_000, gt=0, description="A file record (JSONL line, CSV row) longer than this is "
+        "rejected before it is parsed.")
+    csv_max_record_lines: int = Field(
+        1_000, gt=0, description="A CSV record spanning more lines (an unterminated quote) is "
+        "rejected at its first line; reading resumes on the next line.")
+    oldest_date: date = Field(date(2000, 1, 1), description="Records dated before are rejected "
+                              "(1970-01-01 and 0001-01-01 are export placeholders).")
+    future_tolerance_hours: float = Field(
+        24.0, ge=0, description="Records dated more than this after the run's start are rejected "
+        "(9999-12-31 is a common 'never').")
     author_salt_env: str = "FP_AUTHOR_SALT"
+
+    def rules(self, now: datetime | None = None, sources: Iterable[str] = ()) -> RecordRules:
+        """The checks of one run, whose clock is ``now`` (default: this instant), over the
+        configured ``sources`` (their names)."""
+        return RecordRules(
+            now=now or datetime.now(UTC), sources=frozenset(sources),
+            oldest=datetime.combine(self.oldest_date, datetime.min.time(), tzinfo=UTC),
+            future_tolerance=timedelta(hours=self.future_tolerance_hours),
+            max_title_chars=self.max_title_chars, max_field_chars=self.max_field_chars,
+            max_tags=self.max_tags)
 
 
 __all__ = ["ConnectorConfig", "FileSourceConfig", "IngestConfig"]

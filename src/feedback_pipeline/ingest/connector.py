@@ -7,11 +7,16 @@ from abc import abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
-from feedback_pipeline.errors import RecordError
 from feedback_pipeline.ingest.config import ConnectorConfig
 from feedback_pipeline.ingest.http import Credential, HttpClient, RetryPolicy
 from feedback_pipeline.ingest.source import Batch, Source
-from feedback_pipeline.records import Item, Rejection, item_from_mapping
+from feedback_pipeline.records import (
+    MAX_RAW_CHARS,
+    Item,
+    Rejection,
+    guard_reason,
+    item_from_mapping,
+)
 from feedback_pipeline.secrets import resolve_secret
 
 Row = Item | Rejection
@@ -33,18 +38,32 @@ def dump_cursor(state: dict[str, Any]) -> str:
 
 
 def to_row(record: dict[str, Any], *, raw: Any, position: str, max_body_chars: int) -> Row:
-    """Validate a mapped record into an Item, or keep it as a Rejection with the reason."""
+    """Validate a mapped record into an Item, or keep it as a Rejection with the reason.
+
+    The record's guard: whatever goes wrong with it (a type, a size, a lone surrogate, nesting
+    too deep to serialise) rejects this record alone, with its page position.
+    """
     try:
-        return item_from_mapping(record, max_body_chars=max_body_chars)
-    except RecordError as exc:
-        external_id = record.get("external_id")
-        return Rejection(
-            source=str(record.get("source") or ""),
-            position=position,
-            reason=exc.reason,
-            raw=json.dumps(raw, ensure_ascii=False, default=str),
-            external_id=str(external_id) if external_id not in (None, "") else None,
-        )
+        return item_from_mapping(record, max_body_chars=max_body_chars, position=position)
+    except Exception as exc:  # noqa: BLE001 - one odd record must not end the page
+        reason = guard_reason(exc)
+    external_id = record.get("external_id")
+    return Rejection(
+        source=str(record.get("source") or ""),
+        position=position,
+        reason=reason,
+        raw=_raw_text(raw),
+        external_id=str(external_id) if isinstance(external_id, str | int)
+        and not isinstance(external_id, bool) and external_id != "" else None,
+    )
+
+
+def _raw_text(raw: Any) -> str:
+    try:
+        return json.dumps(raw, ensure_ascii=False, default=str)
+    except (RecursionError, ValueError):
+        return repr(raw)[:MAX_RAW_CHARS] if not isinstance(raw, dict | list) else \
+            f"<{type(raw).__name__} nested too deeply to show>"
 
 
 def to_batch(rows: Iterable[Row], cursor: str | None = None) -> Batch:

@@ -1,49 +1,84 @@
-"""File source: JSONL or CSV files in the record schema (see ``records.py``).
+"""File source: JSONL, JSON (an array of records) or CSV exports in the record schema.
 
 The cursor is a fingerprint of the files' bytes: unchanged files are skipped, a changed file is
-re-read whole and upserted (the content hash tells edits from re-reads). Bytes that are not valid
-in the configured encoding reject only the records that contain them.
+re-read whole and upserted (the content hash tells edits from re-reads). Every record is decoded
+and validated inside its own guard (``exports.py`` splits a file into records): bytes that are not
+valid in the file's encoding, a line nested too deeply for the JSON parser, an unterminated CSV
+quote or any invalid field reject only that record, with its ``file:line``. A file that cannot be
+read at all, or a path that matches no file, fails the source by name.
 """
 
 from __future__ import annotations
 
-import csv
+import glob
 import hashlib
-import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from feedback_pipeline.errors import ConfigError, RecordError
-from feedback_pipeline.ingest.config import FileSourceConfig
+from feedback_pipeline.errors import ConfigError, RecordError, SourceError
+from feedback_pipeline.ingest.config import FileSourceConfig, IngestConfig
+from feedback_pipeline.ingest.exports import SUFFIXES, file_records
 from feedback_pipeline.ingest.source import Batch, Source
-from feedback_pipeline.records import Item, Rejection, item_from_mapping
+from feedback_pipeline.records import (
+    Item,
+    RecordRules,
+    Rejection,
+    guard_reason,
+    item_from_mapping,
+)
 
-SUFFIXES = (".jsonl", ".ndjson", ".csv")
 BATCH_SIZE = 2_000
+_SUFFIX_NAMES = "/".join(SUFFIXES)
 
 
 class FileSource(Source):
-    def __init__(self, config: FileSourceConfig, *, max_body_chars: int = 100_000) -> None:
+    """Args:
+        config: the ``[[sources]]`` entry.
+        max_body_chars: overrides ``ingest.max_body_chars``.
+        ingest: the ``[ingest]`` limits (record size, CSV record lines); defaults when None.
+        rules: the run's :class:`RecordRules`, checked here so a rejection keeps the file's raw
+            line (the ingest stage checks every source's items again).
+    """
+
+    def __init__(self, config: FileSourceConfig, *, max_body_chars: int | None = None,
+                 ingest: IngestConfig | None = None, rules: RecordRules | None = None) -> None:
         self.config = config
         self.name = config.name
-        self.max_body_chars = max_body_chars
+        self.limits = ingest or IngestConfig()
+        self.max_body_chars = max_body_chars or self.limits.max_body_chars
+        self.rules = rules
 
     def files(self) -> list[Path]:
+        """The files to read; a path that matches none is this source's error, never zero."""
         path = self.config.path
+        where = f"source '{self.name}'"
+        if glob.has_magic(str(path)):
+            found = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
+            files = [p for p in found if p.is_file() and p.suffix.lower() in SUFFIXES]
+            if not files:
+                raise ConfigError(f"{where}: the pattern {path} matches no {_SUFFIX_NAMES} file "
+                                  "(sources.path)")
+            return files
         if path.is_dir():
-            return sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES)
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES)
+            if not files:
+                raise ConfigError(f"{where}: the folder {path} holds no {_SUFFIX_NAMES} file "
+                                  "(sources.path)")
+            return files
         if not path.exists():
-            raise ConfigError(f"source '{self.name}': file {path} does not exist (sources.path)")
+            raise ConfigError(f"{where}: file {path} does not exist (sources.path)")
         if path.suffix.lower() not in SUFFIXES:
-            raise ConfigError(
-                f"source '{self.name}': {path} is not .jsonl/.ndjson/.csv; rename it or convert it"
-            )
+            raise ConfigError(f"{where}: {path} is not {_SUFFIX_NAMES}; rename it or convert it")
         return [path]
 
     def fetch(self, cursor: str | None) -> Iterator[Batch]:
-        files = self.files()
-        contents = [(p, p.read_bytes()) for p in files]
+        contents = []
+        for p in self.files():
+            try:
+                contents.append((p, p.read_bytes()))
+            except OSError as exc:
+                raise SourceError(f"source '{self.name}': cannot read {p}: "
+                                  f"{exc.strerror or exc}") from exc
         digest = hashlib.sha256()
         for p, data in contents:
             digest.update(p.name.encode() + b"\0" + hashlib.sha256(data).digest())
@@ -52,94 +87,49 @@ class FileSource(Source):
             return
         batch = Batch()
         for path, data in contents:
-            for position, raw, parsed in _records(path, data, self.config.encoding):
-                try:
-                    batch.items.append(self._item(parsed))
-                except RecordError as exc:
-                    batch.rejections.append(
-                        Rejection(
-                            source=self.name,
-                            position=position,
-                            reason=exc.reason,
-                            raw=raw,
-                            external_id=_external_id(parsed),
-                        )
-                    )
+            for position, raw, parsed in file_records(path.name, data, self.config.encoding,
+                                                      self.limits):
+                batch_row = self._row(position, raw, parsed)
+                (batch.items if isinstance(batch_row, Item) else batch.rejections).append(
+                    batch_row)
                 if len(batch.items) + len(batch.rejections) >= BATCH_SIZE:
                     yield batch
                     batch = Batch()
         batch.cursor = fingerprint
         yield batch
 
-    def _item(self, parsed: dict | RecordError) -> Item:
+    def _row(self, position: str, raw: str, parsed: dict | RecordError) -> Item | Rejection:
+        """The record's guard: whatever goes wrong with it becomes its rejection."""
+        try:
+            item = self._item(parsed, position)
+            reason = self.rules.check(item, self.name) if self.rules else None
+            if reason is None:
+                return item
+        except Exception as exc:  # noqa: BLE001 - one odd record must not end the source
+            reason = guard_reason(exc)
+        return Rejection(source=self.name, position=position, reason=reason, raw=raw,
+                         external_id=_external_id(parsed))
+
+    def _item(self, parsed: dict | RecordError, position: str) -> Item:
         if isinstance(parsed, RecordError):
             raise parsed
         record = dict(parsed)
-        record.setdefault("source", self.name)
+        # A record without `source` belongs to this source; one with its own label (a mixed
+        # export, like the demo) keeps it, unless it names another configured source
+        # (RecordRules.check rejects that: it could overwrite that source's records).
         if not record.get("source"):
             record["source"] = self.name
         if not record.get("kind") and self.config.default_kind:
             record["kind"] = self.config.default_kind
-        return item_from_mapping(record, max_body_chars=self.max_body_chars)
+        return item_from_mapping(record, max_body_chars=self.max_body_chars, position=position)
 
 
 def _external_id(parsed: dict | RecordError) -> str | None:
-    if isinstance(parsed, dict) and parsed.get("external_id") not in (None, ""):
-        return str(parsed["external_id"])
+    if isinstance(parsed, dict):
+        value = parsed.get("external_id")
+        if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
+            return str(value)
     return None
-
-
-def _bad_bytes(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
-
-
-def _records(
-    path: Path, data: bytes, encoding: str
-) -> Iterator[tuple[str, str, dict | RecordError]]:
-    """Yield (position, raw text, parsed mapping or the error) for every record in a file."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    text = data.decode(encoding, errors="surrogateescape")
-    encoding_error = RecordError(
-        f"contains bytes that are not valid {encoding}; re-export the file as {encoding} "
-        "or set the source's `encoding`"
-    )
-    if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        for row in reader:
-            position = f"{path.name}:{reader.line_num}"
-            raw = json.dumps(row, ensure_ascii=False)
-            if None in row:
-                yield position, raw, RecordError(
-                    f"row has {len(row) - 1 + len(row[None])} fields, header has {len(row) - 1}"
-                )
-            elif _bad_bytes(raw):
-                yield position, raw.encode("utf-8", "replace").decode(), encoding_error
-            else:
-                yield position, raw, row
-        return
-    # Only \n ends a JSONL record: str.splitlines() would also split on U+2028 and friends,
-    # which JSON allows raw inside strings.
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        line = line.removesuffix("\r")
-        if not line.strip():
-            continue
-        position = f"{path.name}:{lineno}"
-        raw = line  # whole: rejections are keyed by its hash; ingest stores 2,000 chars
-        if _bad_bytes(line):
-            yield position, raw.encode("utf-8", "replace").decode(), encoding_error
-            continue
-        try:
-            parsed = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield position, raw, RecordError(f"malformed JSON: {exc.msg} at column {exc.colno}")
-            continue
-        if not isinstance(parsed, dict):
-            yield position, raw, RecordError(
-                f"each line must be a JSON object, got {type(parsed).__name__}"
-            )
-            continue
-        yield position, raw, parsed
 
 
 __all__ = ["FileSource"]

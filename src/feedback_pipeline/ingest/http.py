@@ -219,7 +219,7 @@ class HttpClient:
             return None, response
         try:
             return response.json(), response
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
             raise self._fail(
                 f"{request.method} {response.url} returned a body that is not JSON "
                 f"({exc}); first bytes: {response.text[:120]!r}"

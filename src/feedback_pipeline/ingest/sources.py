@@ -7,11 +7,16 @@ from collections.abc import Sequence
 from feedback_pipeline.ingest.config import ConnectorConfig, FileSourceConfig, IngestConfig
 from feedback_pipeline.ingest.files import FileSource
 from feedback_pipeline.ingest.source import Source
+from feedback_pipeline.records import RecordRules
 
 
 def build_sources(configs: Sequence[FileSourceConfig | ConnectorConfig],
-                  ingest: IngestConfig) -> list[Source]:
-    """One source object per configured source, in the configured order."""
+                  ingest: IngestConfig, rules: RecordRules | None = None) -> list[Source]:
+    """One source object per configured source, in the configured order.
+
+    ``rules``: the run's record checks; file sources apply them themselves so a rejection keeps
+    the file's raw line (the ingest stage applies them to every source).
+    """
     # Each connector pulls in httpx and its fetch code: imported only when configured.
     from feedback_pipeline.ingest.discourse.fetch import DiscourseSource
     from feedback_pipeline.ingest.github.fetch import GitHubSource
@@ -24,7 +29,7 @@ def build_sources(configs: Sequence[FileSourceConfig | ConnectorConfig],
     built: list[Source] = []
     for cfg in configs:
         if isinstance(cfg, FileSourceConfig):
-            built.append(FileSource(cfg, max_body_chars=ingest.max_body_chars))
+            built.append(FileSource(cfg, ingest=ingest, rules=rules))
         else:
             built.append(connectors[cfg.type](cfg, max_body_chars=ingest.max_body_chars))
     return built

@@ -2,12 +2,24 @@
 
 Each batch (its rows, its rejections and its cursor) is committed in one transaction, so a crash
 loses at most the uncommitted batch, which the rerun fetches again from the stored cursor.
+
+Rules every source obeys here, whatever its type:
+
+- every item is checked against the run's :class:`RecordRules` (date window, sizes); a failing
+  one becomes a rejection with its position;
+- an item whose own ``source`` names another configured source is rejected: no source can
+  overwrite another's records (a label no source is configured with is kept: a mixed export);
+- several versions of one ``external_id`` in one fetch: the newest ``updated_at`` wins (on a tie,
+  the later one), the others are counted as ``superseded``;
+- the totals reconcile: ``fetched = stored + rejected + superseded``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
@@ -17,7 +29,14 @@ from feedback_pipeline.crashpoints import crashpoint
 from feedback_pipeline.errors import FeedbackPipelineError
 from feedback_pipeline.fingerprint import fingerprint
 from feedback_pipeline.ingest.source import Batch, Source
-from feedback_pipeline.records import Item
+from feedback_pipeline.records import (
+    MAX_RAW_CHARS,
+    Item,
+    RecordRules,
+    Rejection,
+    bound_reason,
+    bounded,
+)
 from feedback_pipeline.warehouse.db import transaction
 
 log = logging.getLogger(__name__)
@@ -30,7 +49,12 @@ class SourceStats:
     changed: int = 0
     unchanged: int = 0
     rejected: int = 0
+    superseded: int = 0
     error: str | None = None
+
+    @property
+    def stored(self) -> int:
+        return self.new + self.changed + self.unchanged
 
 
 @dataclass
@@ -45,9 +69,13 @@ class IngestStats:
             "fetched": self.total("fetched"),
             "new": self.total("new"),
             "changed": self.total("changed"),
+            "unchanged": self.total("unchanged"),
+            "stored": self.total("stored"),
             "rejected": self.total("rejected"),
+            "superseded": self.total("superseded"),
             "failed_sources": [n for n, s in self.sources.items() if s.error],
-            "by_source": {n: asdict(s) for n, s in self.sources.items()},
+            "errors": {n: s.error for n, s in self.sources.items() if s.error},
+            "by_source": {n: {**asdict(s), "stored": s.stored} for n, s in self.sources.items()},
         }
 
 
@@ -129,23 +157,30 @@ def save_batch(
     run_id: str,
     salt: str,
     bots: BotNames | None = None,
+    restored: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
 ) -> SourceStats:
-    """Commit one batch: upsert its items, keep its rejections, advance the cursor."""
+    """Commit one batch: upsert its items, keep its rejections, advance the cursor.
+
+    Args:
+        restored: (source, external_id) this fetch already stored in an earlier batch; storing
+            them again is counted by the caller as superseding, not as new/changed/unchanged.
+    """
     stats = SourceStats(fetched=len(batch.items) + len(batch.rejections))
     items = _latest_per_key(batch.items)
+    stats.superseded = len(batch.items) - len(items)
     with transaction(con):
         if items:
             staged = _items_table(items, salt, bots or BotNames())  # noqa: F841 - read by DuckDB by name
             con.execute("CREATE OR REPLACE TEMP TABLE staged_items AS SELECT * FROM staged")
-            new, changed, same = con.execute(
+            for key_source, external_id, status in con.execute(
                 """
-                SELECT count(*) FILTER (WHERE i.source IS NULL),
-                       count(*) FILTER (WHERE i.content_hash <> s.content_hash),
-                       count(*) FILTER (WHERE i.content_hash = s.content_hash)
+                SELECT s.source, s.external_id, CASE WHEN i.source IS NULL THEN 'new'
+                       WHEN i.content_hash <> s.content_hash THEN 'changed' ELSE 'unchanged' END
                 FROM staged_items s LEFT JOIN items i USING (source, external_id)
                 """
-            ).fetchone()
-            stats.new, stats.changed, stats.unchanged = new, changed, same
+            ).fetchall():
+                if (key_source, external_id) not in restored:
+                    setattr(stats, status, getattr(stats, status) + 1)
             con.execute(_UPSERT, {"run_id": run_id})
             con.execute("DROP TABLE staged_items")
         for rej in batch.rejections:
@@ -155,12 +190,12 @@ def save_batch(
                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
                 """,
                 [
-                    rej.source,
+                    rej.source or source_name,
                     fingerprint(rej.raw, errors="replace"),
-                    rej.position,
-                    rej.external_id,
-                    rej.reason,
-                    rej.raw[:2000],
+                    bounded(rej.position, 200),
+                    bounded(rej.external_id, 200) if rej.external_id is not None else None,
+                    bound_reason(rej.reason),
+                    bounded(rej.raw, MAX_RAW_CHARS),
                     run_id,
                 ],
             )
@@ -189,27 +224,89 @@ def ingest(
     run_id: str,
     salt: str = DEFAULT_SALT,
     bots: BotNames | None = None,
+    rules: RecordRules | None = None,
 ) -> IngestStats:
     """Fetch every source from its stored cursor and upsert what it yields.
 
-    A failing source is recorded in the stats with its error and the other sources still run;
-    its cursor stays where its last committed batch left it.
+    A failing source (a missing file, rejected credentials, or any error the source did not
+    expect) is recorded in the stats with its error and the other sources still run; its cursor
+    stays where its last committed batch left it.
+
+    Args:
+        rules: the run's record checks (default: ``[ingest]`` defaults, clock now).
     """
     bots = bots or BotNames()
+    rules = rules or RecordRules(now=datetime.now(UTC))
+    if not rules.sources:
+        rules = replace(rules, sources=frozenset(s.name for s in sources))
     result = IngestStats()
     for source in sources:
         total = result.sources[source.name] = SourceStats()
+        stored: dict[tuple[str, str], datetime] = {}  # (source, id) -> updated_at stored
         try:
             for batch in source.fetch(get_cursor(con, source.name)):
                 crashpoint("ingest.batch.fetched")
-                s = save_batch(con, source.name, batch, run_id=run_id, salt=salt, bots=bots)
+                batch, dropped, restored = _checked(batch, source.name, rules, stored)
+                s = save_batch(con, source.name, batch, run_id=run_id, salt=salt, bots=bots,
+                               restored=restored)
                 crashpoint("ingest.batch.committed")
-                for name in ("fetched", "new", "changed", "unchanged", "rejected"):
+                # Older than a version already stored, or storing over one: superseded too.
+                s.fetched += dropped
+                s.superseded += dropped + len(restored)
+                for name in ("fetched", "new", "changed", "unchanged", "rejected", "superseded"):
                     setattr(total, name, getattr(total, name) + getattr(s, name))
         except FeedbackPipelineError as exc:
             total.error = str(exc)
             log.error("source %s failed: %s", source.name, exc)
+        except Exception as exc:  # noqa: BLE001 - one source's bug must not hold back the others
+            total.error = f"{type(exc).__name__}: {exc}"
+            log.exception("source %s failed", source.name)
+        if total.superseded:
+            log.warning("source %s: %d record(s) superseded by a newer version of the same "
+                        "external_id in the same fetch", source.name, total.superseded)
     return result
+
+
+def _checked(batch: Batch, source_name: str, rules: RecordRules,
+             stored: dict[tuple[str, str], datetime]
+             ) -> tuple[Batch, int, set[tuple[str, str]]]:
+    """The batch as it will be saved: every item checked against the rules (date window, sizes,
+    the source key), and no older version of a record this fetch already stored.
+
+    Returns the batch, how many items were dropped as older than a stored version, and the ids
+    this batch stores again (their earlier version is superseded).
+    """
+    items: list[Item] = []
+    rejections = list(batch.rejections)
+    for item in batch.items:
+        reason = rules.check(item, source_name)
+        if reason is not None:
+            rejections.append(Rejection(source=source_name, position=item.position or "?",
+                                        reason=reason, raw=_item_raw(item),
+                                        external_id=item.external_id))
+            continue
+        items.append(item)
+    kept = {_key(it): it for it in _latest_per_key(items)}
+    older = {k for k, it in kept.items() if k in stored and stored[k] > it.updated_at}
+    restored = {k for k in kept if k in stored} - older
+    checked_count = len(items)
+    if older:
+        items = [it for it in items if _key(it) not in older]
+    stored.update({_key(it): it.updated_at for it in _latest_per_key(items)})
+    checked = Batch(items=items, rejections=rejections, cursor=batch.cursor)
+    return checked, checked_count - len(items), restored
+
+
+def _key(item: Item) -> tuple[str, str]:
+    return item.source, item.external_id
+
+
+def _item_raw(item: Item) -> str:
+    """A rejected item's fields as JSON (what the source gave, decoded), for ``raw``."""
+    fields = {name: getattr(item, name) for name in (
+        "source", "kind", "external_id", "url", "author", "title", "body", "created_at",
+        "updated_at", "tags", "votes", "customer", "plan", "deleted", "is_bot")}
+    return json.dumps(fields, ensure_ascii=False, default=str)
 
 
 def rejected_summary(con: duckdb.DuckDBPyConnection) -> list[dict]:

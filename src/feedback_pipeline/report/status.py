@@ -9,6 +9,7 @@ Everything here reads the warehouse (the ``runs`` table with its per-stage stats
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,8 +42,14 @@ def stage_line(stage: str, stats: dict) -> str:
     if stage == "ingest" and "fetched" in s:
         line = (f"{s['fetched']} fetched, {s['new']} new, {s['changed']} changed, "
                 f"{s['rejected']} rejected")
+        if "stored" in s:  # runs recorded before the totals were kept lack them
+            line += (f"; {s['fetched']} in = {s['stored']} stored + {s['rejected']} rejected + "
+                     f"{s['superseded']} superseded")
         if s.get("failed_sources"):
-            line += f"; failed sources: {', '.join(s['failed_sources'])}"
+            errors = s.get("errors", {})
+            line += "; failed sources: " + ", ".join(
+                f"{n} ({_clip(redact(errors[n]), 120)})" if n in errors else n
+                for n in s["failed_sources"])
         return line
     if stage == "clean" and "kept" in s:
         return f"{s['cleaned']} cleaned, {s['kept']} kept, dropped: {_counts(s.get('dropped', {}))}"
@@ -159,6 +166,48 @@ def status_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _shown(text: str | None, width: int) -> str:
+    """Redacted, control characters escaped (a rejected record may hold terminal escapes)."""
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], redact(text or ""))
+    return _clip(text, width)
+
+
+def rejected_records(con: duckdb.DuckDBPyConnection, *, source: str | None = None,
+                     since: datetime | None = None, limit: int = 100) -> list[dict]:
+    """Rejected records, newest first, with where they were and why (raw: a redacted prefix)."""
+    where, params = [], []
+    if source:
+        where.append("source = ?")
+        params.append(source)
+    if since:
+        where.append("rejected_at >= ?")
+        params.append(since if since.tzinfo else since.replace(tzinfo=UTC))
+    rows = con.execute(
+        "SELECT source, position, external_id, reason, left(raw, 200), run_id, rejected_at "
+        f"FROM rejected_items {'WHERE ' + ' AND '.join(where) if where else ''} "
+        "ORDER BY rejected_at DESC, source, position LIMIT ?", [*params, limit]).fetchall()
+    return [{"source": s, "position": pos, "external_id": ext, "reason": redact(reason),
+             "raw": redact(raw or ""), "run_id": run, "rejected_at": at.isoformat()}
+            for s, pos, ext, reason, raw, run, at in rows]
+
+
+def rejected_table(rows: list[dict]) -> str:
+    if not rows:
+        return "no rejected records"
+    lines = []
+    for r in rows:
+        lines.append(f"{r['rejected_at'][:19].replace('T', ' ')}  {_shown(r['source'], 20)}  "
+                     f"{_shown(r['position'], 40)}"
+                     + (f"  id {_shown(r['external_id'], 30)}" if r["external_id"] else ""))
+        lines.append(f"  why: {_shown(r['reason'], 200)}")
+        lines.append(f"  raw: {_shown(r['raw'], 100)}")
+    lines.append(f"{len(rows)} rejected record(s)")
+    return "\n".join(lines)
+
+
 def status_json(report: dict) -> str:
     return json.dumps(report, indent=2, ensure_ascii=False, default=str)
 
@@ -203,5 +252,6 @@ def progress_bar(description: str, *, enabled: bool | None = None) -> Iterator[P
         yield update
 
 
-__all__ = ["progress_bar", "recent_runs", "run_summary_markdown", "stage_line", "status_json",
-           "status_table", "warehouse_status"]
+__all__ = ["progress_bar", "recent_runs", "rejected_records", "rejected_table",
+           "run_summary_markdown", "stage_line", "status_json", "status_table",
+           "warehouse_status"]

@@ -36,14 +36,21 @@ PROCESS = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: AsOf) -> datetime:
-    """The moment a run ranks for: now, the newest item ('latest'), or a fixed time."""
+    """The moment a run ranks for: now, the newest item ('latest'), or a fixed time.
+
+    'latest' never lies in the future of the run: ingest rejects records dated beyond a small
+    tolerance past the run's clock, and an item dated within that tolerance (or stored by an
+    older version) still yields at most now. The digest is keyed by this instant's date.
+    """
     if isinstance(as_of, datetime):
         return as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+    now = datetime.now(UTC)
     if as_of == "latest":
-        row = con.execute("SELECT max(created_at) FROM items WHERE NOT deleted").fetchone()
+        row = con.execute("SELECT max(created_at) FROM items WHERE NOT deleted "
+                          "AND created_at <= ?", [now]).fetchone()
         if row and row[0] is not None:
             return row[0].astimezone(UTC)
-    return datetime.now(UTC)
+    return now
 
 
 @dataclass
@@ -55,6 +62,7 @@ class Run:
     as_of_setting: AsOf = "latest"
     stats: dict = field(default_factory=dict)
     _as_of: datetime | None = field(default=None, repr=False)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def as_of(self) -> datetime:
@@ -63,6 +71,19 @@ class Run:
         if self._as_of is None:
             self._as_of = resolve_as_of(self.con, self.as_of_setting)
         return self._as_of
+
+    @property
+    def digest_as_of(self) -> datetime:
+        """The instant the digest is dated and keyed by (``digest-<date>``): the run's own day.
+
+        A fixed ``as_of`` (a replayed day, a simulated night) is that run's day; with 'latest'
+        or 'now' it is the run's start, so tonight's digest is tonight's even when the newest item
+        is days old: a quiet night never updates an older night's digest, and no record's date
+        can key a digest in the future.
+        """
+        if isinstance(self.as_of_setting, datetime):
+            return self.as_of
+        return self.started_at
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -154,7 +175,9 @@ def open_run(con: duckdb.DuckDBPyConnection, *, as_of: AsOf = "latest",
         stats: initial stats (e.g. a backfill's day); ``run_id`` is added.
         flow_run_id: the Prefect flow run this run is, when it is one.
     """
-    run = Run(con, start_run(con, flow_run_id=flow_run_id), as_of, dict(stats or {}))
+    run_id = start_run(con, flow_run_id=flow_run_id)
+    started = con.execute("SELECT started_at FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+    run = Run(con, run_id, as_of, dict(stats or {}), started_at=started.astimezone(UTC))
     run.stats.setdefault("run_id", run.run_id)
     try:
         yield run
@@ -174,15 +197,17 @@ def new_items_since_last_completed(con: duckdb.DuckDBPyConnection,
     """Items first seen by runs that did not complete (the current one included).
 
     This is what the digest calls new: after a run that crashed between ingest and deliver, the
-    next run's digest still announces the items that run ingested. With ``as_of``, runs that
-    completed for the same digest date count as not yet announced too: rerunning a night
-    repeats its digest instead of turning it into "nothing new".
+    next run's digest still announces the items that run ingested. With ``as_of`` (the digest's
+    instant, :attr:`Run.digest_as_of`), runs that completed for the same digest date count as
+    not yet announced too: rerunning a night repeats its digest instead of turning it into
+    "nothing new".
     """
     day = f"{as_of:%Y-%m-%d}" if as_of else "9999-12-31"
     return con.execute(
         "SELECT count(*) FROM items WHERE first_seen_run NOT IN "
         "(SELECT run_id FROM runs WHERE status = 'completed' AND "
-        "coalesce(left(json_extract_string(stats, '$.rank.as_of'), 10), '') < ?)",
+        "coalesce(json_extract_string(stats, '$.deliver.digest_date'), "
+        "left(json_extract_string(stats, '$.rank.as_of'), 10), '') < ?)",
         [day]).fetchone()[0]
 
 

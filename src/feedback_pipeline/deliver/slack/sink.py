@@ -133,7 +133,8 @@ class SlackDigestSink:
         return self.settings.channel if self.settings.mode == "bot" else "(incoming webhook)"
 
     def deliver(self, run: Run, ranking: list[dict], totals: dict) -> dict:
-        """Post (or update) the digest of ``run.as_of``'s date; return what happened.
+        """Post (or update) the digest of the run's date (``run.digest_as_of``); return what
+        happened.
 
         Returns:
             ``{"slack": "posted"|"updated"|"unchanged"|"silent"|"not_updatable", "key", "ts",
@@ -142,8 +143,8 @@ class SlackDigestSink:
         Raises:
             SlackDeliveryError: Slack refused; the rows say ``failed`` and keep the digest.
         """
-        con, run_id, as_of = run.con, run.run_id, run.as_of
-        digest = build_digest(con, ranking, as_of=as_of, run_id=run_id, totals=totals,
+        con, run_id = run.con, run.run_id
+        digest = build_digest(con, ranking, as_of=run.digest_as_of, run_id=run_id, totals=totals,
                               config=self.settings, jira_server=self.jira_server)
         key = digest["key"]
         row = state.load_row(con, key)
