@@ -25,8 +25,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from feedback_pipeline.config import PROJECT_ROOT, load_settings  # noqa: E402
+from feedback_pipeline.config import load_settings  # noqa: E402
 from feedback_pipeline.errors import ConfigError, FeedbackPipelineError  # noqa: E402
+from feedback_pipeline.paths import CHECKOUT_ROOT  # noqa: E402
 
 DEPLOYMENT_NAME = "nightly"
 OVERLAP = ("enqueue", "cancel-new")
@@ -104,11 +105,11 @@ def serve(options: dict[str, Any], *, name: str = DEPLOYMENT_NAME) -> None:
     require_api()
     from prefect.types.entrypoint import EntrypointType
 
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.nightly import nightly
 
     options = dict(options)
-    # A module entrypoint ("flows.nightly.nightly") loads from the installed project whatever
-    # the working directory of this process.
+    # A module entrypoint ("feedback_pipeline_flows.nightly.nightly") loads from the installed
+    # project whatever the working directory of this process.
     nightly.serve(name=name, global_limit=options.pop("concurrency_limit"),
                   entrypoint_type=EntrypointType.MODULE_PATH, **options)
 
@@ -121,9 +122,13 @@ def deploy_to_pool(options: dict[str, Any], work_pool: str, *,
     where that path holds the project and its virtual environment.
     """
     require_api()
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.nightly import nightly
 
-    flow = nightly.from_source(source=str(PROJECT_ROOT), entrypoint="flows/nightly.py:nightly")
+    if CHECKOUT_ROOT is None:
+        raise ConfigError("--work-pool pulls the flow's code from a source checkout, and this "
+                          "feedback-pipeline is installed from a wheel: run the deploy from a "
+                          "checkout, or serve the deployment here (without --work-pool)")
+    flow = nightly.from_source(source=str(CHECKOUT_ROOT), entrypoint="flows/nightly.py:nightly")
     return flow.deploy(name=name, work_pool_name=work_pool, print_next_steps=False, **options)
 
 

@@ -24,8 +24,8 @@ from feedback_pipeline.report.status import progress_bar, run_summary_markdown  
 from feedback_pipeline.report.terminal import ranking_markdown  # noqa: E402
 from feedback_pipeline.warehouse.db import connect  # noqa: E402
 from feedback_pipeline.warehouse.runs import Run, open_run  # noqa: E402
-from flows.alerts import on_flow_failure  # noqa: E402
-from flows.dask import chunk_mapper  # noqa: E402
+from feedback_pipeline_flows.alerts import on_flow_failure  # noqa: E402
+from feedback_pipeline_flows.dask import chunk_mapper  # noqa: E402
 
 # Tasks share the run's warehouse connection, which cannot be hashed for a cache key.
 

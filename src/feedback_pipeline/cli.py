@@ -45,7 +45,7 @@ def run(
 ) -> None:
     """Run the nightly flow once: pull, clean, embed, cluster, rank, deliver."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.nightly import nightly
 
     try:
         stats = nightly(config_path=str(config) if config else None,
@@ -235,7 +235,7 @@ def deploy(
 ) -> None:
     """Deploy the nightly flow on its cron schedule (needs PREFECT_API_URL); serves it here."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from flows.deploy import deploy_to_pool, deployment_options, serve
+    from feedback_pipeline_flows.deploy import deploy_to_pool, deployment_options, serve
 
     try:
         options = deployment_options(config, cron=cron, timezone=timezone, overlap=overlap,

@@ -76,7 +76,7 @@ def _partition(assignments: list[tuple[str, str, int]]) -> tuple[set[frozenset],
 
 
 def test_dask_embedding_matches_single_process(prefect_harness, tmp_path):
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.nightly import nightly
 
     data = tmp_path / "demo.jsonl"
     records = _demo_texts()
