@@ -72,9 +72,11 @@ chromium:
 
 # Known vulnerabilities of the pinned set (constraints.txt), from PyPI's advisory data, with
 # pip-audit in a venv of its own (.venv/audit: its dependencies stay out of the project's).
-# A vulnerable pin fails; a service that does not answer (offline, or a mirror without PyPI's JSON
-# API) leaves packages unaudited: that prints a WARNING and passes, and never reads as a pass.
-# Accepted vulnerabilities go in AUDIT_IGNORE as `--ignore-vuln ID`, each with its reason (none).
+# A vulnerable pin fails (exit 1). So does an audit that could not be done (exit 3): pip-audit
+# not running, or its advisory service not answering for some pins (offline, or a package mirror
+# without PyPI's per-release JSON API, which is where pip-audit reads the advisories). "Not
+# audited" is never a pass. Accepted vulnerabilities go in AUDIT_IGNORE as `--ignore-vuln ID`,
+# each with its reason (none).
 AUDIT := $(VENV)/audit
 AUDIT_IGNORE :=
 
@@ -87,9 +89,9 @@ import json, sys
 try:
     deps = json.load(open(sys.argv[1]))["dependencies"]
 except (OSError, ValueError, KeyError):
-    print("make audit: WARNING: pip-audit did not run (" + open(sys.argv[2]).read().strip()[-300:]
-          + "); NOT AUDITED")
-    sys.exit(0)
+    print("make audit: FAILED: pip-audit did not run (" + open(sys.argv[2]).read().strip()[-300:]
+          + "); dependencies NOT AUDITED")
+    sys.exit(3)
 bad = [d for d in deps if d.get("vulns")]
 skipped = [d for d in deps if d.get("skip_reason")]
 for d in bad:
@@ -98,9 +100,10 @@ for d in bad:
               f"(fixed in {', '.join(v['fix_versions']) or 'no release yet'})")
 print(f"make audit: {len(deps) - len(skipped)} of {len(deps)} pins audited, {len(bad)} vulnerable")
 if skipped:
-    print(f"make audit: WARNING: {len(skipped)} pins NOT AUDITED, the advisory service did not "
-          f"answer for them (e.g. {skipped[0]['skip_reason']})")
-sys.exit(1 if bad else 0)
+    print(f"make audit: FAILED: {len(skipped)} pins NOT AUDITED, the advisory service did not "
+          f"answer for them (e.g. {skipped[0]['skip_reason']}); pip-audit needs PyPI's JSON API "
+          "(https://pypi.org/pypi/NAME/VERSION/json) to answer")
+sys.exit(1 if bad else 3 if skipped else 0)
 endef
 export AUDIT_VERDICT
 
