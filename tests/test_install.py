@@ -76,7 +76,7 @@ def test_a_night_from_the_wheel_writes_beside_its_config_and_nothing_in_the_venv
     python = venv_with_wheel(venv, wheel)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), HF_HUB_OFFLINE="1",
-               PREFECT_SERVER_ANALYTICS_ENABLED="false", PYTHONDONTWRITEBYTECODE="1")
+               PREFECT_SERVER_ANALYTICS_ENABLED="false")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
 
