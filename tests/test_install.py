@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -30,11 +31,29 @@ def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     return done
 
 
+# What the build reads: the project's files, as a checkout holds them.
+BUILD_INPUTS = ["pyproject.toml", "README.md", "hatch_build.py", "src", "flows", "warehouse",
+                "demo"]
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built from a copy of the checkout that also holds what a used checkout has
+    lying around (a warehouse DuckDB file, bytecode), which must not ship."""
+    tree = tmp_path_factory.mktemp("checkout")
+    for name in BUILD_INPUTS:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tree / name, symlinks=True,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.duckdb*"))
+        else:
+            shutil.copy2(source, tree / name)
+    (tree / "warehouse" / "feedback.duckdb").write_bytes(b"a local warehouse")
+    (tree / "flows" / "__pycache__").mkdir()
+    (tree / "flows" / "__pycache__" / "nightly.cpython-311.pyc").write_bytes(b"bytecode")
     out = tmp_path_factory.mktemp("wheel")
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-         "--wheel-dir", str(out), str(ROOT)])
+         "--wheel-dir", str(out), str(tree)])
     (built,) = out.glob("feedback_pipeline-*.whl")
     return built
 
