@@ -154,3 +154,22 @@ def test_without_a_config_the_wheel_reads_its_demo_data_and_writes_in_the_workin
     assert Path(out["demo"]).is_file() and Path(out["demo"]).is_relative_to(tmp_path / "venv")
     assert out["schemas"] == ["schema.sql", *sorted(p.name for p in
                                                     (ROOT / "warehouse").glob("schema_*.sql"))]
+
+
+def test_the_flows_are_imported_by_their_package_name_only():
+    """``flows`` is a folder of the repository, not a package name: imported as ``flows`` it would
+    work from a checkout (the working directory is on sys.path) and fail from the wheel."""
+    import ast
+
+    generic = []
+    for folder in ("src", "flows", "tests", "bench", "demo"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if "feedback_pipeline_flows" in path.parts:  # the link to flows/, read once
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module] if isinstance(node, ast.ImportFrom) and node.module
+                         and not node.level else [])
+                generic += [f"{path.relative_to(ROOT)}:{node.lineno}" for n in names
+                            if n.split(".")[0] == "flows"]
+    assert not generic, f"import feedback_pipeline_flows instead of flows: {generic}"
