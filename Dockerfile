@@ -30,7 +30,7 @@ WORKDIR /app
 # torch first, pinned to the CPU wheel (an unpinned resolve pulls a CUDA build; as in the Makefile).
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
-COPY pyproject.toml constraints.txt README.md prefect.toml ./
+COPY pyproject.toml constraints.txt README.md prefect.toml hatch_build.py ./
 COPY src ./src
 COPY flows ./flows
 COPY warehouse ./warehouse

@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test test-all bench lint clean chromium audit
+.PHONY: setup demo test test-all bench lint clean chromium browser audit
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,20 +27,56 @@ demo: setup
 	$(BIN)/feedback-pipeline run --config demo/demo.toml
 	$(BIN)/feedback-pipeline themes --config demo/demo.toml --limit 10
 
-test: setup
-	$(BIN)/python -m pytest
+# Hypothesis draws the same examples on every run ("ci" profile, tests/conftest.py), so a red
+# `make test` reproduces; `make test HYPOTHESIS_PROFILE=explore` hunts with fresh random ones.
+# PYTEST_ARGS adds pytest options (.ci/run: a JUnit report to count skipped tests).
+HYPOTHESIS_PROFILE ?= ci
+PYTEST_ARGS ?=
 
-# Headless Chromium for the HTML report tests (tests/report/): Debian's package, installed as
-# root when missing.
+test: setup browser
+	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# What the browser tests of the PM report need, before `make test` runs them: Chromium, unless
+# a developer without root chose FP_SKIP_BROWSER_TESTS=1 (CI never does: a skip fails .ci/run).
+browser:
+ifeq ($(FP_SKIP_BROWSER_TESTS),1)
+	@echo "make test: FP_SKIP_BROWSER_TESTS=1: the browser tests of the PM report are SKIPPED"
+else
+	@$(MAKE) --no-print-directory chromium
+endif
+
+# Headless Chromium for the HTML report tests (tests/report/): $FP_CHROMIUM, or `chromium` on
+# PATH, or Debian's package installed as root. Where it cannot be installed this fails and says
+# what to do, before any test runs.
+CHROMIUM_HELP := the browser tests of the PM report (tests/report/) need it: run \
+	'make chromium' as root (Debian's chromium package), point FP_CHROMIUM at a Chromium \
+	binary, or set FP_SKIP_BROWSER_TESTS=1 to skip those tests (a skip fails CI)
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@if [ -n "$$FP_CHROMIUM" ]; then \
+		[ -x "$$FP_CHROMIUM" ] || { echo "error: FP_CHROMIUM=$$FP_CHROMIUM is not an executable"\
+			"file; $(CHROMIUM_HELP)" >&2; exit 1; }; \
+	elif command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "error: Chromium is not installed and installing it needs root;" \
+			"$(CHROMIUM_HELP)" >&2; exit 1; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "error: Chromium is not installed and this machine has no apt-get to install it;" \
+			"$(CHROMIUM_HELP)" >&2; exit 1; \
+	else \
+		echo "make chromium: installing Debian's chromium package"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+		|| { echo "error: apt-get could not install chromium (is its package mirror reachable?);" \
+			"$(CHROMIUM_HELP)" >&2; exit 1; }; \
+	fi
 
 # Known vulnerabilities of the pinned set (constraints.txt), from PyPI's advisory data, with
 # pip-audit in a venv of its own (.venv/audit: its dependencies stay out of the project's).
-# A vulnerable pin fails; a service that does not answer (offline, or a mirror without PyPI's JSON
-# API) leaves packages unaudited: that prints a WARNING and passes, and never reads as a pass.
-# Accepted vulnerabilities go in AUDIT_IGNORE as `--ignore-vuln ID`, each with its reason (none).
+# A vulnerable pin fails (exit 1). So does an audit that could not be done (exit 3): pip-audit
+# not running, or its advisory service not answering for some pins (offline, or a package mirror
+# without PyPI's per-release JSON API, which is where pip-audit reads the advisories). "Not
+# audited" is never a pass. Accepted vulnerabilities go in AUDIT_IGNORE as `--ignore-vuln ID`,
+# each with its reason (none).
 AUDIT := $(VENV)/audit
 AUDIT_IGNORE :=
 
@@ -53,9 +89,9 @@ import json, sys
 try:
     deps = json.load(open(sys.argv[1]))["dependencies"]
 except (OSError, ValueError, KeyError):
-    print("make audit: WARNING: pip-audit did not run (" + open(sys.argv[2]).read().strip()[-300:]
-          + "); NOT AUDITED")
-    sys.exit(0)
+    print("make audit: FAILED: pip-audit did not run (" + open(sys.argv[2]).read().strip()[-300:]
+          + "); dependencies NOT AUDITED")
+    sys.exit(3)
 bad = [d for d in deps if d.get("vulns")]
 skipped = [d for d in deps if d.get("skip_reason")]
 for d in bad:
@@ -64,9 +100,10 @@ for d in bad:
               f"(fixed in {', '.join(v['fix_versions']) or 'no release yet'})")
 print(f"make audit: {len(deps) - len(skipped)} of {len(deps)} pins audited, {len(bad)} vulnerable")
 if skipped:
-    print(f"make audit: WARNING: {len(skipped)} pins NOT AUDITED, the advisory service did not "
-          f"answer for them (e.g. {skipped[0]['skip_reason']})")
-sys.exit(1 if bad else 0)
+    print(f"make audit: FAILED: {len(skipped)} pins NOT AUDITED, the advisory service did not "
+          f"answer for them (e.g. {skipped[0]['skip_reason']}); pip-audit needs PyPI's JSON API "
+          "(https://pypi.org/pypi/NAME/VERSION/json) to answer")
+sys.exit(1 if bad else 3 if skipped else 0)
 endef
 export AUDIT_VERDICT
 

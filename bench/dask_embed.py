@@ -1,9 +1,9 @@
 """The nightly flow on the full demo data, single-process vs ``[embed.dask]`` (LocalCluster).
 
-Runs ``flows.nightly.nightly`` twice on ``demo/feedback_demo.jsonl`` into two fresh warehouses,
-the second with ``[embed.dask] enabled`` (``--workers`` processes, ``--chunk`` texts per task),
-then checks what issue #8 asks: the same vectors (bit for bit) and the same themes (the same
-partition of items). Prints one JSON line with the per-stage seconds of both runs.
+Runs ``feedback_pipeline_flows.nightly.nightly`` twice on ``demo/feedback_demo.jsonl`` into two
+fresh warehouses, the second with ``[embed.dask] enabled`` (``--workers`` processes, ``--chunk``
+texts per task), then checks what issue #8 asks: the same vectors (bit for bit) and the same
+themes (the same partition of items). Prints one JSON line with the per-stage seconds of both runs.
 
     python bench/dask_embed.py [--workers 2] [--chunk 256]
 """
@@ -68,7 +68,7 @@ def main() -> None:
     import numpy as np
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.nightly import nightly
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)

@@ -9,7 +9,7 @@ timeouts from the config, parameters from the command line):
   and alert instead of silently not being scheduled.
 * ``... --work-pool NAME``: registers the deployment on an existing work pool and exits; a worker
   of that pool runs the flow runs from the installed package (module entrypoint
-  ``flows.nightly.nightly``: the worker's environment or image must have it, no path of this
+  ``feedback_pipeline_flows.nightly.nightly``: the worker's environment or image must have it, no path of this
   machine is stored except the config path given, which the worker resolves in its own working
   directory).
 * ``prefect deploy`` with the project's ``prefect.yaml`` (code pulled from git, config shipped
@@ -31,12 +31,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from feedback_pipeline.config import load_settings
 from feedback_pipeline.errors import ConfigError, FeedbackPipelineError
-from flows.automations import ensure_automations
+from feedback_pipeline_flows.automations import ensure_automations
 
 DEPLOYMENT_NAME = "nightly"
 OVERLAP = ("enqueue", "cancel-new")
 # The one place the flow's import path is written for deployments (prefect.yaml has its own).
-ENTRYPOINT = "flows.nightly.nightly"
+ENTRYPOINT = "feedback_pipeline_flows.nightly.nightly"
 # What every flow run needs from Prefect's settings wherever it starts (see prefect.toml).
 RUN_ENV = {"PREFECT_LOGGING_EXTRA_LOGGERS": "feedback_pipeline"}
 
@@ -120,11 +120,11 @@ def serve(options: dict[str, Any], *, name: str = DEPLOYMENT_NAME) -> None:
     require_api()
     from prefect.types.entrypoint import EntrypointType
 
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.nightly import nightly
 
     options = dict(options)
     ensure_automations(options.pop("alerts"))
-    # A module entrypoint ("flows.nightly.nightly") loads from the installed project whatever
+    # A module entrypoint ("feedback_pipeline_flows.nightly.nightly") loads from the installed project whatever
     # the working directory of this process. Under systemd a stopped serve must not pause the
     # schedule: the missed nights then turn Late and the Late Automation alerts.
     nightly.serve(name=name, global_limit=options.pop("concurrency_limit"),
@@ -161,7 +161,7 @@ def deploy_to_pool(options: dict[str, Any], work_pool: str, *,
     require_work_pool(work_pool)
     from prefect.types.entrypoint import EntrypointType
 
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.nightly import nightly
 
     options = dict(options)
     ensure_automations(options.pop("alerts"))

@@ -37,10 +37,10 @@ from feedback_pipeline.report.status import progress_bar, run_summary_markdown
 from feedback_pipeline.report.terminal import ranking_markdown
 from feedback_pipeline.warehouse.db import connect
 from feedback_pipeline.warehouse.runs import AsOf, Run, open_run, save_progress
-from flows.alerts import on_flow_failure
-from flows.dask import chunk_mapper
-from flows.events import emit_source_failures
-from flows.retries import retry_if_transient
+from feedback_pipeline_flows.alerts import on_flow_failure
+from feedback_pipeline_flows.dask import chunk_mapper
+from feedback_pipeline_flows.events import emit_source_failures
+from feedback_pipeline_flows.retries import retry_if_transient
 
 
 @dataclass(frozen=True)
@@ -219,7 +219,7 @@ def nightly(config_path: str | None = None, warehouse: str | None = None,
 if __name__ == "__main__":
     import sys
 
-    from flows.local_server import temporary_server
+    from feedback_pipeline_flows.local_server import temporary_server
 
     temporary_server()
     nightly(config_path=sys.argv[1] if len(sys.argv) > 1 else None)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import settings
 
 from feedback_pipeline.config import FileSourceConfig
 from feedback_pipeline.ingest.files import FileSource
@@ -19,6 +20,16 @@ from feedback_pipeline.warehouse import db
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Hypothesis profiles. "ci": the same examples on every run (a red build reproduces, a green one
+# is not luck) and no example database; `make test` and .ci/run select it. "explore": fresh random
+# examples, failures remembered in .hypothesis/ (`make test HYPOTHESIS_PROFILE=explore`); pin
+# every failure it finds as an @example of the property. Without HYPOTHESIS_PROFILE: "ci" when CI
+# is set, else "explore".
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                      or ("ci" if os.environ.get("CI") else "explore"))
 
 
 @pytest.fixture(scope="session")

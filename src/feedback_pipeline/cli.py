@@ -56,8 +56,8 @@ def run(
         load_settings(config, warehouse=warehouse)
     except FeedbackPipelineError as exc:
         _fail(exc)
-    from flows.local_server import temporary_server
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.local_server import temporary_server
+    from feedback_pipeline_flows.nightly import nightly
 
     try:
         temporary_server()  # without PREFECT_API_URL: Prefect's, stopped even if we are killed
@@ -256,7 +256,7 @@ def deploy(
 ) -> None:
     """Deploy the nightly flow on its cron schedule (needs PREFECT_API_URL); serves it here."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from flows.deploy import deploy_to_pool, deployment_options, serve
+    from feedback_pipeline_flows.deploy import deploy_to_pool, deployment_options, serve
 
     try:
         options = deployment_options(config, cron=cron, timezone=timezone, overlap=overlap,
@@ -276,8 +276,8 @@ def automations(config: ConfigOpt = None) -> None:
     """Create (or replace) the Prefect Automations that alert on failed, crashed, late and
     too-long runs, sending to [alerts] notify_block (needs PREFECT_API_URL)."""
     from feedback_pipeline.config import load_settings
-    from flows.automations import ensure_automations
-    from flows.deploy import require_api
+    from feedback_pipeline_flows.automations import ensure_automations
+    from feedback_pipeline_flows.deploy import require_api
 
     try:
         require_api()

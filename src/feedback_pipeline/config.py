@@ -6,7 +6,9 @@ alerts, schedule) and loads the file. Settings come from one TOML file (see
 ``feedback-pipeline.example.toml``); secrets never live in that file: they come from environment
 variables (``FP_*``) or Prefect Secret blocks and are typed as ``SecretStr`` so they are not
 printed by accident. Every field has a default that gives the embedded demo set-up: DuckDB file
-under ``warehouse/``, the bundled demo data as a file source, dry-run sinks.
+``warehouse/feedback.duckdb`` and ``outbox/`` in the config file's folder (the working directory
+without a config; never the package's folder), the demo data shipped with the package as a file
+source, dry-run sinks.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from feedback_pipeline.ingest.github.config import GitHubSourceConfig
 from feedback_pipeline.ingest.intercom.config import IntercomSourceConfig
 from feedback_pipeline.ingest.slack.config import SlackSourceConfig
 from feedback_pipeline.ingest.zendesk.config import ZendeskSourceConfig
-from feedback_pipeline.paths import PROJECT_ROOT
+from feedback_pipeline.paths import demo_data
 from feedback_pipeline.rank.config import RankConfig, RankWeights, TrendsConfig
 from feedback_pipeline.redact import set_extra_patterns
 from feedback_pipeline.section import Section
@@ -109,12 +111,10 @@ SourceConfig = Annotated[
 
 
 class Settings(Section):
-    warehouse: Path = PROJECT_ROOT / "warehouse" / "feedback.duckdb"
+    warehouse: Path = Path("warehouse") / "feedback.duckdb"
     sources: list[SourceConfig] = Field(
-        default_factory=lambda: [
-            FileSourceConfig(name="demo", path=PROJECT_ROOT / "demo" / "feedback_demo.jsonl")
-        ]
-    )
+        default_factory=lambda: [FileSourceConfig(
+            name="demo", path=demo_data() or Path("demo") / "feedback_demo.jsonl")])
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     clean: CleanConfig = Field(default_factory=CleanConfig)
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
@@ -138,13 +138,14 @@ class Settings(Section):
 
 
 def load_settings(path: Path | str | None = None, **overrides: object) -> Settings:
-    """Load settings from a TOML file (or defaults), resolving relative paths against the file.
+    """Load settings from a TOML file (or defaults), resolving relative paths against the file's
+    folder (without a file: the working directory).
 
     Raises:
         ConfigError: the file is missing, is not TOML, or does not match the schema.
     """
     data: dict = {}
-    base = PROJECT_ROOT
+    base = Path.cwd()
     if path is not None:
         path = Path(path)
         try:
@@ -189,7 +190,7 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
 
 
 __all__ = [
-    "DEFAULT_MODEL", "PROJECT_ROOT", "AlertsConfig", "CleanConfig", "ClusterConfig", "DaskConfig",
+    "DEFAULT_MODEL", "AlertsConfig", "CleanConfig", "ClusterConfig", "DaskConfig",
     "DeliverConfig", "DiscourseSourceConfig", "EmbedConfig", "FileSourceConfig",
     "GitHubSourceConfig", "IngestConfig", "IntercomSourceConfig", "JiraConfig", "LabelConfig",
     "RankConfig", "RankWeights", "RedactConfig", "ScheduleConfig", "Settings", "SlackConfig",

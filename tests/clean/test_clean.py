@@ -31,6 +31,28 @@ def test_html_is_stripped(body, expected):
     assert clean_body(body) == expected
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("<!--<P>", ""),
+        ("<p>Export fails.</p><!-- internal note <b>never shown</b>", "Export fails."),
+        ("Export fails <!-- hidden --> every night", "Export fails every night"),
+        ("<p>Export fails.</p><p class=\"note", "Export fails."),
+        ("<p>Export fails.</p></p", "Export fails."),
+        ("<p>Export fails.</p><!DOCTYPE", "Export fails."),
+        ("<p>Export fails.</p><?xml", "Export fails."),
+        ("<p>3 < 4 and 5 > 4</p>", "3 < 4 and 5 > 4"),
+        ("<p>Sort a &lt; b</p>", "Sort a < b"),
+        ("<p>write &amp;lt;b&amp;gt; for bold</p>", "write &lt;b&gt; for bold"),
+    ],
+    ids=["comment-at-eof", "comment-to-eof", "closed-comment", "tag-at-eof", "end-tag-at-eof",
+         "declaration-at-eof", "instruction-at-eof", "loose-brackets", "entity-once",
+         "entity-never-twice"],
+)
+def test_markup_left_open_at_the_end_is_dropped_as_a_browser_does(body, expected):
+    assert clean_body(body) == expected
+
+
 def test_plain_text_with_angle_brackets_is_left_alone():
     assert clean_body("if a < b and c > d then sort") == "if a < b and c > d then sort"
 

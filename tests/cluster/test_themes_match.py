@@ -43,15 +43,20 @@ def test_permuted_identical_centroids_keep_their_ids():
         0: (103, pytest.approx(1.0)), 1: (101, pytest.approx(1.0)), 2: (102, pytest.approx(1.0))}
 
 
+# "at": a threshold and similarity exactly representable in float32 (0.75), so the similarity
+# equals the threshold rather than landing a rounding error above or below it (float32(0.80) is
+# 0.8000000119, which would pass "at" even with a strict comparison).
 @pytest.mark.parametrize(
-    ("similarity", "matched"),
-    [(MATCH_SIMILARITY + 0.01, True), (MATCH_SIMILARITY, True), (MATCH_SIMILARITY - 0.01, False)],
+    ("similarity", "threshold", "matched"),
+    [(MATCH_SIMILARITY + 0.01, MATCH_SIMILARITY, True), (0.75, 0.75, True),
+     (MATCH_SIMILARITY - 0.01, MATCH_SIMILARITY, False)],
     ids=["above", "at", "below"],
 )
-def test_threshold(similarity, matched):
+def test_threshold(similarity, threshold, matched):
     new = new_centroids([[similarity]])
+    assert float(new[0, 0]) == similarity or similarity != threshold
 
-    result = match_themes(np.array([5]), new, [42], old_centroids(1))
+    result = match_themes(np.array([5]), new, [42], old_centroids(1), threshold=threshold)
 
     assert (5 in result) is matched
     if matched:

@@ -6,7 +6,7 @@ import pytest
 
 from feedback_pipeline.config import AlertsConfig
 from feedback_pipeline.errors import ConfigError, SinkError
-from flows.alerts import MAX_ERROR_CHARS, alert_text, post_alert
+from feedback_pipeline_flows.alerts import MAX_ERROR_CHARS, alert_text, post_alert
 
 from .conftest import ALERT_TOKEN
 
@@ -82,7 +82,7 @@ timeout_seconds = 5
 
 @pytest.mark.slow
 def test_failed_flow_run_posts_one_alert(prefect_harness, slack_alerts, write_config):
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.nightly import nightly
 
     config = _failing_config(write_config, slack_alerts, enabled=True)
     state = nightly(config_path=str(config), return_state=True)
@@ -97,7 +97,7 @@ def test_failed_flow_run_posts_one_alert(prefect_harness, slack_alerts, write_co
 
 @pytest.mark.slow
 def test_disabled_alerts_post_nothing(prefect_harness, slack_alerts, write_config):
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.nightly import nightly
 
     config = _failing_config(write_config, slack_alerts, enabled=False)
     state = nightly(config_path=str(config), return_state=True)
@@ -108,7 +108,7 @@ def test_disabled_alerts_post_nothing(prefect_harness, slack_alerts, write_confi
 @pytest.mark.slow
 def test_broken_alert_does_not_mask_the_failure(prefect_harness, slack_alerts, write_config,
                                                 caplog):
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.nightly import nightly
 
     slack_alerts.fail("chat.postMessage", "channel_not_found")
     config = _failing_config(write_config, slack_alerts, enabled=True)
@@ -128,8 +128,8 @@ def test_crashed_run_alert_names_the_crash(prefect_harness, slack_alerts, write_
     from prefect.client.orchestration import get_client
     from prefect.states import Crashed
 
-    from flows.alerts import on_flow_failure
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.alerts import on_flow_failure
+    from feedback_pipeline_flows.nightly import nightly
 
     config = _failing_config(write_config, slack_alerts, enabled=True)
     with get_client(sync_client=True) as client:

@@ -8,7 +8,7 @@ import pytest
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 
 from feedback_pipeline.errors import ConfigError
-from flows.deploy import deployment_options, main, require_api
+from feedback_pipeline_flows.deploy import deployment_options, main, require_api
 
 
 def test_defaults_are_two_oclock_utc_one_run_at_a_time():

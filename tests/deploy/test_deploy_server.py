@@ -19,7 +19,7 @@ import duckdb
 import httpx
 import pytest
 
-from flows.deploy import ENTRYPOINT, RUN_ENV
+from feedback_pipeline_flows.deploy import ENTRYPOINT, RUN_ENV
 
 from .prefect_server import BIN, FLOW, running_server, server_env
 from .prefect_server import start as _start

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from flows.deploy import ENTRYPOINT, RUN_ENV
+from feedback_pipeline_flows.deploy import ENTRYPOINT, RUN_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 

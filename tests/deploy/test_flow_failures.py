@@ -52,7 +52,7 @@ def _logs(flow_run_id) -> list[tuple[int, str]]:
 
 def test_a_night_where_every_source_fails_is_failed_with_the_errors_in_its_logs(
         prefect_harness, tmp_path, monkeypatch):
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.nightly import nightly
 
     monkeypatch.setenv("FP_TEST_GITHUB_TOKEN", "ghp_test")
     config = _config(tmp_path, _github())
@@ -69,7 +69,7 @@ def test_a_night_where_every_source_fails_is_failed_with_the_errors_in_its_logs(
 
 
 def test_a_missing_credential_fails_the_run_at_start_up(prefect_harness, tmp_path, monkeypatch):
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.nightly import nightly
 
     monkeypatch.delenv("FP_TEST_GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)  # no Secret block to fall back on
@@ -89,7 +89,7 @@ def test_a_partly_failed_night_completes_and_says_which_source_failed(
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
 
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.nightly import nightly
 
     monkeypatch.setenv("FP_TEST_GITHUB_TOKEN", "ghp_test")
     data = tmp_path / "tickets.jsonl"

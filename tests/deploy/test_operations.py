@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows.deploy import ENTRYPOINT
+from feedback_pipeline_flows.deploy import ENTRYPOINT
 
 from .conftest import config_toml, github_down, tiny_records
 from .prefect_server import BIN, FLOW, free_port, running_server, server_env, start, stop, tail

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from feedback_pipeline.errors import ConfigError, SinkError, SourceError, WarehouseLockedError
-from flows.retries import is_transient, retry_if_transient
+from feedback_pipeline_flows.retries import is_transient, retry_if_transient
 
 
 def _raised_from(outer: Exception, cause: Exception) -> Exception:

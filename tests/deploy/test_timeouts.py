@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from flows.dask import ChunkTimeoutError, DaskChunkMapper
-from flows.nightly import time_limit
+from feedback_pipeline_flows.dask import ChunkTimeoutError, DaskChunkMapper
+from feedback_pipeline_flows.nightly import time_limit
 
 
 def test_a_run_over_its_time_limit_is_stopped_with_the_setting_named():

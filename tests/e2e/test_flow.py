@@ -19,7 +19,7 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 
 
 def test_nightly_flow_twice(prefect_harness, fixture_config):
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.nightly import nightly
 
     settings = load_settings(fixture_config)
     expected = len(demo_subset())

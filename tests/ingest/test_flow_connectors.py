@@ -21,7 +21,7 @@ def _toml(value: object) -> str:
 
 
 def test_nightly_flow_with_all_connectors(prefect_harness, tmp_path: Path, monkeypatch):
-    from flows.nightly import nightly
+    from feedback_pipeline_flows.nightly import nightly
 
     data = tmp_path / "demo.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in demo_subset()), encoding="utf-8")

@@ -221,12 +221,12 @@ def test_rejected_command_shows_where_and_why(rejected_warehouse):
 
 
 def test_run_with_an_invalid_config_fails_before_the_flow_starts(tmp_path, monkeypatch):
-    import flows.nightly
+    import feedback_pipeline_flows.nightly
 
     def never(**_kwargs):
         raise AssertionError("the flow (and Prefect's server) must not start")
 
-    monkeypatch.setattr(flows.nightly, "nightly", never)
+    monkeypatch.setattr(feedback_pipeline_flows.nightly, "nightly", never)
     config = tmp_path / "fp.toml"
     config.write_text('[ingest]\nmax_body_chars = 10\nmax_bodychars = 5\n', encoding="utf-8")
 

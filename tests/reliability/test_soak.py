@@ -27,7 +27,6 @@ ITEMS = int(os.environ.get("FP_SOAK_ITEMS", "200000"))
 SEED = int(os.environ.get("FP_SOAK_SEED", "20240501"))
 PAGE = 1_000
 FAULT_RATE = 0.08
-BUDGET_SECONDS = 120
 
 
 class RetryLog(logging.Handler):
@@ -94,4 +93,4 @@ def test_soak_200k_tickets_with_random_429_and_5xx(tmp_path, monkeypatch):
     # The cursor stands at the end of the stream: the next run fetches nothing new.
     assert cursor == {"after_cursor": _cursor(ITEMS)}
     assert (again.error, again.new, again.changed) == (None, 0, 0)
-    assert wall < BUDGET_SECONDS
+    # The wall time is printed, never asserted: throughput is measured in bench/ (BENCHMARKS.md).

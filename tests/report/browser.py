@@ -25,7 +25,7 @@ from pathlib import Path
 from websockets.sync.client import connect
 
 INSTALL_HINT = ("install it with `make chromium` (as root: `apt-get update && apt-get install -y "
-                "chromium`; CI does this in .ci/run), point FP_CHROMIUM at a Chromium binary, "
+                "chromium`; `make test` does this), point FP_CHROMIUM at a Chromium binary, "
                 "or set FP_SKIP_BROWSER_TESTS=1 to skip the browser tests")
 
 

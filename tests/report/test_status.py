@@ -76,7 +76,8 @@ def test_timed_records_seconds_even_when_the_stage_fails():
     with pytest.raises(RuntimeError), runs.timed(stats, "embed"):
         raise RuntimeError("model gone")
     assert set(stats["seconds"]) == {"ingest", "embed"}
-    assert all(0 <= s < 1 for s in stats["seconds"].values())
+    # Recorded, not judged: how long a stage may take is never asserted in tests.
+    assert all(isinstance(s, float) and s >= 0 for s in stats["seconds"].values())
 
 
 @pytest.mark.parametrize(("stage", "expected"), [
@@ -109,7 +110,7 @@ def test_recent_runs_newest_first_with_durations_and_redacted_errors(busy_wareho
     assert [(r["run_id"], r["status"]) for r in runs] == [
         ("r-now", "running"), ("r-bad", "failed"), ("r-ok", "completed")]
     ok, bad = runs[2], runs[1]
-    assert ok["seconds"] == 90.0 and bad["seconds"] == 6.0
+    assert (ok["seconds"], bad["seconds"]) == (pytest.approx(90.0), pytest.approx(6.0))
     assert runs[0]["finished_at"] is None and runs[0]["stages"] == []
     assert [(s["stage"], s["seconds"]) for s in ok["stages"]] == [
         ("ingest", 1.5), ("clean", 0.25), ("embed", 12.0), ("cluster", 4.0), ("rank", 0.5),

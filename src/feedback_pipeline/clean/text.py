@@ -7,7 +7,6 @@ the item is then kept in the warehouse with that reason rather than deleted.
 
 from __future__ import annotations
 
-import html
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -18,7 +17,11 @@ from feedback_pipeline.records import PART_SEPARATOR
 
 _BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "hr"}
 _SKIP_TAGS = {"script", "style", "blockquote", "head", "template", "svg"}
-_HTML_HINT = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(\s[^<>]*)?/?>|&[a-zA-Z]+;|&#\d+;")
+_HTML_HINT = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(\s[^<>]*)?/?>|<!--|&[a-zA-Z]+;|&#\d+;")
+# What HTMLParser holds back at the end of the input: a comment, declaration, processing
+# instruction or tag that is never closed. Browsers (HTML5 "EOF in comment/tag") show none of it;
+# HTMLParser.close() would pass it on as text, markup and all.
+_UNFINISHED_MARKUP = re.compile(r"<(?:!|\?|/?[a-zA-Z])")
 
 
 class _TextExtractor(HTMLParser):
@@ -64,8 +67,11 @@ def strip_html(text: str) -> str:
         return text
     parser = _TextExtractor()
     parser.feed(text)
+    if _UNFINISHED_MARKUP.match(parser.rawdata):
+        parser.rawdata = ""
     parser.close()
-    return html.unescape("".join(parser.parts))
+    # convert_charrefs decoded the entities: once only, "&amp;lt;b&amp;gt;" is the text "&lt;b&gt;".
+    return "".join(parser.parts)
 
 
 _MD_PATTERNS = [

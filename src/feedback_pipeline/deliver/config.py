@@ -8,13 +8,12 @@ from pydantic import Field
 
 from feedback_pipeline.deliver.jira.config import JiraConfig
 from feedback_pipeline.deliver.slack.config import SlackConfig
-from feedback_pipeline.paths import PROJECT_ROOT
 from feedback_pipeline.section import Section
 
 
 class DeliverConfig(Section):
     dry_run: bool = True
-    outbox: Path = PROJECT_ROOT / "outbox"
+    outbox: Path = Path("outbox")  # relative to the config file's folder
     jira: JiraConfig = Field(default_factory=JiraConfig)
     slack: SlackConfig = Field(default_factory=SlackConfig)
 

@@ -7,37 +7,37 @@ import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from feedback_pipeline.errors import WarehouseError, WarehouseLockedError
-from feedback_pipeline.paths import PROJECT_ROOT
+from feedback_pipeline.paths import PACKAGE_DIR, sql_dir
 from feedback_pipeline.warehouse.runs import mark_crashed_runs
 
 
 def schema_files() -> list[str]:
     """``schema.sql`` first, then every ``schema_<part>.sql`` (sinks and connectors add their own)."""
-    repo = PROJECT_ROOT / "warehouse"
-    if repo.is_dir():
-        names = [p.name for p in repo.glob("schema_*.sql")]
-    else:
-        packaged = resources.files("feedback_pipeline").joinpath("_warehouse_sql")
-        names = [p.name for p in packaged.iterdir() if p.name.startswith("schema_")]
-    return ["schema.sql", *sorted(names)]
+    names = sorted(p.name for p in _sql_dir().glob("schema_*.sql"))
+    return ["schema.sql", *names]
 
 
 def sql_text(name: str) -> str:
-    """Read ``warehouse/<name>`` from the source tree, or from the installed wheel."""
-    repo_file = PROJECT_ROOT / "warehouse" / name
-    if repo_file.exists():
-        return repo_file.read_text(encoding="utf-8")
-    packaged = resources.files("feedback_pipeline").joinpath("_warehouse_sql", name)
-    if packaged.is_file():
-        return packaged.read_text(encoding="utf-8")
-    raise WarehouseError(f"SQL file {name} is missing from warehouse/ and from the installed package")
+    """Read ``warehouse/<name>`` from the installed package (or the source checkout)."""
+    path = _sql_dir() / name
+    if not path.is_file():
+        raise WarehouseError(f"SQL file {name} is missing from {path.parent}: reinstall "
+                             f"feedback-pipeline (or restore warehouse/{name} in the checkout)")
+    return path.read_text(encoding="utf-8")
+
+
+def _sql_dir() -> Path:
+    folder = sql_dir()
+    if folder is None:
+        raise WarehouseError("the warehouse SQL files are missing from the installed package "
+                             f"({PACKAGE_DIR}/_warehouse_sql): reinstall feedback-pipeline")
+    return folder
 
 
 def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
