@@ -123,6 +123,18 @@ def test_a_variable_name_is_accepted(tmp_path):
     assert load_settings(path).deliver.jira.token_env == "MY_JIRA_TOKEN_2"
 
 
+def test_block_names_may_carry_their_type_but_never_a_webhook(tmp_path):
+    from feedback_pipeline.config import load_settings
+
+    path = tmp_path / "c.toml"
+    path.write_text('[alerts]\nnotify_block = "slack-webhook/feedback-alerts"\n', encoding="utf-8")
+    assert load_settings(path).alerts.notify_block == "slack-webhook/feedback-alerts"
+
+    hook = "https://hooks.slack.com/services/T0000FAKE/B0000FAKE/abcdefghijklmnopqrstuvwx"
+    text = _config_error(tmp_path, f'[alerts]\nnotify_block = "{hook}"\n')
+    assert "alerts.notify_block" in text and hook not in text
+
+
 def test_credentials_in_the_jira_server_url_are_refused_at_load(tmp_path):
     text = _config_error(
         tmp_path, '[deliver.jira]\nserver = "https://bob:Tok3nValue99@acme.atlassian.net"\n')
