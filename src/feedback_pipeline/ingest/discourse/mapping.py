@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from feedback_pipeline.ingest.connector import Row, to_row
+from feedback_pipeline.ingest.connector import Row, names_of, to_row
 
 REGULAR_POST = 1
 LIKE_ACTION = 2
@@ -25,16 +25,6 @@ def like_count(post: dict[str, Any]) -> int:
     """Likes of a ``/posts/{id}.json`` body (its ``actions_summary`` like ``count``)."""
     return sum(int(a.get("count") or 0) for a in post.get("actions_summary") or []
                if isinstance(a, dict) and a.get("id") == LIKE_ACTION)
-
-
-def tag_names(tags: Any) -> list[str]:
-    """Tag names from ``{id, name, slug}`` objects or (older Discourse) plain strings."""
-    names = []
-    for tag in tags or []:
-        name = tag.get("name") if isinstance(tag, dict) else tag
-        if isinstance(name, str) and name:
-            names.append(name)
-    return names
 
 
 def changed_at(post: dict[str, Any]) -> str:
@@ -64,7 +54,7 @@ def map_post(
         "body": body,
         "created_at": post.get("created_at"),
         "updated_at": changed_at(post) or None,
-        "tags": [*tag_names(topic.get("tags")), *([f"category:{category}"] if category else [])],
+        "tags": [*names_of(topic.get("tags")), *([f"category:{category}"] if category else [])],
         "votes": votes,
         "deleted": deleted,
     }
@@ -91,4 +81,4 @@ def map_topic(
     ]
 
 
-__all__ = ["changed_at", "like_count", "map_post", "map_topic", "posts_to_map", "tag_names"]
+__all__ = ["changed_at", "like_count", "map_post", "map_topic", "posts_to_map"]
