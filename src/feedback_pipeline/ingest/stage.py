@@ -31,6 +31,7 @@ class SourceStats:
     unchanged: int = 0
     rejected: int = 0
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -47,6 +48,7 @@ class IngestStats:
             "changed": self.total("changed"),
             "rejected": self.total("rejected"),
             "failed_sources": [n for n, s in self.sources.items() if s.error],
+            "warnings": [f"{n}: {w}" for n, s in self.sources.items() for w in s.warnings],
             "by_source": {n: asdict(s) for n, s in self.sources.items()},
         }
 
@@ -206,6 +208,9 @@ def ingest(
                 crashpoint("ingest.batch.committed")
                 for name in ("fetched", "new", "changed", "unchanged", "rejected"):
                     setattr(total, name, getattr(total, name) + getattr(s, name))
+                for warning in batch.warnings:
+                    log.warning("source %s: %s", source.name, warning)
+                total.warnings.extend(batch.warnings)
         except FeedbackPipelineError as exc:
             total.error = str(exc)
             log.error("source %s failed: %s", source.name, exc)

@@ -40,6 +40,9 @@ def stage_line(stage: str, stats: dict) -> str:
                 f"{s['rejected']} rejected")
         if s.get("failed_sources"):
             line += f"; failed sources: {', '.join(s['failed_sources'])}"
+        if s.get("warnings"):
+            line += f"; {len(s['warnings'])} warning(s): {'; '.join(s['warnings'][:3])}"
+            line += " …" if len(s["warnings"]) > 3 else ""
         return line
     if stage == "clean" and "kept" in s:
         return f"{s['cleaned']} cleaned, {s['kept']} kept, dropped: {_counts(s.get('dropped', {}))}"
