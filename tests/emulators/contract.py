@@ -116,12 +116,12 @@ class Spec:
     def operation(self, method: str, path: str) -> tuple[str, dict[str, Any], dict[str, str]]:
         template, values = self.template(path)
         item = self.doc["paths"][template]
-        op = item.get(method.lower())
-        if op is None and self.swagger2:  # Slack describes its POST-able methods as GET
-            op = next((item[m] for m in METHODS if m in item), None)
-        if op is None:
+        key = method.lower()
+        if key not in item and self.swagger2:  # Slack's reads are described as GET, sent as POST
+            key = next((m for m in METHODS if m in item), key)
+        if key not in item:
             raise ContractViolation(f"{method} {template}: not described")
-        return f"{method.upper()} {template}", op, values
+        return f"{key.upper()} {template}", item[key], values
 
     def resolve(self, node: Any) -> Any:
         while isinstance(node, dict) and "$ref" in node:
@@ -140,11 +140,15 @@ class Spec:
         out = []
         for err in self._validator(pointer).iter_errors(value):
             at = "/".join(str(p) for p in err.absolute_path)
-            out.append(f"{where}{'/' + at if at else ''}: [{err.validator}] {err.message[:300]}")
+            expected = err.validator_value
+            if isinstance(expected, dict) or len(repr(expected)) > 80:
+                expected = "…"
+            out.append(f"{where}{'/' + at if at else ''}: [{err.validator}={expected!r}] "
+                       f"{err.message[:300]}")
         return out
 
     # -- responses ---------------------------------------------------------------------------
-    def response_schema_pointer(self, op_name: str, status: int) -> str | None:
+    def response_schema_pointer(self, op_name: str, status: int | str) -> str | None:
         method, template = op_name.split(" ", 1)
         item = self.doc["paths"][template]
         key = method.lower() if method.lower() in item else next(m for m in METHODS if m in item)
@@ -165,7 +169,7 @@ class Spec:
             return None
         return base + _pointer("content", media, "schema")
 
-    def check_response(self, method: str, path: str, status: int, body: Any, *,
+    def check_response(self, method: str, path: str, status: int | str, body: Any, *,
                        deviations: tuple[Deviation, ...] = ()) -> str:
         """Validate ``body``; return the operation name. Raises ContractViolation."""
         op_name, _, _ = self.operation(method, path)

@@ -55,6 +55,7 @@ class LoggedRequest:
     params: dict[str, Any]
     status: int = 200
     error: str | None = None
+    response: Any = None  # the JSON body answered (contract tests read it)
 
 
 @dataclass
@@ -379,10 +380,12 @@ class SlackEmulator:
                     except _ApiError as exc:
                         error = exc.body
                     else:
-                        self._reply(200, json.dumps({"ok": True, **result}))
+                        entry.response = {"ok": True, **result}
+                        self._reply(200, json.dumps(entry.response))
                         return
                 entry.error = error["error"]
-                self._reply(200, json.dumps({"ok": False, **error}))
+                entry.response = {"ok": False, **error}
+                self._reply(200, json.dumps(entry.response))
 
         return Handler
 
