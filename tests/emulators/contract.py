@@ -183,6 +183,18 @@ class Spec:
         self.checked.add(op_name)
         return op_name
 
+    def check_empty_response(self, method: str, path: str, status: int) -> str:
+        """A body-less answer: the description must list ``status`` without a JSON body."""
+        op_name, op, _ = self.operation(method, path)
+        if str(status) not in (op.get("responses") or {}):
+            raise ContractViolation(f"{op_name}: {status} is not a described answer")
+        pointer = self.response_schema_pointer(op_name, status)
+        if pointer is not None and self.registry.resolver().lookup(
+                f"{self.uri}#{quote(pointer, safe='/~')}").contents != {}:
+            raise ContractViolation(f"{op_name} -> {status}: the description has a JSON body")
+        self.checked.add(op_name)
+        return op_name
+
     # -- requests ----------------------------------------------------------------------------
     def parameters(self, op_name: str) -> list[tuple[dict[str, Any], str]]:
         """(parameter, JSON pointer of its schema) for the operation and its path item."""

@@ -76,6 +76,7 @@ class LoggedRequest:
     body: Any
     headers: dict[str, str]
     status: int = 0
+    response: Any = None  # the JSON body answered (contract tests read it)
 
 
 @dataclass
@@ -390,6 +391,7 @@ class JiraEmulator:
                     emu.requests.append(logged)
                     status, data, headers = self._answer(url, body)
                 logged.status = status if status > 0 else 201
+                logged.response = data if status > 0 else None
                 if status == -1:  # crash after create: the issue exists, the answer is late
                     time.sleep(data)
                     self.close_connection = True
