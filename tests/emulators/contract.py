@@ -217,7 +217,11 @@ class Spec:
     def check_request(self, method: str, path: str, *, query: dict[str, list[str]],
                       headers: dict[str, str] | None = None, form: dict[str, Any] | None = None,
                       body: Any = None, deviations: tuple[Deviation, ...] = ()) -> str:
-        """Check names, required ones, types and enums of what was sent. Raises ContractViolation."""
+        """Check names, required ones, types and enums of what was sent.
+
+        Raises:
+            ContractViolation: every problem found.
+        """
         op_name, op, path_values = self.operation(method, path)
         headers = {k.lower(): v for k, v in (headers or {}).items()}
         sent: dict[str, tuple[str, list[Any]]] = {n: ("query", v) for n, v in query.items()}
@@ -426,5 +430,5 @@ def check_graphql(query: str, variables: dict[str, Any], data: dict[str, Any]) -
         raise ContractViolation(f"response has fields the query did not ask for: {data}")
 
 
-__all__ = ["CONTRACTS", "ContractViolation", "Deviation", "Spec", "check_exchanges", "check_graphql",
-           "github_graphql_schema", "spec"]
+__all__ = ["CONTRACTS", "ContractViolation", "Deviation", "Spec", "check_exchanges",
+           "check_graphql", "github_graphql_schema", "spec"]

@@ -12,9 +12,9 @@ Known deviations of the description (waived by name below, nothing else is):
 from __future__ import annotations
 
 import pytest
+
 from emulators.contract import Deviation, check_exchanges, spec
 from emulators.discourse import DiscourseEmulator
-
 from feedback_pipeline.clean.text import clean_body
 from feedback_pipeline.ingest.discourse.config import DiscourseSourceConfig
 from feedback_pipeline.ingest.discourse.fetch import DiscourseSource

@@ -8,11 +8,10 @@ into one. No deviation is waived.
 
 from __future__ import annotations
 
-
 import pytest
+
 from emulators.contract import check_exchanges, check_graphql, spec
 from emulators.github import GitHubEmulator
-
 from feedback_pipeline.ingest.github.config import GitHubSourceConfig
 from feedback_pipeline.ingest.github.fetch import DISCUSSIONS_QUERY, GitHubSource
 from feedback_pipeline.ingest.http import Credential, HttpClient, RetryPolicy

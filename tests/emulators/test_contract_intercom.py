@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from emulators.contract import check_exchanges, spec
 from emulators.intercom import IntercomEmulator
-
 from feedback_pipeline.ingest.intercom.config import IntercomSourceConfig
 from feedback_pipeline.ingest.intercom.fetch import IntercomSource
 from feedback_pipeline.ingest.stage import get_cursor, ingest

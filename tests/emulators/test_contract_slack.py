@@ -21,9 +21,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from emulators.contract import ContractViolation, Deviation, spec
 from emulators.slack import SlackEmulator
-
 from feedback_pipeline.config import SlackConfig
 from feedback_pipeline.deliver.slack import SlackDigestSink
 from feedback_pipeline.ingest.slack.config import SlackSourceConfig

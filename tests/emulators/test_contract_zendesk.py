@@ -18,9 +18,9 @@ Deviations, waived by name (nothing else is):
 from __future__ import annotations
 
 import pytest
+
 from emulators.contract import Deviation, check_exchanges, spec
 from emulators.zendesk import ZendeskEmulator
-
 from feedback_pipeline.ingest.stage import ingest
 from feedback_pipeline.ingest.zendesk.config import ZendeskSourceConfig
 from feedback_pipeline.ingest.zendesk.fetch import ZendeskSource

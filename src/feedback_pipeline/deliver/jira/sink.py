@@ -117,7 +117,8 @@ class JiraSink:
                          for t in ranking if t["theme_id"] in evidence}
             self._adopt_by_label(issues, unsettled, baselines=baselines)
             self._adopt_created(issues, unsettled, baselines=baselines)
-            new = [t for t in new if t["theme_id"] not in issues and t["theme_id"] not in self._hold]
+            held = set(issues) | self._hold
+            new = [t for t in new if t["theme_id"] not in held]
             if new and self.settings.backlog_match:
                 new = self._match_backlog(new, issues, self.embedder)
             for theme in new:
