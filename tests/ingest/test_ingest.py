@@ -67,8 +67,9 @@ def test_ingest_stores_exact_rows(warehouse, forum_records, forum_file, make_fil
     ]
     assert stats.as_dict() == {
         "fetched": 4, "new": 3, "changed": 0, "rejected": 1, "failed_sources": [],
+        "warnings": [],
         "by_source": {"forum": {"fetched": 4, "new": 3, "changed": 0, "unchanged": 0,
-                                "rejected": 1, "error": None}},
+                                "rejected": 1, "error": None, "warnings": []}},
     }
 
 

@@ -100,7 +100,8 @@ def _names_a_rate_limit(response: httpx.Response) -> bool:
     if not isinstance(data, dict):
         return False
     texts = [data.get("message")]
-    for error in data.get("errors") or [] if isinstance(data.get("errors"), list) else []:
+    errors = data.get("errors")
+    for error in errors if isinstance(errors, list) else []:
         if isinstance(error, dict):
             texts += [error.get("type"), error.get("message")]
     return any(isinstance(t, str) and ("rate limit" in t.lower() or t == "RATE_LIMITED")
