@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulators.contract import check_exchanges, check_graphql, spec
+from emulators.contract import check_exchanges, spec
+from emulators.contract_github import check_graphql
 from emulators.github import GitHubEmulator
 from feedback_pipeline.ingest.github.config import GitHubSourceConfig
 from feedback_pipeline.ingest.github.fetch import DISCUSSIONS_QUERY, GitHubSource
