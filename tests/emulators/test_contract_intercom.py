@@ -65,6 +65,8 @@ def test_contract_intercom_404_conversation_is_skipped_and_retried_next_night(em
     assert any("c2" in w and "404" in w for w in s.warnings)
     assert "warning(s)" in stage_line("ingest", stats.as_dict())
     assert json.loads(get_cursor(warehouse, "ic"))["retry"] == {"c2": 1}
+    assert any(r.response.status == 404 for r in emu.requests)
+    check_exchanges(spec("intercom"), emu.requests)  # the 404 body is the described error
 
     emu.unreadable("c2", readable=True)
     # the next night's search no longer lists c2 (nothing changed since): the retry list reads it
