@@ -164,3 +164,12 @@ def test_contract_github_walk_steps_over_a_full_page_of_equal_timestamps(emu, wa
     stats = ingest(warehouse, [source(emu)], run_id="r1").sources["gh"]
     assert stats.error is None
     assert len(ingested(warehouse)) == 5
+
+
+def test_contract_github_walk_survives_an_unreadable_updated_at(emu, warehouse):
+    seed(emu, 3)
+    emu.issues[REPO][2]["updated_at"] = "not a date"
+    stats = ingest(warehouse, [source(emu)], run_id="r1").sources["gh"]
+    assert stats.error is None
+    assert sorted(ingested(warehouse)) == [f"{REPO}#1", f"{REPO}#3"]
+    assert stats.rejected >= 1  # the unreadable issue is kept as a rejection, with its reason

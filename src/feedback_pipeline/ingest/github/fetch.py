@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from feedback_pipeline.errors import SourceError
+from feedback_pipeline.errors import RecordError, SourceError
 from feedback_pipeline.ingest.connector import (
     ConnectorSource,
     dump_cursor,
@@ -48,6 +48,7 @@ from feedback_pipeline.ingest.paginate import (
 from feedback_pipeline.ingest.source import Batch
 from feedback_pipeline.records import parse_timestamp
 
+ISO = "%Y-%m-%dT%H:%M:%SZ"
 DISCUSSIONS_QUERY = """
 query($owner: String!, $name: String!, $first: Int!, $cursor: String) {
   repository(owner: $owner, name: $name) {
@@ -80,14 +81,21 @@ def fetch_issue_pages(
             )
         return page
 
-    paginator = SincePaginator(lambda issue: str(issue.get("updated_at") or ""), items=issues,
-                               page_size=page_size, overlap=_one_second_before, since=since)
+    paginator = SincePaginator(_updated_at, items=issues, page_size=page_size,
+                               overlap=_one_second_before, since=since)
     yield from client.pages(PageRequest(f"/repos/{repo}/issues", params), paginator)
 
 
+def _updated_at(issue: dict[str, Any]) -> str:
+    """``updated_at`` in UTC (``""`` when unreadable: the mapping rejects that issue)."""
+    try:
+        return parse_timestamp(issue.get("updated_at"), "updated_at").strftime(ISO)
+    except RecordError:
+        return ""
+
+
 def _one_second_before(timestamp: str) -> str:
-    moment = parse_timestamp(timestamp, "updated_at") - timedelta(seconds=1)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (parse_timestamp(timestamp, "updated_at") - timedelta(seconds=1)).strftime(ISO)
 
 
 def _discussions(data: dict[str, Any]) -> dict[str, Any]:
