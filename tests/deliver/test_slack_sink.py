@@ -60,7 +60,9 @@ def test_rerun_updates_instead_of_reposting(warehouse, slack_emulator, slack_set
     assert third["slack"] == "updated" and third["ts"] == first["ts"]
     assert third["reply_ts"] == first["reply_ts"]
     methods = [r.method for r in slack_emulator.requests]
-    assert methods == ["chat.postMessage", "chat.postMessage", "chat.update", "chat.update"]
+    # the channel name is looked up once, then its stored ID is used
+    assert methods == ["conversations.list", "chat.postMessage", "chat.postMessage",
+                       "chat.update", "chat.update"]
     assert len(slack_emulator.channel_messages()) == 2
     assert "SSO with Okta" in slack_emulator.channel_messages()[0]["text"]
     assert _row(warehouse)[0][3] == 3  # attempts
@@ -218,3 +220,44 @@ def test_quotes_are_redacted_in_slack(warehouse, slack_emulator, slack_settings,
     sent = json.dumps(slack_emulator.channel_messages())
     assert "jane@example.com" not in sent and "555 0132" not in sent and "@jane_d" not in sent
     assert "[email]" in sent and "[phone]" in sent and "@[user]" in sent
+
+
+def test_contract_channel_name_is_resolved_to_its_id_and_stored_before_any_post(
+        warehouse, slack_emulator, slack_settings, ranking):
+    slack_emulator.fail("chat.postMessage", "internal_error")
+    with pytest.raises(SlackDeliveryError):
+        SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
+    stored = warehouse.execute("SELECT channel_id FROM slack_digests").fetchone()[0]
+    assert stored == "C0FEEDBACK"
+    methods = [r.method for r in slack_emulator.requests]
+    assert methods.index("conversations.list") < methods.index("chat.postMessage")
+    posted = slack_emulator.calls("chat.postMessage")[0]
+    assert posted.params["channel"] == "C0FEEDBACK"
+
+
+def test_contract_crash_during_first_post_recovers_by_channel_id_not_name(
+        warehouse, slack_emulator, slack_settings, ranking):
+    sink = SlackDigestSink(slack_settings())  # channel "#community-feedback", a name
+    first = sink.deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
+    # A crash while the first post of the date was in flight, as main left it: the intent
+    # stored, not the ts, nor (before the fix) the channel ID.
+    warehouse.execute("UPDATE slack_digests SET status = 'pending', ts = NULL, channel_id = NULL,"
+                      " reply_ts = NULL, main_hash = NULL, reply_hash = NULL")
+    out = SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r2", AS_OF), ranking, TOTALS)
+    assert out["ts"] == first["ts"]
+    history = slack_emulator.calls("conversations.history")
+    assert history and {c.params["channel"] for c in history} == {"C0FEEDBACK"}
+    assert [c.error for c in history] == [None] * len(history)
+    assert len(slack_emulator.ok_calls("chat.postMessage")) == 2  # main + reply, no duplicate
+    assert len(slack_emulator.channel_messages()) == 2
+
+
+def test_contract_channel_lookup_without_scope_says_to_set_the_id(
+        warehouse, slack_emulator, slack_settings, ranking):
+    slack_emulator.fail("conversations.list", "missing_scope", needed="channels:read")
+    with pytest.raises(SlackDeliveryError, match="set deliver.slack.channel to the channel's ID"):
+        SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
+    assert slack_emulator.calls("chat.postMessage") == []
+    out = SlackDigestSink(slack_settings(channel="C0FEEDBACK")).deliver(
+        Run(warehouse, "r2", AS_OF), ranking, TOTALS)
+    assert out["slack"] == "posted" and slack_emulator.calls("conversations.list")[-1].error

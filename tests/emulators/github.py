@@ -10,13 +10,22 @@ credentials``, and GitHub's rate limits: 429 + ``Retry-After`` or 403 with
 with ``nodes`` and ``pageInfo{hasNextPage endCursor}``), reading ``owner``/``name``/``first``/
 ``cursor`` from ``variables``; an unknown repository answers 200 with GraphQL ``errors``
 (``NOT_FOUND``) and ``data.repository: null``, as GitHub does.
+
+Limits as GitHub's docs describe them: ``secondary_rate_limit()`` answers 403 with a message,
+no ``retry-after`` and ``x-ratelimit-remaining`` above 0; ``graphql_rate_limit()`` answers HTTP
+200 with ``errors`` (``RATE_LIMITED``), ``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset``.
+``label_strings=True`` serves labels as plain strings (the description allows both), and
+``after_page(n, action)`` runs ``action`` once the ``n``-th issues page has been served (an issue
+updated while a client walks the list).
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .clock import Clock
@@ -26,8 +35,11 @@ DOCS = "https://docs.github.com/rest"
 
 
 class GitHubEmulator(Emulator):
-    def __init__(self, token: str = "ghp_test-token") -> None:
+    def __init__(self, token: str = "ghp_test-token", *, label_strings: bool = False) -> None:
         super().__init__(token)
+        self.label_strings = label_strings
+        self._after_page: dict[int, Callable[[], None]] = {}
+        self._pages_served = 0
         self.clock = Clock()
         self.issues: dict[str, dict[int, dict[str, Any]]] = {}
         self.discussions: dict[str, dict[int, dict[str, Any]]] = {}
@@ -36,11 +48,19 @@ class GitHubEmulator(Emulator):
                   user: str = "octocat", bot: bool = False, pull_request: bool = False,
                   plus1: int = 0, comments: int = 0, labels: tuple[str, ...] = ()) -> dict:
         now = self.clock.iso()
+        api = f"https://api.github.com/repos/{repo}/issues/{number}"
         issue = {
-            "id": 1000 + number, "number": number, "title": title, "body": body,
+            "id": 1000 + number, "node_id": f"I_kw{number:04d}", "url": api,
+            "repository_url": f"https://api.github.com/repos/{repo}",
+            "labels_url": f"{api}/labels{{/name}}", "comments_url": f"{api}/comments",
+            "events_url": f"{api}/events", "number": number, "title": title, "body": body,
             "state": "open", "state_reason": None,
-            "labels": [{"name": name} for name in labels],
+            "labels": list(labels) if self.label_strings else [
+                {"id": 1 + i, "name": name, "color": "d73a4a", "default": False}
+                for i, name in enumerate(labels)],
             "user": {"login": user, "type": "Bot" if bot else "User"},
+            "assignee": None, "milestone": None, "locked": False, "closed_at": None,
+            "author_association": "NONE",
             "comments": comments, "created_at": now, "updated_at": now,
             "html_url": f"https://github.com/{repo}/issues/{number}",
             "reactions": {"total_count": plus1, "+1": plus1, "-1": 0},
@@ -82,6 +102,25 @@ class GitHubEmulator(Emulator):
                   headers={"x-ratelimit-remaining": "0",
                            "x-ratelimit-reset": str(int(time.time()) + 1)}, path=path)
 
+    def secondary_rate_limit(self, *, path: str | None = None) -> None:
+        """403 without retry-after while the primary budget is left (GitHub: wait >= 1 min)."""
+        self.fail(403, {"message": "You have exceeded a secondary rate limit. Please wait a few "
+                        "minutes before you try again.", "documentation_url": DOCS},
+                  headers={"x-ratelimit-remaining": "4321",
+                           "x-ratelimit-reset": str(int(time.time()) + 3600)}, path=path)
+
+    def graphql_rate_limit(self, reset_in: int = 1) -> None:
+        """GraphQL's primary limit: HTTP 200, ``errors``, remaining 0, wait for the reset."""
+        self.fail(200, {"errors": [{"type": "RATE_LIMITED",
+                                    "message": "API rate limit exceeded for user ID 1."}]},
+                  headers={"x-ratelimit-remaining": "0", "x-ratelimit-used": "5000",
+                           "x-ratelimit-reset": str(int(time.time()) + reset_in)},
+                  path="/graphql")
+
+    def after_page(self, n: int, action: Callable[[], None]) -> None:
+        """Run ``action`` right after the ``n``-th issues page is served."""
+        self._after_page[n] = action
+
     def rate_limit_body(self, retry_after: int) -> Any:
         return {"message": "You have exceeded a secondary rate limit", "documentation_url": DOCS}
 
@@ -103,7 +142,7 @@ class GitHubEmulator(Emulator):
         issues.sort(key=lambda i: (i[key], i["number"]), reverse=request.arg("direction") != "asc")
         per_page = min(int(request.arg("per_page", "30")), 100)
         page = int(request.arg("page", "1"))
-        chunk = issues[(page - 1) * per_page: page * per_page]
+        chunk = copy.deepcopy(issues[(page - 1) * per_page: page * per_page])
         self.served.extend(f"{repo}#{i['number']}" for i in chunk)
         last = max(1, -(-len(issues) // per_page))
         headers = {"x-ratelimit-remaining": "4999", "x-ratelimit-reset": "0"}
@@ -112,6 +151,9 @@ class GitHubEmulator(Emulator):
             base = f"{self.url}{request.path}?{query}"
             headers["Link"] = (f'<{base}&page={page + 1}>; rel="next", '
                                f'<{base}&page={last}>; rel="last"')
+        self._pages_served += 1
+        if (action := self._after_page.pop(self._pages_served, None)) is not None:
+            action()
         return Response(200, chunk, headers)
 
     def _graphql(self, request: Request) -> Response:

@@ -29,6 +29,7 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any = None
+    response: Response | None = None  # what the emulator answered (contract tests read it)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """A parameter from the query string, or from a form/JSON body."""
@@ -202,6 +203,7 @@ class Emulator:
                 response = self.unauthorized(request)
             else:
                 response = self.route(request)
+            request.response = response
         data = response.payload()
         handler.send_response(response.status)
         handler.send_header("Content-Type", response.content_type)

@@ -5,6 +5,11 @@ Search takes ``{"query": {"field", "operator", "value"}, "pagination": {"per_pag
 carry no parts, ``GET /conversations/{id}`` adds ``conversation_parts``. Errors are
 ``error.list`` bodies; the rate limit answers 429 with ``X-RateLimit-Remaining: 0`` and
 ``X-RateLimit-Reset`` (epoch seconds), as Intercom does.
+
+As the description says: ``unreadable(conv_id)`` keeps a conversation in the search results
+while ``GET /conversations/{id}`` answers 404 (the search index lags a deletion or a merge), and
+a conversation returns at most its ``MAX_PARTS`` (500) most recent parts; ``total_count`` then
+still counts them all ([U]: the description does not say what it counts).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from .clock import Clock
 from .httpserver import Emulator, Request, Response
 
 OPS = {">": operator.gt, "<": operator.lt, "=": operator.eq, "!=": operator.ne}
+MAX_PARTS = 500
 
 
 def _errors(code: str, message: str) -> dict[str, Any]:
@@ -32,6 +38,7 @@ class IntercomEmulator(Emulator):
         super().__init__(token)
         self.clock = Clock()
         self.conversations: dict[str, dict[str, Any]] = {}
+        self.unreadable_ids: set[str] = set()
 
     def add_conversation(self, conv_id: str, subject: str, body: str, *,
                          author: str = "contact-1", author_type: str = "user",
@@ -39,10 +46,21 @@ class IntercomEmulator(Emulator):
         now = self.clock.epoch()
         conv = {
             "type": "conversation", "id": conv_id, "title": None,
-            "created_at": now, "updated_at": now, "state": "open",
-            "source": {"type": "conversation", "id": f"src-{conv_id}", "subject": subject,
-                       "body": body, "author": {"type": author_type, "id": author}},
-            "tags": {"type": "tag.list", "tags": [{"type": "tag", "name": t} for t in tags]},
+            "created_at": now, "updated_at": now, "state": "open", "open": True, "read": False,
+            "waiting_since": now, "snoozed_until": None, "admin_assignee_id": None,
+            "team_assignee_id": None, "custom_attributes": {}, "priority": "not_priority",
+            "source": {"type": "conversation", "id": f"src-{conv_id}", "delivered_as":
+                       "customer_initiated", "subject": subject, "body": body,
+                       "author": {"type": author_type, "id": author, "name": author,
+                                  "email": f"{author}@example.com"},
+                       "attachments": [], "url": None, "redacted": False},
+            "contacts": {"type": "contact.list", "contacts": [
+                {"type": "contact", "id": author, "external_id": None}]},
+            "teammates": {"type": "admin.list", "teammates": []},
+            "topics": {"type": "topic.list", "topics": [], "total_count": 0},
+            "tags": {"type": "tag.list", "tags": [
+                {"type": "tag", "id": str(1 + i), "name": t, "applied_at": now,
+                 "applied_by": {"type": "admin", "id": "1"}} for i, t in enumerate(tags)]},
             "parts": [],
         }
         self.conversations[conv_id] = conv
@@ -55,9 +73,16 @@ class IntercomEmulator(Emulator):
             now = self.clock.epoch()
             conv["parts"].append({"type": "conversation_part", "id": f"p{len(conv['parts'])}",
                                   "part_type": part_type, "body": body, "created_at": now,
-                                  "updated_at": now, "author": {"type": author_type,
-                                                                "id": author}})
+                                  "updated_at": now, "notified_at": now,
+                                  "author": {"type": author_type, "id": author, "name": author,
+                                             "email": f"{author}@example.com"},
+                                  "attachments": [], "external_id": None, "redacted": False})
             conv["updated_at"] = now
+
+    def unreadable(self, conv_id: str, *, readable: bool = False) -> None:
+        """Search keeps listing ``conv_id`` but reading it answers 404 (until ``readable``)."""
+        with self.lock:
+            (self.unreadable_ids.discard if readable else self.unreadable_ids.add)(conv_id)
 
     def delete(self, conv_id: str) -> None:
         with self.lock:
@@ -80,11 +105,12 @@ class IntercomEmulator(Emulator):
         match = re.fullmatch(r"/conversations/([^/]+)", request.path)
         if request.method == "GET" and match:
             conv = self.conversations.get(match.group(1))
-            if conv is None:
+            if conv is None or conv["id"] in self.unreadable_ids:
                 return Response(404, _errors("not_found", "Resource Not Found"))
             full = self._summary(conv)
             full["conversation_parts"] = {"type": "conversation_part.list",
-                                          "conversation_parts": copy.deepcopy(conv["parts"]),
+                                          "conversation_parts": copy.deepcopy(
+                                              conv["parts"][-MAX_PARTS:]),
                                           "total_count": len(conv["parts"])}
             self.served.append(conv["id"])
             return Response(200, full)
@@ -105,7 +131,7 @@ class IntercomEmulator(Emulator):
         pages: dict[str, Any] = {"type": "pages", "page": start // per_page + 1,
                                  "per_page": per_page, "total_pages": total_pages}
         if start + per_page < len(hits):
-            pages["next"] = {"page": start // per_page + 2,
+            pages["next"] = {"page": start // per_page + 2, "per_page": per_page,
                              "starting_after": base64.b64encode(
                                  str(start + per_page).encode()).decode()}
         return Response(200, {"type": "conversation.list", "pages": pages,

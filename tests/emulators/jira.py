@@ -76,6 +76,7 @@ class LoggedRequest:
     body: Any
     headers: dict[str, str]
     status: int = 0
+    response: Any = None  # the JSON body answered (contract tests read it)
 
 
 @dataclass
@@ -91,8 +92,13 @@ class JiraEmulator:
     """Start with ``with JiraEmulator(cloud=True) as jira: ...``; ``jira.url`` is the server."""
 
     def __init__(self, *, cloud: bool = True, project: str = "FB", page_size: int = 50,
-                 auth: str | None = None) -> None:
+                 auth: str | None = None, search_lag: int = 0,
+                 comment_page_size: int = 100) -> None:
         self.cloud, self.project, self.page_size = cloud, project, page_size
+        self.search_lag = search_lag
+        self.comment_page_size = comment_page_size
+        self.searches = 0  # search calls answered so far
+        self._indexed_at: dict[str, int] = {}  # key -> first search that sees its last change
         self.auth = auth  # expected Authorization header value (None: accept anything)
         self.state = JiraState()
         self.requests: list[LoggedRequest] = []
@@ -177,6 +183,7 @@ class JiraEmulator:
         f.update(status=STATUSES["To Do"], resolution=None, resolutiondate=None,
                  created=_now(), updated=_now())
         self.state.issues[key] = {"id": iid, "key": key, "self": self._self(iid), "fields": f}
+        self._indexed_at[key] = self.searches + self.search_lag
         self.state.comments[key] = []
         self.state.remotelinks[key] = []
         return key
@@ -276,7 +283,11 @@ class JiraEmulator:
                 st.comments[key].append(c)
                 return 201, c, {}
             cs = st.comments[key]
-            return 200, {"startAt": 0, "maxResults": len(cs), "total": len(cs), "comments": cs}, {}
+            start = int(query.get("startAt", ["0"])[0])
+            size = min(int(query.get("maxResults", [str(self.comment_page_size)])[0]),
+                       self.comment_page_size)
+            return 200, {"startAt": start, "maxResults": size, "total": len(cs),
+                         "comments": cs[start:start + size]}, {}
         if sub == "/remotelink":
             links = st.remotelinks[key]
             if method == "GET":
@@ -341,7 +352,12 @@ class JiraEmulator:
             pred = _parse_jql(query["jql"][0])
         except ValueError as exc:
             return 400, {"errorMessages": [str(exc)], "errors": {}}, {}
-        hits = [i for i in self.state.issues.values() if pred(i["fields"])]
+        self.searches += 1
+        hits = [i for i in self.state.issues.values() if pred(i["fields"])
+                and self._indexed_at.get(i["key"], 0) < self.searches]
+        order = re.search(r"ORDER\s+BY\s+(key|created)(?:\s+(ASC|DESC))?", query["jql"][0], re.I)
+        if order:
+            hits.sort(key=lambda i: int(i["id"]), reverse=(order.group(2) or "").upper() == "DESC")
         size = min(int(query.get("maxResults", ["50"])[0]), self.page_size)
         if jql_endpoint:
             start = int(query.get("nextPageToken", ["0"])[0])
@@ -375,6 +391,7 @@ class JiraEmulator:
                     emu.requests.append(logged)
                     status, data, headers = self._answer(url, body)
                 logged.status = status if status > 0 else 201
+                logged.response = data if status > 0 else None
                 if status == -1:  # crash after create: the issue exists, the answer is late
                     time.sleep(data)
                     self.close_connection = True

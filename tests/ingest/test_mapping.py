@@ -85,7 +85,7 @@ def test_discourse_topic_posts():
     topic = load("discourse_topic.json")
     rows = map_topic(topic, topic["post_stream"]["posts"], source="dc",
                      base_url="https://forum.example.com", changed_after=None,
-                     max_body_chars=LIMIT)
+                     max_body_chars=LIMIT, likes={101: 7})
     assert rows == [
         Item(source="dc", kind="community_post", external_id="101",
              created_at=at("2024-05-01T09:00:00"), updated_at=at("2024-05-02T09:00:00"),

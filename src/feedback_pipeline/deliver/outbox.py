@@ -7,6 +7,7 @@ action's key), so a crash in between leaves a ``pending`` row that the next run 
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 import duckdb
@@ -67,6 +68,15 @@ def note_error(con: duckdb.DuckDBPyConnection, sink: str, error: str) -> None:
                 [error, sink])
 
 
+def payload(con: duckdb.DuckDBPyConnection, key: str) -> dict | None:
+    """The request last recorded under ``key`` (None if there is none)."""
+    row = con.execute("SELECT payload FROM deliveries WHERE delivery_key = ?", [key]).fetchone()
+    if row is None or row[0] is None:
+        return None
+    value = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+    return value if isinstance(value, dict) else None
+
+
 def unsettled_themes(con: duckdb.DuckDBPyConnection, sink: str, key_prefix: str) -> set[int]:
     """Themes whose last request may or may not have reached ``sink`` (crash, timeout)."""
     rows = con.execute("SELECT theme_id FROM deliveries WHERE sink = ? AND starts_with("
@@ -75,4 +85,5 @@ def unsettled_themes(con: duckdb.DuckDBPyConnection, sink: str, key_prefix: str)
     return {r[0] for r in rows}
 
 
-__all__ = ["Change", "note_error", "record", "set_external_ref", "settle", "unsettled_themes"]
+__all__ = ["Change", "note_error", "payload", "record", "set_external_ref", "settle",
+           "unsettled_themes"]

@@ -28,6 +28,9 @@ class ConnectorConfig(Section):
     max_retry_wait_seconds: float = Field(
         120.0, ge=0, description="Total time one request may spend waiting before giving up."
     )
+    rate_limit_min_wait_seconds: float = Field(
+        0.0, ge=0, description="Least wait after a rate-limit answer that gives no wait hint."
+    )
 
 
 class FileSourceConfig(Section):

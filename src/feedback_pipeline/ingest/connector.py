@@ -66,6 +66,17 @@ def _raw_text(raw: Any) -> str:
             f"<{type(raw).__name__} nested too deeply to show>"
 
 
+def names_of(values: Any) -> list[str]:
+    """Names from ``{"name": ...}`` objects or plain strings (vendors send either for tags and
+    labels: Discourse tag objects since 2026, GitHub label strings or objects)."""
+    names = []
+    for value in values or []:
+        name = value.get("name") if isinstance(value, dict) else value
+        if isinstance(name, str) and name:
+            names.append(name)
+    return names
+
+
 def to_batch(rows: Iterable[Row], cursor: str | None = None) -> Batch:
     batch = Batch(cursor=cursor)
     for row in rows:
@@ -112,7 +123,8 @@ class ConnectorSource(Source):
             base_url=s.base_url,
             credential=self.credential,
             timeout=s.timeout_seconds,
-            retry=RetryPolicy(max_attempts=s.max_retries, max_total_wait=s.max_retry_wait_seconds),
+            retry=RetryPolicy(max_attempts=s.max_retries, max_total_wait=s.max_retry_wait_seconds,
+                              min_rate_limit_wait=s.rate_limit_min_wait_seconds),
             headers=self.default_headers(),
         )
 
@@ -122,6 +134,7 @@ __all__ = [
     "dump_cursor",
     "env_hint",
     "load_cursor",
+    "names_of",
     "to_batch",
     "to_row",
     "token_credential",

@@ -2,8 +2,14 @@
 
 * 429, 5xx and connection errors are retried. The wait honours ``Retry-After`` (seconds or an
   HTTP date) and GitHub/Intercom's ``x-ratelimit-reset`` (epoch seconds, when
-  ``x-ratelimit-remaining`` is 0); without a hint it backs off exponentially. The *total* wait is
-  bounded (``max_retry_wait_seconds``): past it the client gives up with a :class:`SourceError`.
+  ``x-ratelimit-remaining`` is 0); without a hint it backs off exponentially, and a rate-limit
+  answer without a hint waits at least ``RetryPolicy.min_rate_limit_wait`` (GitHub's docs: "wait
+  at least one minute" after a secondary limit). The *total* wait is bounded
+  (``max_retry_wait_seconds``): past it the client gives up with a :class:`SourceError`.
+* Rate limits that do not look like one are recognised too: GitHub's 403 secondary limit (no
+  ``retry-after``, ``x-ratelimit-remaining`` above 0, a message naming the limit) and GitHub
+  GraphQL's primary limit, an HTTP 200 whose body holds ``errors`` while
+  ``x-ratelimit-remaining`` is 0.
 * 401/403 become a :class:`SourceError` naming the source and the setting/env var to fix (a 403
   that is really GitHub's rate limit is retried instead).
 * A body that is not JSON becomes a :class:`SourceError` naming the (redacted) URL and source.
@@ -46,6 +52,8 @@ class RetryPolicy:
     max_attempts: int = 5
     max_total_wait: float = 120.0
     backoff: float = 1.0
+    # A rate-limit answer without Retry-After/reset waits at least this long.
+    min_rate_limit_wait: float = 0.0
 
     def fallback_wait(self, attempt: int) -> float:
         return self.backoff * 2 ** (attempt - 1)
@@ -83,12 +91,35 @@ def hinted_wait(response: httpx.Response, now: float | None = None) -> float | N
     return None
 
 
+def _names_a_rate_limit(response: httpx.Response) -> bool:
+    """The JSON body says "rate limit": GitHub's ``message`` or GraphQL ``errors``."""
+    try:
+        data = response.json()
+    except ValueError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    texts = [data.get("message")]
+    errors = data.get("errors")
+    for error in errors if isinstance(errors, list) else []:
+        if isinstance(error, dict):
+            texts += [error.get("type"), error.get("message")]
+    return any(isinstance(t, str) and ("rate limit" in t.lower() or t == "RATE_LIMITED")
+               for t in texts)
+
+
 def _is_rate_limit(response: httpx.Response) -> bool:
     if response.status_code in RETRY_STATUSES:
         return True
-    # GitHub signals an exhausted limit with 403 (primary: remaining 0; secondary: retry-after).
+    exhausted = response.headers.get("x-ratelimit-remaining") == "0"
+    if response.is_success:
+        # GitHub GraphQL: the primary limit is an HTTP 200 with `errors` and remaining 0 (a
+        # success that merely used the last point has no `errors`).
+        return exhausted and _names_a_rate_limit(response)
+    # GitHub signals limits with 403: primary (remaining 0), secondary (retry-after, or only a
+    # message naming the secondary rate limit while remaining is above 0).
     return response.status_code == 403 and (
-        response.headers.get("x-ratelimit-remaining") == "0" or "retry-after" in response.headers
+        exhausted or "retry-after" in response.headers or _names_a_rate_limit(response)
     )
 
 
@@ -177,11 +208,17 @@ class HttpClient:
             except httpx.TransportError as exc:
                 problem, wait = f"{type(exc).__name__}: {exc}", None
             else:
-                if response.is_success or (missing_ok and response.status_code in (404, 410)):
+                limited = _is_rate_limit(response)
+                if not limited and (response.is_success or (
+                        missing_ok and response.status_code in (404, 410))):
                     return response
-                if not _is_rate_limit(response):
+                if not limited:
                     raise self._status_error(response, url)
                 problem, wait = f"HTTP {response.status_code}", hinted_wait(response)
+                if response.is_success:
+                    problem = f"HTTP {response.status_code} with a rate-limit error"
+                if wait is None and response.status_code not in (500, 502, 503, 504):
+                    wait = max(self.retry.min_rate_limit_wait, self.retry.fallback_wait(attempt))
             if wait is None:
                 wait = self.retry.fallback_wait(attempt)
             if attempt >= self.retry.max_attempts or waited + wait > self.retry.max_total_wait:

@@ -10,6 +10,9 @@ A :class:`Paginator` reads each page (``update_state``) and rewrites the request
 * :class:`LinkHeaderPaginator` - follow ``Link: <...>; rel="next"`` (GitHub).
 * :class:`BeforeIdPaginator` - ``?before=<smallest id seen>`` over id-descending lists, stopping
   at a known id (Discourse ``/posts.json``).
+* :class:`SincePaginator` - keyset paging over a list sorted by update time ascending: each
+  request starts again at ``since=<newest update seen>`` (GitHub issues), so a record updated
+  mid-walk, which moves to the end and shifts every later one a place back, loses nothing.
 """
 
 from __future__ import annotations
@@ -156,6 +159,54 @@ class BeforeIdPaginator(Paginator):
         request.params[self.param] = self.before
 
 
+class SincePaginator(Paginator):
+    """``?since=<newest timestamp so far>&page=1``, with ``page`` only to step over a full page
+    of equal timestamps.
+
+    Page numbers over a list sorted by update time are unsafe: a record updated while the walk
+    runs jumps to the end and shifts every later record one place back, so the first record of
+    the next page slides onto the page already read and is never seen (and the cursor moves
+    past it). Restarting at ``since`` re-reads only the boundary records (upserts); ``overlap``
+    starts each request a little before the newest timestamp read (GitHub: one second, as
+    whether its ``since`` is inclusive is not documented).
+
+    Args:
+        timestamp: record -> its ISO-8601 update time (``updated_at``).
+        items: page -> its records.
+        page_size: the page size asked for; a shorter page is the last.
+        overlap: timestamp -> where the next request starts (a little before it).
+        since: the ``since`` of the first request, if any.
+    """
+
+    def __init__(self, timestamp: Callable[[dict], str], *, items: Callable[[Any], list[dict]],
+                 page_size: int, overlap: Callable[[str], str] = lambda ts: ts,
+                 since: str | None = None, param: str = "since",
+                 page_param: str = "page") -> None:
+        self.timestamp = timestamp
+        self.items = items
+        self.page_size = page_size
+        self.overlap = overlap
+        self.param = param
+        self.page_param = page_param
+        self.since = since  # what the first request sent
+        self.page = 1
+
+    def update_state(self, data: Any, response: httpx.Response | None = None) -> None:
+        records = self.items(data)
+        self.has_next_page = len(records) >= self.page_size
+        newest = max((self.timestamp(r) for r in records), default=None)
+        start = self.overlap(newest) if newest else None
+        if start is not None and (self.since is None or start > self.since):
+            self.since, self.page = start, 1
+        else:  # a whole page at (or before) the same second: step over it
+            self.page += 1
+
+    def update_request(self, request: PageRequest) -> None:
+        if self.since is not None:
+            request.params[self.param] = self.since
+        request.params[self.page_param] = self.page
+
+
 def paginate(
     send: Callable[[PageRequest], tuple[Any, httpx.Response | None]],
     request: PageRequest,
@@ -179,5 +230,6 @@ __all__ = [
     "PageNumberPaginator",
     "PageRequest",
     "Paginator",
+    "SincePaginator",
     "paginate",
 ]

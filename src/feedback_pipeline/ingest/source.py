@@ -20,6 +20,8 @@ class Batch:
     rejections: list[Rejection] = field(default_factory=list)
     # The cursor to store once this batch is committed; None keeps the previous one.
     cursor: str | None = None
+    # What the run summary should tell about this batch (records skipped or cut short).
+    warnings: list[str] = field(default_factory=list)
 
 
 class Source(ABC):

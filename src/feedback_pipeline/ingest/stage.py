@@ -51,6 +51,7 @@ class SourceStats:
     rejected: int = 0
     superseded: int = 0
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def stored(self) -> int:
@@ -75,6 +76,7 @@ class IngestStats:
             "superseded": self.total("superseded"),
             "failed_sources": [n for n, s in self.sources.items() if s.error],
             "errors": {n: s.error for n, s in self.sources.items() if s.error},
+            "warnings": [f"{n}: {w}" for n, s in self.sources.items() for w in s.warnings],
             "by_source": {n: {**asdict(s), "stored": s.stored} for n, s in self.sources.items()},
         }
 
@@ -255,6 +257,9 @@ def ingest(
                 s.superseded += dropped + len(restored)
                 for name in ("fetched", "new", "changed", "unchanged", "rejected", "superseded"):
                     setattr(total, name, getattr(total, name) + getattr(s, name))
+                for warning in batch.warnings:
+                    log.warning("source %s: %s", source.name, warning)
+                total.warnings.extend(batch.warnings)
         except FeedbackPipelineError as exc:
             total.error = str(exc)
             log.error("source %s failed: %s", source.name, exc)
@@ -293,7 +298,7 @@ def _checked(batch: Batch, source_name: str, rules: RecordRules,
     if older:
         items = [it for it in items if _key(it) not in older]
     stored.update({_key(it): it.updated_at for it in _latest_per_key(items)})
-    checked = Batch(items=items, rejections=rejections, cursor=batch.cursor)
+    checked = replace(batch, items=items, rejections=rejections)
     return checked, checked_count - len(items), restored
 
 

@@ -50,6 +50,10 @@ def stage_line(stage: str, stats: dict) -> str:
             line += "; failed sources: " + ", ".join(
                 f"{n} ({_clip(redact(errors[n]), 120)})" if n in errors else n
                 for n in s["failed_sources"])
+        if s.get("warnings"):
+            line += "; {} warning(s): {}".format(
+                len(s["warnings"]), "; ".join(_clip(redact(w), 120) for w in s["warnings"][:3]))
+            line += " …" if len(s["warnings"]) > 3 else ""
         return line
     if stage == "clean" and "kept" in s:
         return f"{s['cleaned']} cleaned, {s['kept']} kept, dropped: {_counts(s.get('dropped', {}))}"

@@ -124,6 +124,16 @@ def create_issue(client: JIRA, fields: dict, *, max_retries: int, max_delay: flo
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def all_comments(client: JIRA, key: str, *, page_size: int = 100) -> list[Any]:
+    """Every comment of an issue: ``GET /issue/{key}/comment`` pages (100 by default)."""
+    comments: list[Any] = []
+    while True:
+        page = client.comments(key, start_at=len(comments), max_results=page_size)
+        comments.extend(page)
+        if not page:  # the server may cap a page below page_size: only an empty one is the end
+            return comments
+
+
 def _retry_after(exc: JIRAError) -> float | None:
     value = exc.response.headers.get("Retry-After") if exc.response is not None else None
     try:
@@ -132,4 +142,5 @@ def _retry_after(exc: JIRAError) -> float | None:
         return None
 
 
-__all__ = ["PERMISSIONS", "build_client", "create_issue", "jira_error", "no_retries"]
+__all__ = ["PERMISSIONS", "all_comments", "build_client", "create_issue", "jira_error",
+           "no_retries"]

@@ -62,6 +62,13 @@ class JiraConfig(Section):
     backlog_closed_days: int = Field(90, description="Recently closed issues also count.")
     backlog_max_issues: int = 2_000
 
+    create_probe_gap: int = Field(
+        10, ge=1, description="After a create whose answer was lost, missing issue keys in a "
+        "row that end the direct look-up for it (deleted or moved issues leave gaps).")
+    create_probe_max: int = Field(
+        500, ge=1, description="Issues read at most by that look-up (issues filed in the "
+        "project since the create).")
+
     comment_on_declined: bool = Field(
         False, description="Comment on Won't Do / Declined issues when the theme resurges.")
     declined_resolutions: list[str] = Field(default_factory=lambda: [

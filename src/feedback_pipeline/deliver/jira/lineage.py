@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from feedback_pipeline.deliver.jira import store
-from feedback_pipeline.deliver.jira.client import no_retries
+from feedback_pipeline.deliver.jira.client import all_comments, no_retries
 from feedback_pipeline.deliver.jira.night import JiraNight, JiraRequestFailed
 from feedback_pipeline.deliver.jira.render import (
     fade_comment,
@@ -219,7 +219,7 @@ class LineageFollower:
         self.night.stats["lineage_linked"] += 1
 
     def _comment(self, key: str, body: str, marker: str) -> None:
-        existing = self._jira("read", self.night.client.comments, key, issue=key)
+        existing = self._jira("read", all_comments, self.night.client, key, issue=key)
         if any(marker in (c.body or "") for c in existing):
             return
         self._jira("comment", self.night.client.add_comment, key, body, issue=key)

@@ -5,6 +5,8 @@ Each night, for the ranked themes:
 1. every qualifying theme without an issue gets a 'pending' outbox row first;
 2. themes without a recorded issue (new, or whose last create may have reached Jira) are looked
    up by their stable label ``feedback-theme-<id>`` with one JQL search, and adopted if found;
+   search lags behind creates, so a theme whose create was sent but not answered is also looked
+   for by direct reads of the keys allocated since (``recover.py``), and adopted if found;
 3. the rest are matched against the project's open and recently closed issues (same embedding
    model); a close match is linked (label, remote link, one evidence comment), not duplicated;
 4. the rest are created (no automatic retry: a timeout leaves the row pending for step 2);
@@ -29,7 +31,13 @@ from feedback_pipeline.deliver.jira import store
 from feedback_pipeline.deliver.jira.client import build_client, create_issue
 from feedback_pipeline.deliver.jira.config import JiraConfig
 from feedback_pipeline.deliver.jira.lineage import LineageFollower
-from feedback_pipeline.deliver.jira.night import FAILED, THEME_KEY_PREFIX, JiraNight
+from feedback_pipeline.deliver.jira.night import (
+    FAILED,
+    THEME_KEY_PREFIX,
+    JiraNight,
+    JiraRequestFailed,
+)
+from feedback_pipeline.deliver.jira.recover import attempted_after, find_created, high_water
 from feedback_pipeline.deliver.jira.refresh import IssueRefresher
 from feedback_pipeline.deliver.jira.render import (
     THEME_LABEL_PREFIX,
@@ -84,6 +92,8 @@ class JiraSink:
                                     "commented", "resurged", "closed_skipped", "failed"], 0))
         self.stats, self.errors = self.night.stats, self.night.errors
         self._fresh: set[int] = set()  # created or linked tonight: nothing to refresh
+        self._after_key: int | None = None  # the project's highest issue number before creates
+        self._hold: set[int] = set()  # may exist in Jira already: never created tonight
         issues = store.load_issues(con)
         lineage = LineageFollower(self.night)
         lineage.plan(issues, self._unsettled() - set(issues))
@@ -92,7 +102,10 @@ class JiraSink:
         new = [t for t in ranking if self.qualifies(t) and t["theme_id"] not in issues]
         for theme in new:
             fields = jira_issue_fields(theme, self.settings, evidence[theme["theme_id"]])
-            self.night.intent(theme["theme_id"], {"create": {"fields": fields}})
+            # keep the mark of an earlier create whose answer was lost (step 2 reads it)
+            mark = attempted_after(self.night, theme["theme_id"])
+            self.night.intent(theme["theme_id"], {"create": {"fields": fields}, **(
+                {"after_key": mark} if mark is not None else {})})
         try:
             if self.client is None:
                 self.client = build_client(self.settings)
@@ -100,10 +113,12 @@ class JiraSink:
             unsettled = {t["theme_id"] for t in new} | (self._unsettled() - set(issues))
             # An adopted issue was created with tonight's evidence (or the warehouse is lost):
             # that is its baseline, so adopting it never looks like growth from 0 reports.
-            self._adopt_by_label(issues, unsettled, baselines={
-                t["theme_id"]: (t["item_count"], sorted(evidence[t["theme_id"]].sources))
-                for t in ranking if t["theme_id"] in evidence})
-            new = [t for t in new if t["theme_id"] not in issues]
+            baselines = {t["theme_id"]: (t["item_count"], sorted(evidence[t["theme_id"]].sources))
+                         for t in ranking if t["theme_id"] in evidence}
+            self._adopt_by_label(issues, unsettled, baselines=baselines)
+            self._adopt_created(issues, unsettled, baselines=baselines)
+            held = set(issues) | self._hold
+            new = [t for t in new if t["theme_id"] not in held]
             if new and self.settings.backlog_match:
                 new = self._match_backlog(new, issues, self.embedder)
             for theme in new:
@@ -146,18 +161,40 @@ class JiraSink:
                     theme_id = int(label[len(THEME_LABEL_PREFIX):]) if label.startswith(
                         THEME_LABEL_PREFIX) and label[len(THEME_LABEL_PREFIX):].isdigit() else None
                     if theme_id in theme_ids and theme_id not in issues:
-                        f = issue.raw["fields"]
-                        items, sources = baselines.get(theme_id, (0, None))
-                        row = store.IssueRow(
-                            theme_id=theme_id, issue_key=issue.key, origin="adopted",
-                            last_summary=f.get("summary"),
-                            last_priority=(f.get("priority") or {}).get("name"),
-                            baseline_items=items, baseline_sources=sources)
-                        self.night.save(row, event="adopted", detail="found by label "
-                                   f"{label} (a previous create reached Jira)")
-                        self.night.sent(theme_id, issue.key)
-                        issues[theme_id] = row
-                        self.stats["adopted"] += 1
+                        self._adopt(theme_id, issue, issues, baselines, detail="found by label "
+                                    f"{label} (a previous create reached Jira)")
+
+    def _adopt_created(self, issues: dict[int, store.IssueRow], theme_ids: set[int], *,
+                       baselines: dict[int, tuple[int, list[str]]]) -> None:
+        """Themes whose create was sent unanswered, missed by the (lagging) label search."""
+        after = {t: mark for t in sorted(theme_ids - set(issues))
+                 if (mark := attempted_after(self.night, t)) is not None}
+        if not after:
+            return
+        try:
+            found = find_created(self.night, after)
+        except JiraRequestFailed as exc:  # not known whether they exist: create none of them
+            for theme_id in after:
+                self.night.failed(theme_id, f"cannot check whether the last create reached "
+                                  f"Jira ({exc}); not creating it again tonight")
+            self._hold |= set(after)
+            return
+        for theme_id, issue in found.items():
+            self._adopt(theme_id, issue, issues, baselines, detail=f"found by reading "
+                        f"{issue.key} directly (a previous create reached Jira; search lagged)")
+
+    def _adopt(self, theme_id: int, issue: Any, issues: dict[int, store.IssueRow],
+               baselines: dict[int, tuple[int, list[str]]], *, detail: str) -> None:
+        f = issue.raw["fields"]
+        items, sources = baselines.get(theme_id, (0, None))
+        row = store.IssueRow(
+            theme_id=theme_id, issue_key=issue.key, origin="adopted",
+            last_summary=f.get("summary"), last_priority=(f.get("priority") or {}).get("name"),
+            baseline_items=items, baseline_sources=sources)
+        self.night.save(row, event="adopted", detail=detail)
+        self.night.sent(theme_id, issue.key)
+        issues[theme_id] = row
+        self.stats["adopted"] += 1
 
     def _match_backlog(self, new: list[dict], issues: dict[int, store.IssueRow],
                        embedder: Embedder) -> list[dict]:
@@ -224,7 +261,13 @@ class JiraSink:
                 issues: dict[int, store.IssueRow]) -> None:
         tid = theme["theme_id"]
         fields = jira_issue_fields(theme, self.settings, evidence)
-        self.night.intent(tid, {"create": {"fields": fields}})
+        if self._after_key is None:
+            found = self.night.try_call("search", high_water, self.night, issues, theme_id=tid)
+            if found is FAILED:
+                return
+            self._after_key = found
+        # The label in `fields` is the marker; after_key tells where a lost answer's issue is.
+        self.night.intent(tid, {"create": {"fields": fields}, "after_key": self._after_key})
         crashpoint("jira.create.intent")
         issue = self.night.try_call("create", create_issue, self.client, fields,
                                     max_retries=self.settings.max_retries, theme_id=tid)

@@ -3,6 +3,10 @@
 Bot mode (``chat.postMessage`` / ``chat.update`` with a bot token):
 
 1. the intent is recorded (``slack_digests`` and ``deliveries``: pending) before any call;
+   the channel is resolved to its conversation ID (a configured ``#name`` through
+   ``conversations.list``, once per sink) and stored with it before anything is posted, because
+   ``conversations.history``/``.replies`` and ``chat.update`` take IDs only (a name is answered
+   ``channel_not_found``, and crash recovery would then post a duplicate);
 2. no stored ``ts``: post, and store the ``ts`` at once; a stored ``ts``: ``chat.update`` it
    (nothing at all when the content is unchanged). A row left ``pending`` by a crash mid-call is
    first looked up in the channel history by the message metadata, so it is never posted twice;
@@ -16,6 +20,7 @@ Webhook mode posts once per date (webhooks cannot edit or thread); a rerun posts
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from urllib.error import URLError
 
@@ -45,6 +50,8 @@ _sdk_log = logging.getLogger("feedback_pipeline.deliver.slack.sdk")
 _sdk_log.setLevel(logging.INFO)
 
 EVENT_TYPE = "feedback_digest"
+# Conversation IDs: C… (public), G… (private, legacy), D… (DM); names are anything else.
+CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{8,}")
 REPOST_ON = {"message_not_found", "cant_update_message", "edit_window_closed"}
 AUTH_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive",
                "invalid_token"}
@@ -113,6 +120,7 @@ class SlackDigestSink:
         self.jira_server = jira_server
         self._client: WebClient | None = None
         self._webhook: WebhookClient | None = None
+        self._channel_id: str | None = None
         retry = RateLimitErrorRetryHandler(max_retry_count=settings.max_retries)
         if settings.mode == "bot":
             self._client = WebClient(token=bot_token(settings).get_secret_value(),
@@ -185,6 +193,43 @@ class SlackDigestSink:
                                              settings=self.settings, detail=str(exc)),
                                      code="connection_error", channel=self.channel) from exc
 
+    def channel_id(self) -> str:
+        """The configured channel's conversation ID (looked up once per sink).
+
+        Raises:
+            SlackDeliveryError: no such channel visible to the app, or the app may not list
+                channels (``missing_scope``: set the channel's ID instead of its name).
+        """
+        if self._channel_id is not None:
+            return self._channel_id
+        wanted = self.settings.channel.strip()
+        if CHANNEL_ID.fullmatch(wanted):
+            self._channel_id = wanted
+            return wanted
+        name, cursor = wanted.lstrip("#"), None
+        while True:
+            try:
+                data = self._call(self._bot().conversations_list, limit=200, cursor=cursor,
+                                  types="public_channel,private_channel", exclude_archived=True)
+            except SlackDeliveryError as exc:
+                if exc.code != "missing_scope":
+                    raise
+                raise SlackDeliveryError(
+                    f"Slack: finding the ID of {self.channel} needs the channels:read scope "
+                    "(groups:read for a private channel): add it under OAuth & Permissions and "
+                    "reinstall the app, or set deliver.slack.channel to the channel's ID "
+                    "(C0123…, in the channel's details). The digest stays pending.",
+                    code="missing_scope", channel=self.channel) from exc
+            for channel in data.get("channels") or []:
+                if name in (channel.get("name"), channel.get("name_normalized")):
+                    self._channel_id = str(channel["id"])
+                    return self._channel_id
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None:
+                raise SlackDeliveryError(explain("channel_not_found", channel=self.channel,
+                                                 settings=self.settings),
+                                         code="channel_not_found", channel=self.channel)
+
     def _find_posted(self, channel: str, key: str, part: str, thread_ts: str | None) -> str | None:
         """The ts of a message a crashed attempt posted (found by its metadata), if any."""
         client = self._bot()
@@ -235,7 +280,11 @@ class SlackDigestSink:
                      row: state.DigestRow | None) -> dict:
         key = digest["key"]
         unsure = bool(row and row.status == "pending")  # a previous attempt died mid-call
-        channel = (row.channel_id if row and row.channel_id else None) or self.settings.channel
+        # A posted message stays where it is; an unposted one follows a changed setting.
+        stored = row.channel_id if row and (row.ts or row.channel == self.settings.channel) \
+            else None
+        channel = stored or self.channel_id()
+        state.record_channel(con, key, channel)  # before any post: recovery needs the ID
         main = {"text": digest["text"], "blocks": digest["blocks"]}
         what, ts, channel_id = self._send(key=key, part="main", body=main, channel=channel,
                                           ts=row.ts if row else None,

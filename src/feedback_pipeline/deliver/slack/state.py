@@ -25,12 +25,13 @@ class DigestRow:
     main_hash: str | None
     reply_hash: str | None
     attempts: int
+    channel: str | None = None  # as configured when the row was last attempted
 
 
 def load_row(con: duckdb.DuckDBPyConnection, key: str) -> DigestRow | None:
     row = con.execute(
-        "SELECT digest_key, status, channel_id, ts, reply_ts, main_hash, reply_hash, attempts "
-        "FROM slack_digests WHERE digest_key = ?", [key]).fetchone()
+        "SELECT digest_key, status, channel_id, ts, reply_ts, main_hash, reply_hash, attempts, "
+        "channel FROM slack_digests WHERE digest_key = ?", [key]).fetchone()
     return DigestRow(*row) if row else None
 
 
@@ -49,6 +50,13 @@ def record_intent(con: duckdb.DuckDBPyConnection, digest: dict, *, mode: str, ch
     delivery_status = "skipped" if status == "silent" else "pending"
     outbox.record(con, key, sink="slack", theme_id=None, run_id=run_id, payload=digest,
                   status=delivery_status)
+
+
+def record_channel(con: duckdb.DuckDBPyConnection, key: str, channel_id: str) -> None:
+    """Before the first post: the conversation ID every later call (and a recovery) uses."""
+    con.execute("UPDATE slack_digests SET channel_id = ?, updated_at = now() "
+                "WHERE digest_key = ? AND channel_id IS DISTINCT FROM ?", [channel_id, key,
+                                                                          channel_id])
 
 
 def record_message(con: duckdb.DuckDBPyConnection, key: str, *, part: str, ts: str | None,
@@ -72,4 +80,5 @@ def record_outcome(con: duckdb.DuckDBPyConnection, key: str, *, status: str,
     outbox.settle(con, key, status=status, error=error)
 
 
-__all__ = ["DigestRow", "load_row", "record_intent", "record_message", "record_outcome"]
+__all__ = ["DigestRow", "load_row", "record_channel", "record_intent", "record_message",
+           "record_outcome"]

@@ -9,7 +9,9 @@ not bump the topic in ``/latest``. Each run therefore:
    window* of topics that were active recently enough that an edit is worth looking for;
 3. reads each of those topics (``/t/{id}.json`` plus ``/t/{id}/posts.json`` for the posts beyond
    the first chunk), at most ``max_rescan_topics`` of the window, and keeps the posts whose
-   ``updated_at``/``deleted_at`` is newer than the watermark: new posts, edits and deletions.
+   ``updated_at``/``deleted_at`` is newer than the watermark: new posts, edits and deletions;
+4. reads ``/posts/{id}.json`` for each of those posts (not deleted): topic views carry no like
+   counts, so this is where ``votes`` come from (one request per changed post).
 
 Edits to posts in topics quiet for longer than ``rescan_days`` are not seen (set it higher, or
 re-import). Rows are committed one topic at a time; the cursor (last post id, newest change
@@ -30,7 +32,12 @@ from feedback_pipeline.ingest.connector import (
     to_batch,
 )
 from feedback_pipeline.ingest.discourse.config import DiscourseSourceConfig
-from feedback_pipeline.ingest.discourse.mapping import changed_at, map_topic
+from feedback_pipeline.ingest.discourse.mapping import (
+    changed_at,
+    like_count,
+    map_topic,
+    posts_to_map,
+)
 from feedback_pipeline.ingest.http import Credential, HttpClient
 from feedback_pipeline.ingest.paginate import BeforeIdPaginator, PageNumberPaginator, PageRequest
 from feedback_pipeline.ingest.source import Batch
@@ -73,6 +80,18 @@ def fetch_topic(client: HttpClient, topic_id: int) -> tuple[dict[str, Any], list
                                **{"post_ids[]": rest[start:start + CHUNK]})
         posts.extend((more.get("post_stream") or {}).get("posts") or [])
     return topic, posts
+
+
+def fetch_likes(client: HttpClient, posts: list[dict[str, Any]]) -> dict[int, int]:
+    """Post id -> likes, from ``/posts/{id}.json`` (a post gone since is left out)."""
+    likes = {}
+    for post in posts:
+        if post.get("deleted_at"):
+            continue
+        detail = client.get_json(f"/posts/{int(post['id'])}.json", missing_ok=True)
+        if detail is not None:
+            likes[int(post["id"])] = like_count(detail)
+    return likes
 
 
 class DiscourseSource(ConnectorSource):
@@ -133,14 +152,16 @@ class DiscourseSource(ConnectorSource):
                 for post in posts:
                     newest_id = max(newest_id, int(post["id"]))
                     newest_change = max(newest_change, changed_at(post))
+                likes = fetch_likes(client, posts_to_map(posts, watermark))
                 yield to_batch(map_topic(topic, posts, source=self.name,
                                          base_url=self.settings.base_url,
                                          changed_after=watermark,
-                                         max_body_chars=self.max_body_chars))
+                                         max_body_chars=self.max_body_chars, likes=likes))
         finally:
             client.close()
         yield Batch(cursor=dump_cursor({"last_post_id": newest_id,
                                         "watermark": newest_change or None}))
 
 
-__all__ = ["DiscourseSource", "fetch_latest_pages", "fetch_new_post_pages", "fetch_topic"]
+__all__ = ["DiscourseSource", "fetch_latest_pages", "fetch_likes", "fetch_new_post_pages",
+           "fetch_topic"]

@@ -2,22 +2,29 @@
 
 The first post of a topic carries the topic's title (the request); replies have no title and
 are kept as evidence. Category and tags go to ``tags`` (``category:<id>``), likes to ``votes``.
+
+Topic views carry ``tags`` as ``{id, name, slug}`` objects (strings before February 2026): the
+name is kept. Their posts have ``cooked`` HTML and no ``raw``, and their ``actions_summary``
+items are ``{id, can_act}`` without a count, so likes come from ``/posts/{id}.json``, the one
+place Discourse's description gives the like ``count`` (``likes`` maps post id -> count).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from feedback_pipeline.ingest.connector import Row, to_row
+from feedback_pipeline.ingest.connector import Row, names_of, to_row
 
 REGULAR_POST = 1
 LIKE_ACTION = 2
 BOT_USERNAMES = frozenset({"system", "discobot"})
 
 
-def likes(post: dict[str, Any]) -> int:
-    return sum(a.get("count", 0) for a in post.get("actions_summary") or []
-               if a.get("id") == LIKE_ACTION)
+def like_count(post: dict[str, Any]) -> int:
+    """Likes of a ``/posts/{id}.json`` body (its ``actions_summary`` like ``count``)."""
+    return sum(int(a.get("count") or 0) for a in post.get("actions_summary") or []
+               if isinstance(a, dict) and a.get("id") == LIKE_ACTION)
 
 
 def changed_at(post: dict[str, Any]) -> str:
@@ -27,7 +34,7 @@ def changed_at(post: dict[str, Any]) -> str:
 
 def map_post(
     post: dict[str, Any], topic: dict[str, Any], *, source: str, base_url: str,
-    max_body_chars: int,
+    max_body_chars: int, votes: int = 0,
 ) -> Row:
     topic_id = topic.get("id")
     number = post.get("post_number")
@@ -47,25 +54,31 @@ def map_post(
         "body": body,
         "created_at": post.get("created_at"),
         "updated_at": changed_at(post) or None,
-        "tags": [*(topic.get("tags") or []), *([f"category:{category}"] if category else [])],
-        "votes": likes(post),
+        "tags": [*names_of(topic.get("tags")), *([f"category:{category}"] if category else [])],
+        "votes": votes,
         "deleted": deleted,
     }
     return to_row(record, raw=post, position=f"topic:{topic_id}/post:{number}",
                   max_body_chars=max_body_chars)
 
 
+def posts_to_map(posts: list[dict[str, Any]], changed_after: str | None) -> list[dict[str, Any]]:
+    """The regular posts that changed after ``changed_after`` (all if None)."""
+    return [p for p in posts if p.get("post_type", REGULAR_POST) == REGULAR_POST
+            and (changed_after is None or changed_at(p) > changed_after)]
+
+
 def map_topic(
     topic: dict[str, Any], posts: list[dict[str, Any]], *, source: str, base_url: str,
-    changed_after: str | None, max_body_chars: int,
+    changed_after: str | None, max_body_chars: int, likes: Mapping[int, int] | None = None,
 ) -> list[Row]:
     """Rows for the topic's regular posts that changed after ``changed_after`` (all if None)."""
+    likes = likes or {}
     return [
-        map_post(p, topic, source=source, base_url=base_url, max_body_chars=max_body_chars)
-        for p in posts
-        if p.get("post_type", REGULAR_POST) == REGULAR_POST
-        and (changed_after is None or changed_at(p) > changed_after)
+        map_post(p, topic, source=source, base_url=base_url, max_body_chars=max_body_chars,
+                 votes=likes.get(p.get("id"), 0))  # type: ignore[arg-type]
+        for p in posts_to_map(posts, changed_after)
     ]
 
 
-__all__ = ["changed_at", "likes", "map_post", "map_topic"]
+__all__ = ["changed_at", "like_count", "map_post", "map_topic", "posts_to_map"]

@@ -26,6 +26,9 @@ class GitHubSourceConfig(ConnectorConfig):
     discussions: bool = Field(
         False, description="Also fetch the repos' Discussions (GraphQL; the token needs "
         "\"Discussions: read\").")
+    rate_limit_min_wait_seconds: float = Field(
+        60.0, ge=0, description="Wait after a secondary rate limit that gives no retry-after "
+        "(GitHub's docs: at least one minute).")
     graphql_url: str | None = Field(
         None, description="GraphQL endpoint; default <base_url>/graphql (GitHub Enterprise "
         "Server: https://<host>/api/graphql).")

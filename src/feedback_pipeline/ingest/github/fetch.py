@@ -1,9 +1,17 @@
 """GitHub: ``GET /repos/{repo}/issues?state=all&sort=updated&direction=asc&since=<cursor>``.
 
-Pages follow the ``Link`` header. Because the list is sorted by ``updated_at`` ascending, every
-page's batch can carry the cursor "newest ``updated_at`` so far" per repository: a crash resumes
-from the last committed page. ``since`` is treated as inclusive, so the newest issue of the
-previous run is read again (an unchanged upsert) rather than risking a miss.
+The walk is keyset paging (:class:`SincePaginator`): every request starts again at ``since`` =
+the newest ``updated_at`` read so far minus one second, not at the next page number, because an
+issue updated mid-walk jumps to the end of the list and would shift the first issue of the next
+page onto a page already read (lost, and the cursor would move past it). Because the list is
+sorted by ``updated_at`` ascending, every page's batch can carry the cursor "newest
+``updated_at`` so far" per repository: a crash resumes from the last committed page; the
+boundary issues are read again (unchanged upserts) rather than risking a miss.
+
+Rate limits (the shared client, ``ingest/http.py``): a 403 secondary limit without
+``retry-after`` waits ``rate_limit_min_wait_seconds`` (60 s, GitHub's "at least one minute"),
+a primary limit until ``x-ratelimit-reset``, GraphQL's 200-with-``errors`` limit too; all within
+``max_retry_wait_seconds``.
 
 Discussions (``discussions = true``) exist only in GraphQL: ``POST /graphql`` asks for
 ``discussions(orderBy: UPDATED_AT DESC)`` pages, the ``after`` cursor sent back in the JSON body's
@@ -15,12 +23,12 @@ committed with a last batch after the walk.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
-from feedback_pipeline.errors import SourceError
+from feedback_pipeline.errors import RecordError, SourceError
 from feedback_pipeline.ingest.connector import (
     ConnectorSource,
     dump_cursor,
@@ -33,13 +41,14 @@ from feedback_pipeline.ingest.github.mapping import is_pull_request, map_discuss
 from feedback_pipeline.ingest.http import Credential, HttpClient
 from feedback_pipeline.ingest.paginate import (
     CursorPaginator,
-    LinkHeaderPaginator,
     PageRequest,
+    SincePaginator,
     paginate,
 )
 from feedback_pipeline.ingest.source import Batch
 from feedback_pipeline.records import parse_timestamp
 
+ISO = "%Y-%m-%dT%H:%M:%SZ"
 DISCUSSIONS_QUERY = """
 query($owner: String!, $name: String!, $first: Int!, $cursor: String) {
   repository(owner: $owner, name: $name) {
@@ -64,12 +73,29 @@ def fetch_issue_pages(
                               "per_page": page_size}
     if since:
         params["since"] = since
-    for page in client.pages(PageRequest(f"/repos/{repo}/issues", params), LinkHeaderPaginator()):
+
+    def issues(page: Any) -> list[dict[str, Any]]:
         if not isinstance(page, list):
             raise SourceError(
                 f"source '{client.source}': /repos/{repo}/issues did not return a list"
             )
-        yield page
+        return page
+
+    paginator = SincePaginator(_updated_at, items=issues, page_size=page_size,
+                               overlap=_one_second_before, since=since)
+    yield from client.pages(PageRequest(f"/repos/{repo}/issues", params), paginator)
+
+
+def _updated_at(issue: dict[str, Any]) -> str:
+    """``updated_at`` in UTC (``""`` when unreadable: the mapping rejects that issue)."""
+    try:
+        return parse_timestamp(issue.get("updated_at"), "updated_at").strftime(ISO)
+    except RecordError:
+        return ""
+
+
+def _one_second_before(timestamp: str) -> str:
+    return (parse_timestamp(timestamp, "updated_at") - timedelta(seconds=1)).strftime(ISO)
 
 
 def _discussions(data: dict[str, Any]) -> dict[str, Any]:

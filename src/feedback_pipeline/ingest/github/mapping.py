@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from feedback_pipeline.ingest.connector import Row, to_row
+from feedback_pipeline.ingest.connector import Row, names_of, to_row
 
 
 def is_pull_request(issue: dict[str, Any]) -> bool:
@@ -30,7 +30,7 @@ def map_issue(issue: dict[str, Any], *, source: str, repo: str, max_body_chars: 
         "body": issue.get("body") or "",
         "created_at": issue.get("created_at"),
         "updated_at": issue.get("updated_at"),
-        "tags": [label["name"] for label in issue.get("labels") or [] if label.get("name")],
+        "tags": names_of(issue.get("labels")),  # strings or objects
         "votes": (issue.get("reactions") or {}).get("+1", 0),
     }
     return to_row(record, raw=issue, position=f"{repo}#{issue.get('number')}",

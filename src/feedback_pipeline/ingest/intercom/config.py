@@ -23,6 +23,9 @@ class IntercomSourceConfig(ConnectorConfig):
     lookback_seconds: int = Field(
         60, ge=0, description="Re-read this much before the cursor: the search index lags."
     )
+    missing_retry_nights: int = Field(
+        7, ge=1, description="Nights a conversation listed by search but answering 404 is "
+        "retried before it is given up (with a warning in the run summary).")
     app_url: str | None = Field(
         None, description="e.g. https://app.intercom.com/a/inbox/<app id>; links are built if set."
     )
