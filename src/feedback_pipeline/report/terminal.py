@@ -54,6 +54,8 @@ def ranking_table(ranking: list[dict], width: int = 70) -> str:
     for t in ranking:
         p = _public(t)
         title = p["title"] if len(p["title"]) <= width else p["title"][: width - 1] + "…"
+        if t.get("needs_review"):
+            title = f"[needs review] {title}"
         lines.append(f"{p['rank']:>3} {p['theme_id']:>4} {p['score']:>6.2f} {p['item_count']:>5} "
                      f"{p['distinct_authors']:>4} {100 * p['support_share']:>5.0f}  {title}")
         lines.append(f"{'':>26}why: {explain(p['breakdown'])}")
