@@ -260,11 +260,12 @@ def detail(results: dict, mix: str, nights: int, limit: int = TOP) -> list[str]:
     return out
 
 
-def write_section(path: Path, body: str) -> None:
+def write_section(path: Path, body: str, start: str = START, end: str = END) -> None:
+    """Replace the block between ``start`` and ``end`` in ``path`` (append it if missing)."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    block = f"{START}\n{body.rstrip()}\n{END}"
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text, encoding="utf-8")

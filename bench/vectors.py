@@ -50,7 +50,7 @@ class CachedEmbedder(Embedder):
             for t, v in zip(missing, self.base.embed(missing), strict=True):
                 self.store[_key(t)] = np.asarray(v, dtype=np.float32)
             self.encoded += len(missing)
-            tmp = self.path.with_suffix(".tmp.npz")
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp.npz")
             np.savez(tmp, **self.store)
             tmp.replace(self.path)
         if not texts:

@@ -111,6 +111,14 @@ def test_three_nights_of_unrelated_posts_keep_every_member_above_the_floor(
     # The stored similarity is the same cosine, so the bench and the breakdown can trust it.
     stored = con.execute("SELECT min(similarity) FROM item_themes WHERE theme_id <> -1").fetchone()
     assert stored[0] >= floor - 1e-5
+    # Every quote is one of its theme's members (new themes of incremental nights included).
+    quoted = con.execute(
+        "SELECT th.theme_id, q.source, q.external_id, t.theme_id FROM themes th, "
+        "unnest(CAST(th.quotes AS JSON[])) AS u(j), LATERAL (SELECT j->>'source' AS source, "
+        "j->>'external_id' AS external_id) q LEFT JOIN item_themes t "
+        "ON t.source = q.source AND t.external_id = q.external_id "
+        "WHERE th.status = 'active'").fetchall()
+    assert quoted and all(theme == member_of for theme, _, _, member_of in quoted)
     # The forum posts were not lost: they formed themes of their own or stayed noise.
     forum = con.execute("SELECT count(*) FILTER (WHERE theme_id <> -1), count(*) FROM item_themes "
                         "WHERE source LIKE 'stackexchange%'").fetchone()

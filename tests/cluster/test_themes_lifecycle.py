@@ -374,3 +374,4 @@ def test_trend_flags(wh):
         "SELECT recent_count, baseline FROM theme_trends WHERE theme_id = ?",
         [wh.theme_of(steady).pop()]).fetchone()
     assert (recent, baseline) == (14, 14)
+

@@ -18,6 +18,7 @@ demand; it refreshes every label and catches drift the incremental path cannot s
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -147,6 +148,10 @@ def update_incrementally(
                                       new=set(new_labels))
     for t in [t for t in new_labels if not (c.labels == t).any()]:
         del new_labels[t]  # every member fell below the floor
+        events = [e for e in events if e[0] != t]
+    for t, lbl in new_labels.items():  # a quote that fell below the floor is no member
+        new_labels[t] = replace(lbl, quote_indices=[r for r in lbl.quote_indices
+                                                    if c.labels[r] == t])
     item_theme = c.item_labels
     stats["assigned"] = int((item_theme != NOISE).sum()) - sum(
         int((item_theme == t).sum()) for t in new_labels)
@@ -223,7 +228,11 @@ def _cluster_rest(
         if h in pos and sub.labels[pos[h]] != NOISE:
             c.labels[r] = theme_of[int(sub.labels[pos[h]])]
             c.similarity[r] = sub.similarity[pos[h]]
-    return {theme_of[k]: labels[k] for k in found if k not in joins}
+    # Labels index sub's texts; the themes are written from c, so point the quotes at c's rows.
+    row_in_c = {h: r for r, h in enumerate(c.text_hashes)}
+    return {theme_of[k]: replace(labels[k], quote_indices=[
+        row_in_c[sub.text_hashes[r]] for r in labels[k].quote_indices])
+        for k in found if k not in joins}
 
 
 def keep_floor(con: duckdb.DuckDBPyConnection, c: Clustering, floor: float, *,
