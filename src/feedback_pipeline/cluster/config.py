@@ -30,7 +30,7 @@ class ClusterConfig(Section):
     duplicate_similarity: float = 0.95
     # Two clusters whose members' nearest neighbours lie this much in the other (model.py) are
     # one request HDBSCAN split: they are joined.
-    merge_neighbour_share: float = Field(0.1, description="Share of two clusters' nearest "
+    merge_neighbour_share: float = Field(2.0, description="Share of two clusters' nearest "
                                          "neighbours across them that joins them; above 1: off.")
     # The member floor, kept on every path that places an item (full, second pass, incremental,
     # joins of new clusters to existing themes): an item this far from a theme's centroid is
