@@ -40,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from quality import write_section  # noqa: E402
 from vectors import cached_pipeline_embedder  # noqa: E402
 
 from feedback_pipeline import pipeline  # noqa: E402
@@ -235,7 +236,8 @@ def score_top(con, ranking: list[dict], truth: dict[str, str]) -> dict:
             "min_member_similarity": min((th["min_sim"] for th in themes), default=1.0),
             "held_for_review": len(held), "ranked": len(ranking), "themes": themes,
             "held": [{"title": t["title"], **dict(zip(("majority", "share"),
-                                                      _share(members.get(t["theme_id"], []))))}
+                                                      _share(members.get(t["theme_id"], [])),
+                                                      strict=True))}
                      for t in held],
             "coherence_fit": coherence_fit(members, vectors)}
 
@@ -258,17 +260,6 @@ def detail(results: dict, mix: str, nights: int, limit: int = TOP) -> list[str]:
         out.append(f"| {th['rank']} | {title} | {th['size']} | {th['majority']} "
                    f"({th['share']:.2f}) | {th['min_sim']:.2f} |")
     return out
-
-
-def write_section(path: Path, body: str, start: str = START, end: str = END) -> None:
-    """Replace the block between ``start`` and ``end`` in ``path`` (append it if missing)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -309,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
         lines += [*detail(results, *key), ""]
     print("\n".join(lines))
     if args.output:
-        write_section(args.output, "\n".join(lines))
+        write_section(args.output, "\n".join(lines), START, END)
     if args.json:
         args.json.write_text(json.dumps({f"{m}/{n}": r for (m, n), r in results.items()},
                                         indent=1, default=str))

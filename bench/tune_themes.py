@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from delivered import write_section  # noqa: E402
+from quality import write_section  # noqa: E402
 from vectors import cached_pipeline_embedder  # noqa: E402
 
 from feedback_pipeline.cluster.model import (  # noqa: E402
@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> None:
         f"cosine >= 0.6, {int(P[:, 2].sum())} of them share their majority intent. ROC AUC: "
         f"centroid cosine {roc_auc_score(P[:, 2], P[:, 0]):.2f}, shared nearest neighbours "
         f"{roc_auc_score(P[:, 2], P[:, 1]):.2f}.", "",
-        "| floor | merge_neighbour_share | NMI | ARI | noise | themes |", "|---|---|---|---|---|---|"]
+        "| floor | merge_neighbour_share | NMI | ARI | noise | themes |",
+        "|---|---|---|---|---|---|"]
     for (floor, merge), values in grid.items():
         m = np.mean(values, axis=0)
         lines.append(f"| {floor} | {'off' if merge > 1 else merge} | {m[0]:.4f} | {m[1]:.3f} "

@@ -204,12 +204,14 @@ def test_coherence_is_in_the_breakdown_and_an_incoherent_theme_needs_review(rank
     """Coherence is the mean member cosine to the centroid, |vector sum| / size: theme 1's six
     members pull one way (0.9), theme 2's five spread out (0.3); under min_coherence theme 2
     needs review, ranks after every coherent theme, and the breakdown says why."""
-    ranked_warehouse.execute("UPDATE themes SET vector_sum = [5.4, 0.0], size = 6 WHERE theme_id = 1")
-    ranked_warehouse.execute("UPDATE themes SET vector_sum = [0.9, 1.2], size = 5 WHERE theme_id = 2")
+    for theme_id, total, size in ((1, [5.4, 0.0], 6), (2, [0.9, 1.2], 5)):
+        ranked_warehouse.execute("UPDATE themes SET vector_sum = ?, size = ? WHERE theme_id = ?",
+                                 [total, size, theme_id])
     ranking = rank_themes(ranked_warehouse, RankConfig(min_coherence=0.5), run_id="run-1",
                           as_of=AS_OF)
     by_id = {r["theme_id"]: r for r in ranking}
-    assert by_id[1]["coherence"] == pytest.approx(0.9) and by_id[2]["coherence"] == pytest.approx(0.3)
+    assert by_id[1]["coherence"] == pytest.approx(0.9)
+    assert by_id[2]["coherence"] == pytest.approx(0.3)
     assert [r["theme_id"] for r in ranking][-1] == 2 and by_id[2]["needs_review"]
     assert not by_id[1]["needs_review"] and not by_id[5]["needs_review"]  # 5: unknown, kept
     part = json.loads(by_id[1]["breakdown"])["coherence"]

@@ -32,7 +32,6 @@ from feedback_pipeline.cluster.keywords import (
     stem_set,
     theme_languages,
 )
-from feedback_pipeline.cluster.model import NOISE
 from feedback_pipeline.redact import redact
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")
