@@ -145,7 +145,7 @@ def update_incrementally(
                 themes_config=themes_config, label_config=label_config, embed=embed))
 
     stats["below_floor"] = keep_floor(con, c, cluster_config.member_min_similarity,
-                                      new=set(new_labels))
+                                      new=set(new_labels), model_id=model_id)
     for t in [t for t in new_labels if not (c.labels == t).any()]:
         del new_labels[t]  # every member fell below the floor
         events = [e for e in events if e[0] != t]
@@ -236,18 +236,31 @@ def _cluster_rest(
 
 
 def keep_floor(con: duckdb.DuckDBPyConnection, c: Clustering, floor: float, *,
-               new: set[int]) -> int:
+               new: set[int], model_id: str) -> int:
     """Tonight's texts that the themes' updated centroids leave below ``floor`` become noise.
 
     The centroid a theme will have after tonight (its stored vector sum plus tonight's members,
     as ``grow_themes`` computes it; for a new theme its members alone) is what the floor is
-    checked against, repeated until no text of tonight is below it. Returns the texts dropped.
+    checked against, repeated until no text of tonight is below it. Tonight's members also move
+    the centroid away from the theme's earlier members: when one of those would end up below
+    the floor, tonight's least similar member of that theme stays out instead (earlier members
+    keep their theme on incremental nights). Returns the texts dropped.
     """
     placed = {(s, e): t for s, e, t in con.execute(
         "SELECT source, external_id, theme_id FROM item_themes").fetchall()}
     stored = {t: np.asarray(v, np.float32) for t, v in con.execute(
         "SELECT theme_id, vector_sum FROM themes WHERE vector_sum IS NOT NULL").fetchall()}
     vectors = c.item_vectors()
+    touched = sorted({t for t in c.item_labels.tolist() if t != NOISE} - new)
+    tonight = set(c.keys)
+    earlier: dict[int, list[np.ndarray]] = defaultdict(list)
+    for t, s, e, v in con.execute(
+            "SELECT it.theme_id, it.source, it.external_id, e.vector FROM item_themes it "
+            "JOIN embeddings e ON e.text_hash = it.text_hash AND e.model = ? "
+            "WHERE list_contains(?, it.theme_id)", [model_id, touched]).fetchall():
+        if (s, e) not in tonight:
+            earlier[t].append(v)
+    old = {t: np.asarray(v, np.float32) for t, v in earlier.items()}
     dropped = 0
     while True:
         item_theme = c.item_labels
@@ -267,10 +280,27 @@ def keep_floor(con: duckdb.DuckDBPyConnection, c: Clustering, floor: float, *,
         c.similarity[rows] = sim
         below = rows[sim < floor]
         if not len(below):
+            # Every member of tonight clears the floor; now the earlier members.
+            for t, V in old.items():
+                if t in totals and float((V @ unit(totals[t])).min()) < floor:
+                    mine = rows[(c.labels[rows] == t) & np.array(
+                        [placed.get(c.keys[i]) != t for i in _first_items(c, rows)])]
+                    if len(mine):
+                        below = mine[[int(np.argmin(c.similarity[mine]))]]
+                        break
+        if not len(below):
             return dropped
         c.labels[below] = NOISE
         c.similarity[below] = 0.0
         dropped += len(below)
+
+
+def _first_items(c: Clustering, rows: np.ndarray) -> list[int]:
+    """An item of each text row (the first), to look up where it was placed before."""
+    first: dict[int, int] = {}
+    for i, r in enumerate(c.item_rows.tolist()):
+        first.setdefault(r, i)
+    return [first[int(r)] for r in rows]
 
 
 def grow_themes(con: duckdb.DuckDBPyConnection, c: Clustering, item_theme: np.ndarray, *,
