@@ -207,8 +207,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-sizes", default="",
                         help="extra batch sizes to time once each, e.g. 32,128")
     parser.add_argument("--no-speed", action="store_true", help="quality only")
+    parser.add_argument("--cached", action="store_true",
+                        help="quality only, vectors from bench/out's cache (implies --no-speed)")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)
+    args.no_speed = args.no_speed or args.cached
     started = time.perf_counter()
 
     texts, truth = load_texts(args.data, args.text_column, args.label_column, args.split)
@@ -221,7 +224,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(texts)} texts, {len(set(truth))} labels; model {embedder.model_id}", flush=True)
 
     base_batch = settings.embed.batch_size
-    X, raw_seconds = raw_encode(embedder, texts, base_batch)
+    if args.cached:
+        # Quality only, from the vectors cache (bench/vectors.py): the same vectors, no encoding.
+        from vectors import CachedEmbedder
+
+        embedder = CachedEmbedder(embedder)
+        X, raw_seconds = embedder.embed([t for t in texts]), 0.0
+    else:
+        X, raw_seconds = raw_encode(embedder, texts, base_batch)
     print(f"raw encode (batch {base_batch}): {raw_seconds:.1f} s", flush=True)
     ours = run_pipeline(texts, embedder, settings, cluster=True)
     results = {"**ours** (clean -> embed -> cluster, default ClusterConfig)":

@@ -1,7 +1,8 @@
 -- Rank the active themes of the current clustering.
 -- Parameters: $run_id, $as_of (TIMESTAMPTZ), $half_life_days, $window_days, $min_authors,
 --             $w_volume, $w_authors, $w_growth, $w_recency, $w_votes, $w_support_share,
---             $types (item types counted, e.g. ['request', 'problem']; untyped items always count).
+--             $types (item types counted, e.g. ['request', 'problem']; untyped items always count),
+--             $w_coherence, $min_coherence (see the coherence CTE).
 -- Each component is computed, normalised to [0, 1] across the themes of this run (min-max), then
 -- weighted; the breakdown keeps all three numbers so every score can be explained.
 WITH all_members AS (
@@ -44,6 +45,18 @@ stats AS (
     GROUP BY theme_id
     HAVING count(DISTINCT author_hash) >= $min_authors
 ),
+-- How alike a theme's members are, without labels: the mean cosine of a member to the theme's
+-- centroid, which the stored vector sum gives exactly (members are unit vectors, so
+-- mean(x . c) = |sum x| / n). A theme under $min_coherence needs review: it is ranked after
+-- every coherent theme and never delivered (see BENCHMARKS.md for how well it predicts the
+-- share of a theme's members that share one labelled intent).
+coherence AS (
+    SELECT theme_id,
+           CASE WHEN vector_sum IS NOT NULL AND size > 0
+                THEN least(sqrt(list_dot_product(vector_sum, vector_sum)) / size, 1.0)
+           END                                                            AS coherence
+    FROM themes WHERE status = 'active'
+),
 features AS (
     SELECT *,
            support_count / item_count::DOUBLE                             AS support_share,
@@ -56,8 +69,9 @@ features AS (
            exp(-ln(2) * greatest(epoch($as_of - last_seen), 0) / 86400.0 / $half_life_days)
                                                                           AS f_recency,
            ln(1 + votes)                                                  AS f_votes,
-           support_count / item_count::DOUBLE                             AS f_support_share
-    FROM stats
+           support_count / item_count::DOUBLE                             AS f_support_share,
+           coherence.coherence                                            AS f_coherence
+    FROM stats LEFT JOIN coherence USING (theme_id)
 ),
 normalised AS (
     SELECT *,
@@ -66,19 +80,21 @@ normalised AS (
            coalesce((f_growth - min(f_growth) OVER ()) / nullif(max(f_growth) OVER () - min(f_growth) OVER (), 0), 0) AS n_growth,
            coalesce((f_recency - min(f_recency) OVER ()) / nullif(max(f_recency) OVER () - min(f_recency) OVER (), 0), 0) AS n_recency,
            coalesce((f_votes - min(f_votes) OVER ()) / nullif(max(f_votes) OVER () - min(f_votes) OVER (), 0), 0) AS n_votes,
-           f_support_share                                                AS n_support_share
+           f_support_share                                                AS n_support_share,
+           coalesce((f_coherence - min(f_coherence) OVER ()) / nullif(max(f_coherence) OVER () - min(f_coherence) OVER (), 0), 0) AS n_coherence
     FROM features
 ),
 scored AS (
     SELECT *,
            $w_volume * n_volume + $w_authors * n_authors + $w_growth * n_growth
          + $w_recency * n_recency + $w_votes * n_votes + $w_support_share * n_support_share
-                                                                          AS score
+         + $w_coherence * n_coherence                                     AS score,
+           coalesce(f_coherence < $min_coherence, FALSE)                  AS needs_review
     FROM normalised
 )
 SELECT $run_id                                                            AS run_id,
        theme_id,
-       row_number() OVER (ORDER BY score DESC, item_count DESC, theme_id) AS rank,
+       row_number() OVER (ORDER BY needs_review, score DESC, item_count DESC, theme_id) AS rank,
        round(score, 4)                                                    AS score,
        item_count, distinct_authors, support_count, community_count,
        round(support_share, 4)                                            AS support_share,
@@ -92,8 +108,11 @@ SELECT $run_id                                                            AS run
            'growth',        json_object('value', round(growth, 4),           'normalized', round(n_growth, 4),        'weight', $w_growth,        'points', round($w_growth * n_growth, 4)),
            'recency',       json_object('value', round(days_since_last, 2),  'normalized', round(n_recency, 4),       'weight', $w_recency,       'points', round($w_recency * n_recency, 4)),
            'votes',         json_object('value', votes,                      'normalized', round(n_votes, 4),         'weight', $w_votes,         'points', round($w_votes * n_votes, 4)),
-           'support_share', json_object('value', round(support_share, 4),    'normalized', round(n_support_share, 4), 'weight', $w_support_share, 'points', round($w_support_share * n_support_share, 4))
+           'support_share', json_object('value', round(support_share, 4),    'normalized', round(n_support_share, 4), 'weight', $w_support_share, 'points', round($w_support_share * n_support_share, 4)),
+           'coherence',     json_object('value', round(f_coherence, 4),      'normalized', round(n_coherence, 4),     'weight', $w_coherence,     'points', round($w_coherence * n_coherence, 4))
        )                                                                  AS breakdown,
-       type_mix.type_mix
+       type_mix.type_mix,
+       round(f_coherence, 4)                                              AS coherence,
+       needs_review
 FROM scored LEFT JOIN type_mix USING (theme_id)
 ORDER BY rank

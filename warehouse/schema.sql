@@ -92,6 +92,8 @@ CREATE TABLE IF NOT EXISTS themes (
     created_run   VARCHAR,
     updated_run   VARCHAR
 );
+-- The most representative customer sentence, shown beside the title (a phrase since issue #16).
+ALTER TABLE themes ADD COLUMN IF NOT EXISTS sentence VARCHAR;
 
 -- Current theme of every clustered item; theme_id -1 is noise (kept so the nightly incremental
 -- path knows the item was seen and can retry it while it is recent).
@@ -146,9 +148,13 @@ CREATE TABLE IF NOT EXISTS theme_scores (
     days_since_last   DOUBLE,
     breakdown         JSON,                     -- {component: {value, normalized, weight, points}}
     type_mix          JSON,                     -- members per item type {request: n, problem: n, ...}
+    coherence         DOUBLE,                   -- mean member cosine to the centroid (no labels)
+    needs_review      BOOLEAN DEFAULT FALSE,    -- coherence under rank.min_coherence: not delivered
     PRIMARY KEY (run_id, theme_id)
 );
 ALTER TABLE theme_scores ADD COLUMN IF NOT EXISTS type_mix JSON;  -- warehouses made before it
+ALTER TABLE theme_scores ADD COLUMN IF NOT EXISTS coherence DOUBLE;
+ALTER TABLE theme_scores ADD COLUMN IF NOT EXISTS needs_review BOOLEAN DEFAULT FALSE;
 
 -- Outbox: every would-be or real delivery, keyed so a rerun updates instead of duplicating.
 CREATE TABLE IF NOT EXISTS deliveries (

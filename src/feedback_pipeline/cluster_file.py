@@ -69,7 +69,10 @@ def cluster_file(
     clean_pending(con, settings.clean)
     embed_pending(con, get_embedder(settings.embed))
     c = cluster_corpus(con, settings.embed.model, settings.cluster)
-    labels = label_themes(c.texts, c.labels, c.similarity, settings.label) if len(c.X) else {}
+    embedder = get_embedder(settings.embed)
+    labels = label_themes(c.texts, c.labels, c.similarity, settings.label, vectors=c.X,
+                          embed=embedder.embed if settings.label.rerank_titles else None) \
+        if len(c.X) else {}
     theme_by_id = {ext: int(c.labels[row]) for (_, ext), row in zip(c.keys, c.item_rows.tolist(), strict=True)}
     output.parent.mkdir(parents=True, exist_ok=True)
     # Like every output: ids and titles redacted and bounded, formula-like cells neutralised

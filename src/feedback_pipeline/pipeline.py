@@ -90,6 +90,13 @@ def stage_embed(run: Run, settings: Settings,
     return stats
 
 
+def _title_embed(settings: Settings):  # noqa: ANN202 - label.Embed or None
+    """The items' model for re-ranking title phrases, loaded only if a theme gets labelled."""
+    if not settings.label.rerank_titles:
+        return None
+    return lambda texts: embedder_for(settings).embed(texts)
+
+
 def stage_cluster(run: Run, settings: Settings, *, full: bool = False) -> dict:
     """Full re-cluster when due (or asked for), else the incremental nightly path.
 
@@ -103,13 +110,15 @@ def stage_cluster(run: Run, settings: Settings, *, full: bool = False) -> dict:
                                     split_languages=split_languages)
         stats = save_clustering(con, clustering, run_id=run.run_id, label_config=settings.label,
                                 themes_config=settings.themes,
-                                min_size=min_cluster_size_for(len(clustering.X), settings.cluster))
+                                min_size=min_cluster_size_for(len(clustering.X), settings.cluster),
+                                member_floor=settings.cluster.member_min_similarity,
+                                embed=_title_embed(settings))
         stats.update(clustering.language_stats)
     else:
         stats = update_incrementally(
             con, settings.embed.model, run_id=run.run_id, cluster_config=settings.cluster,
             themes_config=settings.themes, label_config=settings.label, as_of=as_of,
-            split_languages=split_languages)
+            split_languages=split_languages, embed=_title_embed(settings))
     crashpoint("cluster.done")
     return {**stats, "as_of": as_of.isoformat()}
 
@@ -129,6 +138,8 @@ def stage_deliver(run: Run, settings: Settings, ranking: list[dict]) -> dict:
     uninterrupted run), and before Slack, so a Slack failure loses nothing.
     """
     deliver = settings.deliver
+    # A theme that needs review (rank.min_coherence) is shown in the report, never sent.
+    ranking = [t for t in ranking if not t.get("needs_review")]
     totals = {"items": run.stats.get("cluster", {}).get("items", 0), "themes": len(ranking),
               "new_items": new_items_since_last_completed(run.con, run.digest_as_of)}
     live_jira = not deliver.dry_run and deliver.jira.enabled

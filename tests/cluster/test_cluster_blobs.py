@@ -117,7 +117,8 @@ def test_too_small_input_is_all_noise(n, config):
 
 def test_second_pass_only_pulls_in_close_noise():
     X, truth = make_blobs(1)
-    loose = ClusterConfig(reducer="pca", n_components=10, reassign_min_similarity=-1.0)
+    loose = ClusterConfig(reducer="pca", n_components=10, reassign_min_similarity=-1.0,
+                          member_min_similarity=-1.0)
 
     careful_labels = ThemeClusterer(FAST).fit(X).labels_
     loose_labels = ThemeClusterer(loose).fit(X).labels_

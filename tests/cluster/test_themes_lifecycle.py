@@ -48,6 +48,7 @@ def _settings(*, multilingual: bool | None = None, **themes) -> Settings:
     s = Settings()
     s.cluster = ClusterConfig(reducer="pca", n_components=8, min_cluster_size=8)
     s.embed.model = "synthetic"
+    s.label.rerank_titles = False  # no model behind these hand-made vectors
     s.embed.multilingual = multilingual
     for k, v in themes.items():
         setattr(s.themes, k, v)
@@ -373,3 +374,4 @@ def test_trend_flags(wh):
         "SELECT recent_count, baseline FROM theme_trends WHERE theme_id = ?",
         [wh.theme_of(steady).pop()]).fetchone()
     assert (recent, baseline) == (14, 14)
+

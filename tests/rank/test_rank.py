@@ -9,7 +9,7 @@ from feedback_pipeline.rank.score import latest_ranking, rank_themes
 from feedback_pipeline.warehouse.runs import resolve_as_of
 
 AS_OF = datetime(2024, 6, 30, tzinfo=UTC)
-COMPONENTS = {"volume", "authors", "growth", "recency", "votes", "support_share"}
+COMPONENTS = {"volume", "authors", "growth", "recency", "votes", "support_share", "coherence"}
 
 # (external_id, theme_id, kind, author, days before AS_OF, votes, deleted, drop_reason)
 ITEMS = [
@@ -81,6 +81,7 @@ def reference_scores(weights: RankWeights, half_life: float = 14.0) -> dict[int,
             "volume": math.log(1 + n), "authors": math.log(1 + a), "growth": math.log(growth),
             "recency": math.exp(-math.log(2) * days / half_life), "votes": math.log(1 + votes),
             "support_share": share,
+            "coherence": 0.0,  # the fixture's themes have no vectors: no coherence known
         }
     scores = dict.fromkeys(feats, 0.0)
     for comp in COMPONENTS:
@@ -141,7 +142,7 @@ def test_scores_match_the_documented_formula(ranked_warehouse):
     assert {r["theme_id"]: r["score"] for r in ranking} == pytest.approx(expected, abs=1e-3)
 
 
-def test_breakdown_has_six_components_summing_to_score(ranked_warehouse):
+def test_breakdown_has_seven_components_summing_to_score(ranked_warehouse):
     ranking = rank_themes(ranked_warehouse, RankConfig(), run_id="run-1", as_of=AS_OF)
 
     for row in ranking:
@@ -197,3 +198,22 @@ def test_as_of_latest_is_the_newest_kept_item(ranked_warehouse):
     assert resolve_as_of(ranked_warehouse, RankConfig(as_of="latest").as_of) == AS_OF + timedelta(days=2)
     fixed = datetime(2024, 1, 1)
     assert resolve_as_of(ranked_warehouse, RankConfig(as_of=fixed).as_of) == fixed.replace(tzinfo=UTC)
+
+
+def test_coherence_is_in_the_breakdown_and_an_incoherent_theme_needs_review(ranked_warehouse):
+    """Coherence is the mean member cosine to the centroid, |vector sum| / size: theme 1's six
+    members pull one way (0.9), theme 2's five spread out (0.3); under min_coherence theme 2
+    needs review, ranks after every coherent theme, and the breakdown says why."""
+    for theme_id, total, size in ((1, [5.4, 0.0], 6), (2, [0.9, 1.2], 5)):
+        ranked_warehouse.execute("UPDATE themes SET vector_sum = ?, size = ? WHERE theme_id = ?",
+                                 [total, size, theme_id])
+    ranking = rank_themes(ranked_warehouse, RankConfig(min_coherence=0.5), run_id="run-1",
+                          as_of=AS_OF)
+    by_id = {r["theme_id"]: r for r in ranking}
+    assert by_id[1]["coherence"] == pytest.approx(0.9)
+    assert by_id[2]["coherence"] == pytest.approx(0.3)
+    assert [r["theme_id"] for r in ranking][-1] == 2 and by_id[2]["needs_review"]
+    assert not by_id[1]["needs_review"] and not by_id[5]["needs_review"]  # 5: unknown, kept
+    part = json.loads(by_id[1]["breakdown"])["coherence"]
+    assert part["value"] == pytest.approx(0.9) and part["normalized"] == pytest.approx(1.0)
+    assert json.loads(by_id[5]["breakdown"])["coherence"]["value"] is None

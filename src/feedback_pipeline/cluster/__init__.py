@@ -2,8 +2,9 @@
 
 ``model.py`` finds clusters (UMAP + HDBSCAN + a second pass for noise), ``corpus.py`` loads what
 to cluster, ``identity.py`` matches a full re-cluster to the stored themes, ``incremental.py`` is
-the nightly path that places new items, ``store.py`` writes themes, ``label.py`` names them,
-``languages.py`` keeps languages apart, ``corrections.py`` applies people's decisions.
+the nightly path that places new items, ``store.py`` writes themes, ``label.py`` names them
+(``keywords.py``: c-TF-IDF terms in each theme's language), ``languages.py`` keeps languages
+apart, ``corrections.py`` applies people's decisions.
 """
 
 from feedback_pipeline._exports import lazy

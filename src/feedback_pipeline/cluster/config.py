@@ -28,6 +28,15 @@ class ClusterConfig(Section):
     reassign_margin: float = 0.0
     # Texts at least this similar always share a theme (exact duplicates always do).
     duplicate_similarity: float = 0.95
+    # Two clusters whose members' nearest neighbours lie this much in the other (model.py) are
+    # one request HDBSCAN split: they are joined.
+    merge_neighbour_share: float = Field(2.0, description="Share of two clusters' nearest "
+                                         "neighbours across them that joins them; above 1: off.")
+    # The member floor, kept on every path that places an item (full, second pass, incremental,
+    # joins of new clusters to existing themes): an item this far from a theme's centroid is
+    # not about what the theme is about and stays noise until it forms a theme of its own.
+    member_min_similarity: float = Field(0.4, description="Lowest cosine of any member to its "
+                                         "theme's centroid.")
     random_state: int = 42
 
 
@@ -55,6 +64,8 @@ class LabelConfig(Section):
     keywords: int = 8
     quotes: int = 5
     title_max_chars: int = 90
+    rerank_titles: bool = Field(True, description="Re-rank title phrases by their embedding's "
+                                "closeness to the theme (label.py); off: c-TF-IDF order.")
 
 
 __all__ = ["ClusterConfig", "LabelConfig", "ThemesConfig"]

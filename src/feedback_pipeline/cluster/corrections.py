@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 
 from feedback_pipeline.cluster.config import LabelConfig
-from feedback_pipeline.cluster.corpus import load_corpus, unit
+from feedback_pipeline.cluster.corpus import load_corpus, text_languages, unit
 from feedback_pipeline.cluster.label import label_themes
 from feedback_pipeline.cluster.store import record_events, write_themes
 from feedback_pipeline.errors import FeedbackPipelineError
@@ -102,7 +102,9 @@ def split_theme(con: duckdb.DuckDBPyConnection, theme_id: int, *, model_id: str,
     c.labels = np.where(parts == larger, 0, 1)
     C = np.stack([unit(c.X[c.labels == k].mean(axis=0)) for k in (0, 1)])
     c.similarity = np.einsum("ij,ij->i", c.X, C[c.labels]).astype(np.float32)
-    labels = label_themes(c.texts, c.labels, c.similarity, label_config)
+    language = text_languages(con, c.text_hashes)
+    labels = label_themes(c.texts, c.labels, c.similarity, label_config, vectors=c.X,
+                          languages=[language.get(h) for h in c.text_hashes])
     with transaction(con):
         new_id = con.execute("SELECT nextval('theme_id_seq')").fetchone()[0]
         write_themes(con, c, {0: theme_id, 1: new_id}, labels, run_id="manual",

@@ -24,9 +24,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from feedback_pipeline.cluster.config import LabelConfig, ThemesConfig
-from feedback_pipeline.cluster.corpus import Clustering, unit
-from feedback_pipeline.cluster.label import label_themes
-from feedback_pipeline.cluster.model import NOISE
+from feedback_pipeline.cluster.corpus import Clustering, text_languages, unit
+from feedback_pipeline.cluster.label import Embed, label_themes
+from feedback_pipeline.cluster.model import NOISE, apply_member_floor
 from feedback_pipeline.cluster.store import record_events, replace_assignments, write_themes
 from feedback_pipeline.warehouse.db import transaction
 
@@ -271,11 +271,33 @@ def settle_unexplained(c: Clustering, identity: Identity,
     return back
 
 
+def _languages(con: duckdb.DuckDBPyConnection, c: Clustering) -> list[str | None]:
+    language = text_languages(con, c.text_hashes)
+    return [language.get(h) for h in c.text_hashes]
+
+
+def member_similarity(c: Clustering) -> np.ndarray:
+    """Each text's cosine to its theme's centroid as stored (the mean of its items' vectors)."""
+    sim = np.zeros(len(c.X), np.float32)
+    vectors, item_labels = c.item_vectors(), c.item_labels
+    for lab in set(c.labels.tolist()) - {NOISE}:
+        rows = np.flatnonzero(c.labels == lab)
+        sim[rows] = c.X[rows] @ unit(vectors[item_labels == lab].sum(axis=0))
+    return sim
+
+
 def save_clustering(
     con: duckdb.DuckDBPyConnection, c: Clustering, *, run_id: str, label_config: LabelConfig,
-    themes_config: ThemesConfig | None = None, min_size: int = 5,
+    themes_config: ThemesConfig | None = None, min_size: int = 5, member_floor: float = 0.0,
+    embed: Embed | None = None,
 ) -> dict:
-    """Match tonight's full clustering to the stored themes, label it, and store it."""
+    """Match tonight's full clustering to the stored themes, label it, and store it.
+
+    ``member_floor``: the clusterer's member floor (``ClusterConfig.member_min_similarity``),
+    kept after hysteresis and the undoing of unexplained moves put items back where they were:
+    an item is only kept in its old theme while it is still that close to it. ``embed``: the
+    items' embedding model, which re-ranks the title phrases (label.py).
+    """
     cfg = themes_config or ThemesConfig()
     stored = load_themes(con)
     previous = previous_assignment(con)
@@ -284,8 +306,16 @@ def save_clustering(
                                                 min_size=min_size):
         identity = identify(c, stored, previous, cfg)
     settle_unexplained(c, identity, previous)
+    if member_floor > 0:
+        floored = apply_member_floor(c.X, c.labels, member_floor,
+                                     weights=np.bincount(c.item_rows, minlength=len(c.X)))
+        if (floored != c.labels).any():
+            c.labels = floored
+            identity = identify(c, stored, previous, cfg)
+    c.similarity = member_similarity(c)
     label_ids = sorted(set(c.labels.tolist()) - {NOISE})
-    labels = label_themes(c.texts, c.labels, c.similarity, label_config) if label_ids else {}
+    labels = label_themes(c.texts, c.labels, c.similarity, label_config, vectors=c.X, embed=embed,
+                          languages=_languages(con, c)) if label_ids else {}
     with transaction(con):
         for lab in identity.new_labels:
             identity.theme_of[lab] = con.execute("SELECT nextval('theme_id_seq')").fetchone()[0]

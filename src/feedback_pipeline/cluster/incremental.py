@@ -18,6 +18,7 @@ demand; it refreshes every label and catches drift the incremental path cannot s
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -27,7 +28,7 @@ from feedback_pipeline.clean.languages import PRIMARY
 from feedback_pipeline.cluster.config import ClusterConfig, LabelConfig, ThemesConfig
 from feedback_pipeline.cluster.corpus import Clustering, load_corpus, text_languages, unit
 from feedback_pipeline.cluster.identity import StoredThemes, load_themes, match_themes
-from feedback_pipeline.cluster.label import label_themes
+from feedback_pipeline.cluster.label import Embed, label_themes
 from feedback_pipeline.cluster.languages import language_groups, rows_by_group
 from feedback_pipeline.cluster.model import (
     NOISE,
@@ -83,10 +84,11 @@ def _subset(c: Clustering, item_mask: np.ndarray) -> Clustering:
 def update_incrementally(
     con: duckdb.DuckDBPyConnection, model_id: str, *, run_id: str, cluster_config: ClusterConfig,
     themes_config: ThemesConfig, label_config: LabelConfig, as_of: datetime,
-    split_languages: bool = True,
+    split_languages: bool = True, embed: Embed | None = None,
 ) -> dict:
     """One incremental night; ``split_languages`` keeps each language group to its own themes
-    (right for an English-only model, as in a full re-cluster: see languages.py)."""
+    (right for an English-only model, as in a full re-cluster: see languages.py); ``embed``
+    re-ranks new themes' title phrases (label.py)."""
     since = as_of - timedelta(days=themes_config.recent_window_days)
     # Every kept item so far, and those new or edited since they were last placed.
     total, fresh = con.execute(
@@ -140,8 +142,16 @@ def update_incrementally(
         if rest.sum() >= 2 * min_size:
             new_labels.update(_cluster_rest(
                 con, c, rest, cfg, ids[same], C[same], stored=stored, stats=stats, events=events,
-                themes_config=themes_config, label_config=label_config))
+                themes_config=themes_config, label_config=label_config, embed=embed))
 
+    stats["below_floor"] = keep_floor(con, c, cluster_config.member_min_similarity,
+                                      new=set(new_labels), model_id=model_id)
+    for t in [t for t in new_labels if not (c.labels == t).any()]:
+        del new_labels[t]  # every member fell below the floor
+        events = [e for e in events if e[0] != t]
+    for t, lbl in new_labels.items():  # a quote that fell below the floor is no member
+        new_labels[t] = replace(lbl, quote_indices=[r for r in lbl.quote_indices
+                                                    if c.labels[r] == t])
     item_theme = c.item_labels
     stats["assigned"] = int((item_theme != NOISE).sum()) - sum(
         int((item_theme == t).sum()) for t in new_labels)
@@ -176,7 +186,7 @@ def _theme_groups(con: duckdb.DuckDBPyConnection, stored: StoredThemes,
 def _cluster_rest(
     con: duckdb.DuckDBPyConnection, c: Clustering, rest: np.ndarray, cfg: ClusterConfig,
     ids: np.ndarray, C: np.ndarray, *, stored: StoredThemes, stats: dict, events: list[tuple],
-    themes_config: ThemesConfig, label_config: LabelConfig,
+    themes_config: ThemesConfig, label_config: LabelConfig, embed: Embed | None = None,
 ) -> dict:
     """Cluster the items ``rest`` of ``c``; a cluster close to one of the themes ``ids`` joins
     it, the others get new theme ids. Writes the theme ids into ``c``; returns the new themes'
@@ -190,7 +200,20 @@ def _cluster_rest(
         return {}
     sub_C = np.stack([unit(sub.X[sub.labels == k].mean(axis=0)) for k in found])
     joins = match_themes(np.array(found), sub_C, ids.tolist(), C, themes_config.match_similarity)
-    labels = label_themes(sub.texts, sub.labels, sub.similarity, label_config)
+    # A cluster that joins a theme joins it item by item: each member must clear the floor
+    # against that theme's centroid, or it stays noise (a diffuse cluster whose mean happens to
+    # look like a theme must not pour its members into it).
+    col = {int(t): j for j, t in enumerate(ids.tolist())}
+    for k, (tid, _) in joins.items():
+        rows = np.flatnonzero(sub.labels == k)
+        sim = sub.X[rows] @ C[col.get(stored.resolve(tid), col[tid])]
+        sub.similarity[rows] = sim
+        sub.labels[rows[sim < cfg.member_min_similarity]] = NOISE
+    found = [k for k in found if (sub.labels == k).any()]
+    joins = {k: v for k, v in joins.items() if k in found}
+    language = text_languages(con, sub.text_hashes)
+    labels = label_themes(sub.texts, sub.labels, sub.similarity, label_config, vectors=sub.X,
+                          embed=embed, languages=[language.get(h) for h in sub.text_hashes])
     theme_of: dict[int, int] = {}
     for k in found:
         if k in joins:
@@ -205,7 +228,79 @@ def _cluster_rest(
         if h in pos and sub.labels[pos[h]] != NOISE:
             c.labels[r] = theme_of[int(sub.labels[pos[h]])]
             c.similarity[r] = sub.similarity[pos[h]]
-    return {theme_of[k]: labels[k] for k in found if k not in joins}
+    # Labels index sub's texts; the themes are written from c, so point the quotes at c's rows.
+    row_in_c = {h: r for r, h in enumerate(c.text_hashes)}
+    return {theme_of[k]: replace(labels[k], quote_indices=[
+        row_in_c[sub.text_hashes[r]] for r in labels[k].quote_indices])
+        for k in found if k not in joins}
+
+
+def keep_floor(con: duckdb.DuckDBPyConnection, c: Clustering, floor: float, *,
+               new: set[int], model_id: str) -> int:
+    """Tonight's texts that the themes' updated centroids leave below ``floor`` become noise.
+
+    The centroid a theme will have after tonight (its stored vector sum plus tonight's members,
+    as ``grow_themes`` computes it; for a new theme its members alone) is what the floor is
+    checked against, repeated until no text of tonight is below it. Tonight's members also move
+    the centroid away from the theme's earlier members: when one of those would end up below
+    the floor, tonight's least similar member of that theme stays out instead (earlier members
+    keep their theme on incremental nights). Returns the texts dropped.
+    """
+    placed = {(s, e): t for s, e, t in con.execute(
+        "SELECT source, external_id, theme_id FROM item_themes").fetchall()}
+    stored = {t: np.asarray(v, np.float32) for t, v in con.execute(
+        "SELECT theme_id, vector_sum FROM themes WHERE vector_sum IS NOT NULL").fetchall()}
+    vectors = c.item_vectors()
+    touched = sorted({t for t in c.item_labels.tolist() if t != NOISE} - new)
+    tonight = set(c.keys)
+    earlier: dict[int, list[np.ndarray]] = defaultdict(list)
+    for t, s, e, v in con.execute(
+            "SELECT it.theme_id, it.source, it.external_id, e.vector FROM item_themes it "
+            "JOIN embeddings e ON e.text_hash = it.text_hash AND e.model = ? "
+            "WHERE list_contains(?, it.theme_id)", [model_id, touched]).fetchall():
+        if (s, e) not in tonight:
+            earlier[t].append(v)
+    old = {t: np.asarray(v, np.float32) for t, v in earlier.items()}
+    dropped = 0
+    while True:
+        item_theme = c.item_labels
+        totals: dict[int, np.ndarray] = {}
+        for i, (key, t) in enumerate(zip(c.keys, item_theme.tolist(), strict=True)):
+            if t == NOISE:
+                continue
+            if t not in totals:
+                totals[t] = np.zeros(c.X.shape[1], np.float32) if t in new \
+                    else stored.get(t, np.zeros(c.X.shape[1], np.float32)).copy()
+            if placed.get(key) != t or t in new:
+                totals[t] += vectors[i]
+        rows = np.flatnonzero(c.labels != NOISE)
+        if not len(rows):
+            return dropped
+        sim = np.array([float(c.X[r] @ unit(totals[int(c.labels[r])])) for r in rows])
+        c.similarity[rows] = sim
+        below = rows[sim < floor]
+        if not len(below):
+            # Every member of tonight clears the floor; now the earlier members.
+            for t, V in old.items():
+                if t in totals and float((V @ unit(totals[t])).min()) < floor:
+                    mine = rows[(c.labels[rows] == t) & np.array(
+                        [placed.get(c.keys[i]) != t for i in _first_items(c, rows)])]
+                    if len(mine):
+                        below = mine[[int(np.argmin(c.similarity[mine]))]]
+                        break
+        if not len(below):
+            return dropped
+        c.labels[below] = NOISE
+        c.similarity[below] = 0.0
+        dropped += len(below)
+
+
+def _first_items(c: Clustering, rows: np.ndarray) -> list[int]:
+    """An item of each text row (the first), to look up where it was placed before."""
+    first: dict[int, int] = {}
+    for i, r in enumerate(c.item_rows.tolist()):
+        first.setdefault(r, i)
+    return [first[int(r)] for r in rows]
 
 
 def grow_themes(con: duckdb.DuckDBPyConnection, c: Clustering, item_theme: np.ndarray, *,
@@ -240,4 +335,4 @@ def _finish(con: duckdb.DuckDBPyConnection, stats: dict) -> dict:
     return stats
 
 
-__all__ = ["needs_full_recluster", "update_incrementally"]
+__all__ = ["keep_floor", "needs_full_recluster", "update_incrementally"]

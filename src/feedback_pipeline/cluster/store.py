@@ -41,7 +41,8 @@ def write_themes(con: duckdb.DuckDBPyConnection, c: Clustering, theme_of: dict[i
         quotes = [{"source": c.keys[first_item[r]][0], "external_id": c.keys[first_item[r]][1],
                    "text": c.texts[r], "url": c.urls[first_item[r]]} for r in lbl.quote_indices]
         rows.append((tid, lbl.title, lbl.keywords, json.dumps(quotes), unit(total).tolist(),
-                     total.tolist(), int(members.sum()), (split_parent or {}).get(tid)))
+                     total.tolist(), int(members.sum()), (split_parent or {}).get(tid),
+                     lbl.sentence))
     # Two clusters may map to one theme (a person merged them): sum them up.
     by_theme: dict[int, list] = {}
     for r in rows:
@@ -51,21 +52,22 @@ def write_themes(con: duckdb.DuckDBPyConnection, c: Clustering, theme_of: dict[i
             prev[4], prev[5], prev[6] = unit(total).tolist(), total.tolist(), prev[6] + r[6]
         else:
             by_theme[r[0]] = list(r)
-    for tid, title, keywords, quotes, centroid, total, size, parent in by_theme.values():
+    for tid, title, keywords, quotes, centroid, total, size, parent, sentence in by_theme.values():
         con.execute(
             """
             INSERT INTO themes (theme_id, title, keywords, quotes, centroid, vector_sum, size,
-                                status, split_from, created_run, updated_run)
-            VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)
+                                status, split_from, created_run, updated_run, sentence)
+            VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)
             ON CONFLICT (theme_id) DO UPDATE SET
                 keywords = excluded.keywords, quotes = excluded.quotes,
+                sentence = excluded.sentence,
                 centroid = excluded.centroid, vector_sum = excluded.vector_sum, size = excluded.size,
                 status = CASE WHEN themes.status = 'rejected' THEN 'rejected' ELSE 'active' END,
                 merged_into = NULL,
                 title = CASE WHEN themes.title_locked THEN themes.title ELSE excluded.title END,
                 updated_run = excluded.updated_run
             """,
-            [tid, title, keywords, quotes, centroid, total, size, parent, run_id, run_id],
+            [tid, title, keywords, quotes, centroid, total, size, parent, run_id, run_id, sentence],
         )
 
 

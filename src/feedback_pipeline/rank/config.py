@@ -28,6 +28,9 @@ class RankWeights(Section):
     recency: float = 0.75
     votes: float = 0.5
     support_share: float = 0.5
+    # Mean member cosine to the centroid (rank.sql): a tight theme beats a loose one of the
+    # same size, so size alone never makes a blob #1.
+    coherence: float = 1.0
 
 
 class RankConfig(Section):
@@ -35,6 +38,9 @@ class RankConfig(Section):
     recency_half_life_days: float = 14.0
     growth_window_days: int = 14
     min_authors: int = Field(3, description="Themes with fewer distinct authors are never surfaced.")
+    min_coherence: float = Field(
+        0.0, description="Themes whose members are on average less alike (cosine to the "
+        "centroid) need review: ranked last, shown in the report, never sent to Jira or Slack.")
     # Item types counted when ranking (embed/item_types.py); PMs usually want
     # ["request", "problem"].
     types: list[Literal["request", "problem", "question", "praise"]] = Field(

@@ -27,6 +27,8 @@ def rank_themes(
         "w_recency": w.recency,
         "w_votes": w.votes,
         "w_support_share": w.support_share,
+        "w_coherence": w.coherence,
+        "min_coherence": config.min_coherence,
         "types": list(config.types),
     }
     with transaction(con):
@@ -47,7 +49,7 @@ def latest_ranking(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None)
         run_id = row[0]
     cur = con.execute(
         """
-        SELECT s.*, t.title, t.keywords, t.quotes, t.first_seen,
+        SELECT s.*, t.title, t.keywords, t.quotes, t.first_seen, t.sentence,
                coalesce(tr.flag, 'steady') AS trend
         FROM theme_scores s JOIN themes t USING (theme_id)
         LEFT JOIN theme_trends tr ON tr.run_id = s.run_id AND tr.theme_id = s.theme_id

@@ -225,6 +225,10 @@ def _card(theme: dict, data: ReportData, shipped_ids: set[int]) -> str:
     flag = theme.get("trend") or "steady"
     badges = [f'<span class="badge trend-{_e(flag)}" title="{_e(TREND_HELP.get(flag, ""))}">'
               f"{_e(flag)}</span>"]
+    if theme.get("needs_review"):
+        badges.append('<span class="badge review" title="its members are not alike enough: '
+                      'not sent to Jira or Slack until a person splits, merges or rejects it">'
+                      "needs review</span>")
     if tid in shipped_ids:
         badges.append('<span class="badge shipped">shipped</span>')
     if tid in data.jira:

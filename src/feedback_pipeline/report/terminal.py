@@ -62,9 +62,13 @@ def ranking_table(ranking: list[dict], width: int = 70) -> str:
     for t in ranking:
         p = _public(t)
         title = p["title"] if len(p["title"]) <= width else p["title"][: width - 1] + "…"
+        if t.get("needs_review"):
+            title = f"[needs review] {title}"
         lines.append(f"{p['rank']:>3} {p['theme_id']:>4} {p['score']:>6.2f} {p['item_count']:>5} "
                      f"{p['distinct_authors']:>4} {100 * p['support_share']:>5.0f}  {title}")
         lines.append(f"{'':>26}why: {explain(p['breakdown'])}")
+        if t.get("sentence") and t["sentence"] != t["title"]:
+            lines.append(f"{'':>26}e.g.: {redact(t['sentence'])}")
         if p["keywords"]:
             lines.append(f"{'':>26}keywords: {', '.join(p['keywords'][:6])}")
     return "\n".join(lines)
