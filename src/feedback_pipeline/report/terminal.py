@@ -68,7 +68,7 @@ def ranking_table(ranking: list[dict], width: int = 70) -> str:
                      f"{p['distinct_authors']:>4} {100 * p['support_share']:>5.0f}  {title}")
         lines.append(f"{'':>26}why: {explain(p['breakdown'])}")
         if t.get("sentence") and t["sentence"] != t["title"]:
-            lines.append(f"{'':>26}e.g.: {redact(t['sentence'])}")
+            lines.append(f"{'':>26}e.g.: {clean(t['sentence'], TITLE_MAX)}")
         if p["keywords"]:
             lines.append(f"{'':>26}keywords: {', '.join(p['keywords'][:6])}")
     return "\n".join(lines)
