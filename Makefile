@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test test-all bench lint clean chromium audit
+.PHONY: setup demo test test-all bench lint clean chromium audit mutate
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -76,6 +76,13 @@ audit: $(AUDIT)/bin/pip-audit
 		--format json --output $(AUDIT)/report.json --progress-spinner off $(AUDIT_IGNORE) \
 		2>$(AUDIT)/stderr.log || true
 	@$(AUDIT)/bin/python -c "$$AUDIT_VERDICT" $(AUDIT)/report.json $(AUDIT)/stderr.log
+
+# Mutation testing (mutmut) of redaction, ingest and cursors, theme identity, the Jira and Slack
+# sinks and the outbox, each against its fast unit tests; not part of CI (tens of minutes on 2
+# cores). `make mutate TARGETS="redact outbox"` runs some; results and kill rates: RELIABILITY.md.
+TARGETS ?=
+mutate: setup
+	$(BIN)/python tools/mutate.py --max-children 2 $(TARGETS)
 
 bench: setup
 	$(BIN)/python bench/quality.py
