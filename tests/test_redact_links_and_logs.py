@@ -111,7 +111,8 @@ def test_links_longer_than_the_limit_are_withheld():
 
 
 @pytest.mark.parametrize(("url", "expected"), [
-    ("https://forum.example.com/t/9?page=2&ref=digest", "https://forum.example.com/t/9?page=2&ref=digest"),
+    ("https://forum.example.com/t/9?page=2&ref=digest",
+     "https://forum.example.com/t/9?page=2&ref=digest"),
     ("https://x.example.com/a?session_id=abc", "https://x.example.com/a"),
     ("https://x.example.com/a?Customer-Id=17", "https://x.example.com/a"),
     ("https://x.example.com/a?ref=jane.doe%40example.org", "https://x.example.com/a"),
@@ -123,3 +124,30 @@ def test_links_longer_than_the_limit_are_withheld():
 ])
 def test_link_query_and_fragment(url, expected):
     assert safe_link_url(url) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("use Bearer abcdefghijklmnopqrstu to call", "use Bearer [secret] to call"),
+    ("clone https://bob:pa55w0rd@git.example.com/x now",
+     "clone https://[secret]@git.example.com/x now"),
+    ("call 555 01 43 today", "call [phone] today"),  # 7 digits, the shortest phone number
+    ("call +123 4567 8901 2346 today", "call [phone] today"),  # 15, the longest (no card)
+])
+def test_placeholders_and_phone_length_bounds(text, expected):
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("HTTPS://forum.example.com/t/1", "https://forum.example.com/t/1"),
+    ("https://bob:p@ss@git.example.com/x", "https://git.example.com/x"),
+    ("https://forum.example.com/t/export-fails/20978392/4",
+     "https://forum.example.com/t/export-fails/20978392/4"),
+])
+def test_link_scheme_case_userinfo_with_at_and_long_numeric_ids(url, expected):
+    assert safe_link_url(url) == expected
+
+
+def test_a_link_exactly_at_the_limit_is_kept():
+    url = "https://forum.example.com/t/1"
+
+    assert safe_link_url(url, max_length=len(url)) == url

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -61,26 +62,24 @@ TARGETS = [
            ("tests/ingest/test_ingest.py", "tests/ingest/test_incremental_delta.py",
             "tests/ingest/test_all_connectors.py"),
            only("ingest.stage", "x_save_batch", "x_get_cursor", "x_ingest", "x__latest_per_key")
-           + only("ingest.connector", "x_load_cursor", "x_dump_cursor", "x_to_batch")
-           + only("ingest.files", "xǁFileSourceǁfetch")),
+           + only("ingest.connector", "x_load_cursor", "x_dump_cursor", "x_to_batch")),
     # Each identity mutant runs up to 15 clustering tests (~20 s).
     Target("identity", (f"{PKG}/cluster/identity.py",),
            ("tests/cluster/test_themes_match.py", "tests/cluster/test_themes_lifecycle.py"),
            only("cluster.identity", "x_match_themes", "x_settle_unexplained", "x_apply_splits",
-                "xǁStoredThemesǁresolve", "x_identify")),
+                "xǁStoredThemesǁresolve")),
     Target("jira", (f"{PKG}/deliver/jira/sink.py", f"{PKG}/deliver/jira/store.py",
                     f"{PKG}/deliver/jira/night.py"),
            ("tests/deliver/test_jira_sync.py", "tests/deliver/test_jira_errors.py",
             "tests/deliver/test_jira_lineage.py"),
-           only("deliver.jira.sink", "xǁJiraSinkǁdeliver", "xǁJiraSinkǁ_unsettled",
-                "xǁJiraSinkǁ_adopt_by_label", "xǁJiraSinkǁ_create")
+           only("deliver.jira.sink", "xǁJiraSinkǁ_unsettled", "xǁJiraSinkǁ_adopt_by_label")
            + only("deliver.jira.store", "x_load_issues", "x_save_issue")
-           + only("deliver.jira.night", "x_theme_key", "xǁ*ǁintent", "xǁ*ǁsent", "xǁ*ǁfailed")),
+           + only("deliver.jira.night", "xǁJiraNightǁintent", "xǁJiraNightǁsent",
+                  "xǁJiraNightǁfailed")),
     Target("slack", (f"{PKG}/deliver/slack/sink.py", f"{PKG}/deliver/slack/state.py"),
            ("tests/deliver/test_slack_sink.py", "tests/deliver/test_slack_digest.py"),
-           only("deliver.slack.sink", "xǁSlackDigestSinkǁdeliver", "xǁSlackDigestSinkǁ_find_posted",
-                "xǁSlackDigestSinkǁ_send", "xǁSlackDigestSinkǁ_deliver_bot",
-                "xǁSlackDigestSinkǁ_deliver_webhook")
+           only("deliver.slack.sink", "xǁSlackDigestSinkǁ_find_posted",
+                "xǁSlackDigestSinkǁ_send", "xǁSlackDigestSinkǁ_deliver_webhook")
            + only("deliver.slack.state", "x_load_row", "x_record_intent", "x_record_message",
                   "x_record_outcome")),
     Target("outbox", (f"{PKG}/deliver/outbox.py", f"{PKG}/deliver/dry_run.py"),
@@ -120,7 +119,8 @@ def prepare(target: Target, fresh: bool) -> Path:
     return work
 
 
-def mutmut(work: Path, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+def mutmut(work: Path, *args: str, capture: bool = False,
+           minutes: float | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     # The checkout's src must not shadow the mutated copy mutmut puts first on sys.path.
     env["PYTHONPATH"] = os.pathsep.join(
@@ -130,8 +130,20 @@ def mutmut(work: Path, *args: str, capture: bool = False) -> subprocess.Complete
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[var] = "1"
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    return subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=work, env=env,
-                          text=True, capture_output=capture)
+    cmd = [sys.executable, "-m", "mutmut", *args]
+    if capture:
+        return subprocess.run(cmd, cwd=work, env=env, text=True, capture_output=True)
+    # Its own session, so a time budget stops mutmut and every worker it forked; what was
+    # tested by then is kept (mutmut resumes there next time).
+    proc = subprocess.Popen(cmd, cwd=work, env=env, text=True, start_new_session=True)
+    try:
+        proc.wait(timeout=minutes * 60 if minutes else None)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+        print(f"\n(stopped after the {minutes:g}-minute budget)", flush=True)
+        return subprocess.CompletedProcess(cmd, 0)
+    return subprocess.CompletedProcess(cmd, proc.returncode)
 
 
 def results(work: Path) -> dict[str, str]:
@@ -148,12 +160,13 @@ def summary(target: Target, status: dict[str, str], seconds: float) -> str:
     counts: dict[str, int] = {}
     for s in status.values():
         counts[s] = counts.get(s, 0) + 1
-    counts.pop("not checked", None)  # outside the target's functions
+    untested = counts.pop("not checked", 0)  # outside the target's functions, or out of time
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     survived = sum(counts.values()) - killed
     rate = f"{100 * killed / (killed + survived):.1f} %" if killed + survived else "n/a"
     detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-    return f"{target.name:9} {rate:>8} killed  ({detail}; {seconds:.0f} s)"
+    return (f"{target.name:9} {rate:>8} killed  ({detail}; {seconds:.0f} s; "
+            f"{untested} mutants of these files not tested)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="forget earlier results")
     parser.add_argument("--max-children", type=int, default=1,
                         help="mutants tested in parallel (default 1)")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="time budget per target; untested mutants are reported as such")
     parser.add_argument("--list", action="store_true", help="print the targets and exit")
     args = parser.parse_args(argv)
     if args.list:
@@ -178,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         work = prepare(target, args.fresh)
         print(f"== {target.name}: {', '.join(target.modules)}", flush=True)
         start = time.monotonic()
-        done = mutmut(work, "run", "--max-children", str(args.max_children), *target.functions)
+        done = mutmut(work, "run", "--max-children", str(args.max_children), *target.functions,
+                      minutes=args.minutes)
         seconds = time.monotonic() - start
         if done.returncode not in (0, 1):
             print(f"mutmut failed for {target.name} (exit {done.returncode})", file=sys.stderr)
