@@ -83,7 +83,7 @@ TARGETS = [
            + only("deliver.slack.state", "x_load_row", "x_record_intent", "x_record_message",
                   "x_record_outcome")),
     Target("outbox", (f"{PKG}/deliver/outbox.py", f"{PKG}/deliver/dry_run.py"),
-           ("tests/deliver/test_outbox_files.py",)),
+           ("tests/deliver/test_outbox_files.py", "tests/deliver/test_outbox_rows.py")),
 ]
 
 

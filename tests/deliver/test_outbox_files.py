@@ -262,3 +262,19 @@ def test_deliver_dry_run_updates_a_changed_theme(warehouse, make_ranked_theme, d
     payload = json.loads(warehouse.execute(
         "SELECT payload FROM deliveries WHERE delivery_key = 'jira:theme:7'").fetchone()[0])
     assert payload["fields"]["summary"].endswith("(13 reports)")
+
+
+def test_outbox_files_are_readable_utf8_json_and_jira_files_only_when_asked(
+        warehouse, make_ranked_theme, deliver_config):
+    ranking = [make_ranked_theme(theme_id=4, rank=1, title="Export ne marche pas — café")]
+
+    OutboxFiles(deliver_config, jira=False).deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
+
+    outbox = deliver_config.outbox
+    assert not (outbox / "jira").exists() or not any((outbox / "jira").iterdir())
+    digest = (outbox / "slack" / "digest-2024-06-30.json").read_text(encoding="utf-8")
+    assert "café" in digest and "\\u00e9" not in digest  # characters, not escapes
+    assert digest.startswith('{\n  "')  # indented for people reading the outbox
+    OutboxFiles(deliver_config).deliver(Run(warehouse, "r2", AS_OF), ranking, TOTALS)
+    assert [p.name for p in (outbox / "jira").iterdir()] and all(
+        not p.name.endswith(".tmp") for p in outbox.rglob("*"))
