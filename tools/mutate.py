@@ -79,7 +79,7 @@ TARGETS = [
                   "xǁJiraNightǁfailed")),
     Target("slack", (f"{PKG}/deliver/slack/sink.py", f"{PKG}/deliver/slack/state.py"),
            ("tests/deliver/test_slack_sink.py", "tests/deliver/test_slack_digest.py",
-            "tests/deliver/test_slack_webhook.py"),
+            "tests/deliver/test_slack_webhook.py", "tests/deliver/test_slack_update.py"),
            only("deliver.slack.sink", "xǁSlackDigestSinkǁ_find_posted",
                 "xǁSlackDigestSinkǁ_send", "xǁSlackDigestSinkǁ_deliver_webhook")
            + only("deliver.slack.state", "x_load_row", "x_record_intent", "x_record_message",
