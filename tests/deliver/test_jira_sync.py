@@ -84,6 +84,11 @@ def test_crash_between_create_and_recording_then_rerun_keeps_one_issue(
     assert len(jira_emu.state.issues) == 1  # Jira has it; the warehouse does not
     assert warehouse.execute("SELECT count(*) FROM jira_issues").fetchone() == (0,)
     assert len(jira_emu.calls("POST", r"/issue$")) == 1  # the create was not retried
+    # The failure is on record, for the theme, with its reason and the run that had it.
+    (failure,) = warehouse.execute("SELECT theme_id, issue_key, detail, run_id IS NOT NULL "
+                                   "FROM jira_events WHERE event = 'failed'").fetchall()
+    assert failure[0] == 1 and failure[1] is None and failure[3]
+    assert failure[2].startswith("timeout during create")
     stats = night(warehouse, settings, [1], hash_embedder, day=1)
     assert (stats["adopted"], stats["created"]) == (1, 0)
     assert len(jira_emu.state.issues) == 1
