@@ -61,6 +61,7 @@ TARGETS = [
     Target("ingest", (f"{PKG}/ingest/stage.py", f"{PKG}/ingest/connector.py",
                       f"{PKG}/ingest/files.py"),
            ("tests/ingest/test_ingest.py", "tests/ingest/test_incremental_delta.py",
+            "tests/ingest/test_batches_and_cursors.py",
             "tests/ingest/test_all_connectors.py"),
            only("ingest.stage", "x_save_batch", "x_get_cursor", "x_ingest", "x__latest_per_key")
            + only("ingest.connector", "x_load_cursor", "x_dump_cursor", "x_to_batch")),
