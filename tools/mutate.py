@@ -67,7 +67,8 @@ TARGETS = [
            + only("ingest.connector", "x_load_cursor", "x_dump_cursor", "x_to_batch")),
     # Each identity mutant runs up to 15 clustering tests (~20 s).
     Target("identity", (f"{PKG}/cluster/identity.py",),
-           ("tests/cluster/test_themes_match.py", "tests/cluster/test_themes_lifecycle.py"),
+           ("tests/cluster/test_themes_match.py", "tests/cluster/test_themes_lifecycle.py",
+            "tests/cluster/test_theme_resolution.py"),
            only("cluster.identity", "x_match_themes", "x_settle_unexplained", "x_apply_splits",
                 "xǁStoredThemesǁresolve")),
     Target("jira", (f"{PKG}/deliver/jira/sink.py", f"{PKG}/deliver/jira/store.py",
