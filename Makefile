@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test test-all bench lint clean chromium browser audit
+.PHONY: setup demo test test-all bench lint clean chromium browser audit mutate
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -113,6 +113,15 @@ audit: $(AUDIT)/bin/pip-audit
 		--format json --output $(AUDIT)/report.json --progress-spinner off $(AUDIT_IGNORE) \
 		2>$(AUDIT)/stderr.log || true
 	@$(AUDIT)/bin/python -c "$$AUDIT_VERDICT" $(AUDIT)/report.json $(AUDIT)/stderr.log
+
+# Mutation testing (mutmut) of redaction, ingest and cursors, theme identity, the Jira and Slack
+# sinks and the outbox, each against its fast unit tests; not part of CI (an hour or more on 2
+# cores). `make mutate TARGETS="redact outbox"` runs some, MUTATE_FLAGS="--minutes 10" bounds
+# each target's time (mutmut resumes where it stopped). Kill rates and triage: RELIABILITY.md.
+TARGETS ?=
+MUTATE_FLAGS ?=
+mutate: setup
+	$(BIN)/python tools/mutate.py --max-children 2 $(MUTATE_FLAGS) $(TARGETS)
 
 bench: setup
 	$(BIN)/python bench/quality.py

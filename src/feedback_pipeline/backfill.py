@@ -122,39 +122,39 @@ def assignments(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], int]:
 
 def stability(before: dict[tuple[str, str], int], after: dict[tuple[str, str], int],
               con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
-    """How many items kept their theme from one night to the next, and whether every change
-    is explained by a recorded event of that run linking the two themes (split, merge).
+    """How many items kept their theme id from one night to the next.
 
-    Only items in a theme on both nights whose old theme still exists count.
+    Compared: every item that was in a theme the night before and is still there. It is kept
+    only when it is in the same theme id tonight; a move to another theme or to noise counts as a
+    change, and so do the members of a theme that merged or faded, whatever event of the run
+    explains the move (``explained`` says how many of the changes a recorded split or merge of
+    the run links; the clustering undoes the others, so it says nothing about stability).
     """
     status = dict(con.execute("SELECT theme_id, status FROM themes").fetchall())
     events = con.execute("SELECT theme_id, event, other_theme FROM theme_events WHERE run_id = ?",
                          [run_id]).fetchall()
     linked = {(t, o) for t, _, o in events if o is not None} | {
         (o, t) for t, _, o in events if o is not None}
-    kept = changed = unexplained = 0
-    lineage = {t for t, e, _ in events if e in ("split_from", "merged_into")} | {
-        o for _, e, o in events if e in ("split_from", "merged_into")}
+    kept = to_noise = left_theme_gone = explained = 0
+    compared = 0
     for key, old in before.items():
         new = after.get(key)
-        if old == -1 or new in (None, -1) or status.get(old) not in ("active", "rejected"):
+        if old == -1 or new is None:
             continue
+        compared += 1
         if new == old:
             kept += 1
             continue
-        changed += 1
-        if (old, new) not in linked:
-            unexplained += 1
-    total = kept + changed
-    # Items whose move a split or merge explains leave the comparison: their cluster did not
-    # survive as it was.
-    explained = changed - unexplained
-    stable_total = total - explained
-    return {"comparable": total, "kept": kept, "changed": changed, "unexplained": unexplained,
-            "lineage_themes": len(lineage),
-            "kept_share": round(kept / total, 4) if total else 1.0,
-            "kept_share_where_cluster_survives": round(kept / stable_total, 4) if stable_total
-            else 1.0}
+        if new == -1:
+            to_noise += 1
+        if status.get(old) in ("merged", "faded"):
+            left_theme_gone += 1
+        if (old, new) in linked:
+            explained += 1
+    changed = compared - kept
+    return {"comparable": compared, "kept": kept, "changed": changed, "to_noise": to_noise,
+            "from_merged_or_faded": left_theme_gone, "explained": explained,
+            "kept_share": round(kept / compared, 4) if compared else None}
 
 
 def night_summary(steps: list[Step]) -> str:

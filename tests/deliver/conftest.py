@@ -72,7 +72,9 @@ def cloud_emu() -> Iterator[JiraEmulator]:
 @pytest.fixture
 def make_settings(jira_env: None) -> Callable[..., JiraConfig]:
     def make(emu: JiraEmulator, **overrides: object) -> JiraConfig:
-        values: dict = {"enabled": True, "server": emu.url, "timeout_seconds": 1.0,
+        # A generous timeout: a busy machine must not fail a test that is not about timeouts
+        # (those set their own, shorter than the emulator's delay).
+        values: dict = {"enabled": True, "server": emu.url, "timeout_seconds": 30.0,
                         "max_retries": 2, "project": "FB", "min_authors": 3}
         values.update(overrides)
         return JiraConfig.model_validate(values)

@@ -234,6 +234,9 @@ def test_crash_between_link_and_recording_then_rerun_keeps_one_link(
     assert len(cloud_emu.links_between("FB-2", "FB-1")) == 1  # Jira has it; we do not know
     assert cloud_emu.state.comments["FB-2"] == []
     assert lineage_rows(warehouse) == [(2, "merged_into", 1, "link", "FB-2", "FB-1", "failed")]
+    (failure,) = warehouse.execute("SELECT theme_id, issue_key, detail FROM jira_events "
+                                   "WHERE event = 'failed'").fetchall()
+    assert failure[:2] == (2, "FB-2") and failure[2].startswith("timeout during link on FB-2")
     assert warehouse.execute("SELECT status FROM deliveries WHERE delivery_key LIKE "
                              "'jira:lineage:%'").fetchall() == [("failed",)]
 

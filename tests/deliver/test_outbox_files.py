@@ -217,14 +217,31 @@ def test_deliver_dry_run_writes_outbox_and_is_idempotent(warehouse, make_ranked_
         "jira/theme-3.json", "jira/theme-3.txt", "jira/theme-7.json", "jira/theme-7.txt",
         "slack/digest-2024-06-30.json", "slack/digest-2024-06-30.txt",
     ]
+    # What the files hold, written out here rather than re-computed with the renderers that
+    # wrote them.
     request = json.loads((outbox / "jira" / "theme-7.json").read_text(encoding="utf-8"))
-    assert request == {"fields": jira_issue_fields(ranking[0], deliver_config.jira)}
+    fields = request["fields"]
+    assert set(request) == {"fields"}
+    assert fields["summary"] == (
+        "Customer feedback: CSV export times out on large reports (12 reports)")
+    assert fields["labels"] == ["feedback-theme-7", "customer-feedback"]
+    assert fields["priority"] == {"name": "High"}  # ranked first
+    assert fields["project"] == {"key": "FB"} and fields["issuetype"] == {"name": "Task"}
+    assert "12 reports from" in fields["description"]
+    theme_3 = json.loads((outbox / "jira" / "theme-3.json").read_text(encoding="utf-8"))
+    assert theme_3["fields"]["labels"] == ["feedback-theme-3", "customer-feedback"]
     assert (outbox / "jira" / "theme-7.txt").read_text(encoding="utf-8").startswith(
         request["fields"]["summary"] + "\n\n")
     digest = json.loads((outbox / "slack" / "digest-2024-06-30.json").read_text(encoding="utf-8"))
     assert digest["key"] == "slack:digest:2024-06-30"
-    assert digest["blocks"] == slack_digest(ranking, as_of=AS_OF, totals=TOTALS,
-                                            config=deliver_config.slack)["blocks"]
+    blocks = digest["blocks"]
+    assert blocks[0]["type"] == "header"
+    assert blocks[0]["text"]["text"] == "Customer feedback digest — 2024-06-30"
+    top = section_texts(blocks)[0].split("\n")
+    assert top[0] == "*:trophy: Top 3 themes*"
+    ranked_lines = [line for line in top if line[:3] in ("*1.", "*2.", "*3.", "*4.")]
+    assert [line[:3] for line in ranked_lines] == ["*1.", "*2.", "*3."]
+    assert all("CSV export times out on large reports" in line for line in ranked_lines)
     rows = warehouse.execute(
         "SELECT delivery_key, sink, theme_id, run_id, status FROM deliveries ORDER BY 1"
     ).fetchall()
@@ -272,3 +289,19 @@ def test_outbox_files_are_owner_only(warehouse, make_ranked_theme, deliver_confi
 
     files = [deliver_config.outbox, *deliver_config.outbox.rglob("*")]
     assert files and all(p.stat().st_mode & 0o077 == 0 for p in files)
+
+
+def test_outbox_files_are_readable_utf8_json_and_jira_files_only_when_asked(
+        warehouse, make_ranked_theme, deliver_config):
+    ranking = [make_ranked_theme(theme_id=4, rank=1, title="Export ne marche pas — café")]
+
+    OutboxFiles(deliver_config, jira=False).deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
+
+    outbox = deliver_config.outbox
+    assert not (outbox / "jira").exists() or not any((outbox / "jira").iterdir())
+    digest = (outbox / "slack" / "digest-2024-06-30.json").read_text(encoding="utf-8")
+    assert "café" in digest and "\\u00e9" not in digest  # characters, not escapes
+    assert digest.startswith('{\n  "')  # indented for people reading the outbox
+    OutboxFiles(deliver_config).deliver(Run(warehouse, "r2", AS_OF), ranking, TOTALS)
+    assert [p.name for p in (outbox / "jira").iterdir()] and all(
+        not p.name.endswith(".tmp") for p in outbox.rglob("*"))

@@ -53,6 +53,9 @@ def test_nightly_flow_twice(prefect_harness, fixture_config):
         assert _count(con, "SELECT count(*) FROM themes WHERE cardinality(keywords) > 0 "
                            "AND json_array_length(quotes) >= 3") >= 6
         deliveries = _count(con, "SELECT count(*) FROM deliveries")
+        first_members = set(con.execute(
+            "SELECT theme_id, source, external_id FROM item_themes WHERE theme_id <> -1"
+        ).fetchall())
         runs = con.execute("SELECT status FROM runs").fetchall()
     finally:
         con.close()
@@ -61,10 +64,15 @@ def test_nightly_flow_twice(prefect_harness, fixture_config):
     assert len(list((outbox / "jira").glob("theme-*.json"))) == min(len(ranked), 20)
     assert len(list((outbox / "slack").glob("digest-*.json"))) == 1
 
-    second = nightly(config_path=str(fixture_config))
+    # The second run re-clusters everything (as the schedule does every few nights): the same
+    # data must come back as the same themes with the same ids, not merely be left alone.
+    second = nightly(config_path=str(fixture_config), full_recluster=True)
     assert second["ingest"]["fetched"] == 0  # unchanged files are skipped by their cursor
     assert second["embed"]["embedded"] == 0
+    assert second["cluster"]["mode"] == "full"
+    assert second["cluster"]["items"] == first["cluster"]["items"]
     assert second["cluster"]["new_themes"] == 0
+    assert second["cluster"]["faded_themes"] == 0 and second["cluster"]["merged_themes"] == 0
     assert second["deliver"]["created"] == 0
 
     con = duckdb.connect(str(settings.warehouse), read_only=True)
@@ -74,9 +82,13 @@ def test_nightly_flow_twice(prefect_harness, fixture_config):
         assert _count(con, "SELECT count(*) FROM deliveries") == deliveries
         assert _count(con, "SELECT count(*) FROM embeddings") == first["embed"]["embedded"]
         first_themes = {r[0] for r in ranked}
+        second_members = set(con.execute(
+            "SELECT theme_id, source, external_id FROM item_themes WHERE theme_id <> -1"
+        ).fetchall())
         second_themes = {r[0] for r in con.execute(
             "SELECT theme_id FROM theme_scores WHERE run_id = ?", [second["run_id"]]).fetchall()}
     finally:
         con.close()
-    assert second_themes == first_themes  # same data, same theme ids
+    assert second_themes == first_themes  # same data, re-clustered: same theme ids
+    assert second_members == first_members  # and the same items in each
     assert len(list((outbox / "jira").glob("theme-*.json"))) == min(len(ranked), 20)

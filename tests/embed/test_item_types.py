@@ -25,6 +25,7 @@ from feedback_pipeline.report.terminal import format_type_mix, theme_detail
 
 LABELLED = Path(__file__).parents[1] / "data" / "item_types_labelled.csv"
 AS_OF = datetime(2024, 6, 30, tzinfo=UTC)
+ACCURACY_FLOOR = {"test": 0.95, "holdout": 0.80}
 
 
 class KeywordEmbedder(Embedder):
@@ -180,5 +181,6 @@ def test_accuracy_on_hand_labelled_texts(embedder, split):
     predicted = clf.predict(embedder.embed(texts), texts)
 
     accuracy = np.mean([p == t for p, t in zip(predicted, truth, strict=True)])
-    # Measured: test 0.975, holdout 0.85 (README); a floor that catches a broken classifier.
-    assert accuracy >= 0.75
+    # Measured: test 0.975 (39 of 40), holdout 0.85 (17 of 20), as the README reports; one more
+    # miss is tolerated, two fail.
+    assert accuracy >= ACCURACY_FLOOR[split]

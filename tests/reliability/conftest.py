@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from emulators.github import GitHubEmulator
@@ -87,6 +88,53 @@ def leaks(needles: Iterable[str], haystacks: dict[str, str]) -> dict[str, list[s
                  if any(f in text or f in normalised[name] for f in forms)]
         if where:
             found[needle] = where
+    return found
+
+
+def fragments(needles: Iterable[str], records: list[dict]) -> dict[str, str]:
+    """Pieces of seeded strings that give them away: fragment -> the seeded string.
+
+    Every word of 5+ letters or digits in a seeded string that is no ordinary word (it occurs
+    neither in the corpus with every seeded string taken out nor in the README), and the digits
+    of every seeded string with 7 or more of them, at least 3 different: a mail's local part, a
+    host, a card's or an IBAN's digits, a phone number spaced otherwise. Of a URL only the query
+    values count (its host and parameter names are the service's, not the person's).
+    """
+    needles = list(needles)
+    background = " ".join(f"{r['title']} {r['body']}" for r in records)
+    for needle in sorted(needles, key=len, reverse=True):
+        background = background.replace(needle, " ")
+    background += (HERE.parents[1] / "README.md").read_text(encoding="utf-8")
+    ordinary = set(_WORD.findall(normalise(background).casefold()))
+    urls = {p["value"] for r in records for p in r["pii"] if p["kind"] == "url"}
+    found: dict[str, str] = {}
+    for needle in needles:
+        text = needle
+        if needle in urls:
+            text = " ".join(v for vs in parse_qs(urlsplit(needle).query).values() for v in vs)
+        for word in _WORD.findall(normalise(text).casefold()):
+            if word not in ordinary:
+                found.setdefault(word, needle)
+        digits = re.sub(r"\D", "", text)
+        if len(digits) >= 7 and len(set(digits)) >= 3:
+            found.setdefault(digits, needle)
+    return found
+
+
+_WORD = re.compile(r"[^\W_]{5,}")
+_DIGIT_GAP = re.compile(r"(?<=\d)[\s\-().+/]+(?=\d)")
+
+
+def partial_leaks(pieces: dict[str, str], haystacks: dict[str, str]) -> dict[str, list[str]]:
+    """fragment (and the seeded string it is from) -> names of the outputs containing it, as a
+    whole word, or as a run of digits however they are spaced."""
+    found: dict[str, list[str]] = {}
+    for name, text in haystacks.items():
+        words = set(_WORD.findall(normalise(text).casefold()))
+        digits = _DIGIT_GAP.sub("", normalise(text))
+        for piece, needle in pieces.items():
+            if piece in words or (piece.isdigit() and piece in digits):
+                found.setdefault(f"{piece} (of {needle})", []).append(name)
     return found
 
 
@@ -221,6 +269,7 @@ def pii_run(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[RunO
     from feedback_pipeline.config import load_settings
     from feedback_pipeline.deliver.dry_run import OutboxFiles
     from feedback_pipeline.errors import SinkError
+    from feedback_pipeline.report.status import run_summary_markdown
     from feedback_pipeline.report.terminal import ranking_markdown
     from feedback_pipeline.warehouse import db
     from feedback_pipeline.warehouse.runs import new_items_since_last_completed, open_run
@@ -289,8 +338,15 @@ def pii_run(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[RunO
             result = runner.invoke(app, ["themes", "show", str(t["theme_id"]), "--config",
                                          str(config)])
             cli[f"cli:themes show {t['theme_id']}"] = result.output
+        html_report = tmp / "report.html"
+        result = runner.invoke(app, ["report", "--config", str(config), "--output",
+                                     str(html_report), "--limit", "100"])
+        cli["cli:report"] = result.output
         outputs = {
             **emulator_outputs(jira, slack),
+            "report:html": html_report.read_text(encoding="utf-8") if html_report.exists() else "",
+            # The flow's run-summary artifact, made by the function the flow calls.
+            "artifact:run-summary": run_summary_markdown(run.run_id, stats),
             **outbox_outputs(tmp / "outbox", tmp / "outbox-dry"),
             **cli,
             "artifact:ranked-themes": markdown,
@@ -301,6 +357,8 @@ def pii_run(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[RunO
             themes=themes, stats=stats,
             exposed_records=len(quoted & {r["external_id"] for r in corpus()}),
             extra={"errors": errors, "jira_issues": len(jira.state.issues),
+                   "quoted_languages": sorted({r["language"] for r in corpus()
+                                               if r["external_id"] in quoted}),
                    "slack_messages": len(slack.messages.get("C0FEEDBACK", [])),
                    "jira_basic": basic, "config": config},
         )

@@ -9,7 +9,7 @@ import pytest
 
 from feedback_pipeline.redact import redact
 
-from .conftest import corpus, leaks, normalise, seeded_pii
+from .conftest import corpus, fragments, leaks, normalise, partial_leaks, seeded_pii
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
@@ -35,10 +35,13 @@ def test_no_seeded_pii_reaches_any_sink(pii_run):
 
     found = leaks(needles, outputs)
 
-    print(f"\nPII gate: {len(found)} of {len(needles)} seeded PII strings leaked; "
+    handles = {r["author"] for r in corpus()}
+    print(f"\nPII gate: {len(found)} of {len(needles)} seeded PII strings "
+          f"({len(set(needles) - handles)} values, {len(handles)} author handles) leaked; "
           f"{len(outputs)} outputs checked, {pii_run.exposed_records} corpus records quoted, "
           f"{pii_run.extra['jira_issues']} Jira issues, "
-          f"{pii_run.extra['slack_messages']} Slack messages")
+          f"{pii_run.extra['slack_messages']} Slack messages; quoted languages "
+          f"{pii_run.extra['quoted_languages']}")
     assert found == {}
     # The gate was really exercised: issues, a digest with quotes, outbox files, CLI output.
     assert pii_run.extra["errors"] == []
@@ -46,11 +49,35 @@ def test_no_seeded_pii_reaches_any_sink(pii_run):
     assert pii_run.extra["slack_messages"] >= 2  # digest + thread reply with the quotes
     assert pii_run.exposed_records >= 20
     assert any(k.startswith("outbox:outbox-dry/jira/") for k in outputs)
+    # The PM's HTML report, the flow's run-summary artifact and the run's log records are
+    # outputs too, and not empty ones.
+    report = normalise(outputs["report:html"])
+    assert all(f'id="theme-{t["theme_id"]}"' in report for t in pii_run.ranking)
+    assert "[email]" in report
+    assert "| ingest |" in outputs["artifact:run-summary"]
+    assert outputs["logs"].count("\n") >= 20
     # Redacted, not dropped: the placeholders are in the descriptions (wiki markup escapes [ ]).
     descriptions = normalise("\n".join(i["fields"]["description"] or "" for i in
                                        json.loads(outputs["jira:issues"]).values()))
     assert "[email]" in descriptions and "[phone]" in descriptions
     assert "[email]" in outputs["slack:messages"]
+
+
+def test_no_fragment_of_a_seeded_pii_string_reaches_any_sink(pii_run):
+    # A mail's local part, a surname or a re-spaced phone number gives a person away as surely
+    # as the whole string.
+    pieces = fragments(seeded_pii(corpus()), corpus())
+    assert len(pieces) >= 100
+
+    found = partial_leaks(pieces, pii_run.outputs)
+
+    print(f"\nPII gate: {len(found)} of {len(pieces)} fragments of seeded strings leaked")
+    assert found == {}
+
+
+def test_a_non_english_theme_is_ranked_and_quoted(pii_run):
+    # Seven languages are only covered if records other than English reach the outputs.
+    assert set(pii_run.extra["quoted_languages"]) - {"en"}, pii_run.extra["quoted_languages"]
 
 
 def test_the_sinks_output_is_not_trivially_empty(pii_run):

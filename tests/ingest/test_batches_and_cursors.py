@@ -1,0 +1,49 @@
+"""What a batch holds and what a stored cursor may be (cases surviving mutants showed
+untested, see RELIABILITY.md)."""
+
+from __future__ import annotations
+
+from feedback_pipeline.authors import BotNames
+from feedback_pipeline.ingest.connector import load_cursor, to_batch
+from feedback_pipeline.ingest.stage import ingest
+from feedback_pipeline.records import Rejection, item_from_mapping
+
+
+def test_a_stored_cursor_that_is_not_a_json_object_counts_as_none():
+    assert load_cursor(None) == {} and load_cursor("") == {}
+    assert load_cursor("not json") == {}
+    assert load_cursor("[1, 2]") == {} and load_cursor("42") == {}
+    assert load_cursor('{"since": "2026-10-01"}') == {"since": "2026-10-01"}
+
+
+def test_a_batch_keeps_rows_and_rejections_apart(make_record):
+    item = item_from_mapping(make_record(external_id="1"), max_body_chars=1_000)
+    rejection = Rejection(source="forum", position="page 1", reason="no date", raw="{}")
+
+    batch = to_batch([item, rejection, item], cursor="c1")
+
+    assert batch.items == [item, item] and batch.rejections == [rejection]
+    assert batch.cursor == "c1"
+
+
+def test_of_two_copies_with_the_same_update_time_the_later_one_wins(
+        warehouse, make_record, write_jsonl, make_file_source):
+    same_time = "2024-05-02T10:00:00Z"
+    first = make_record(external_id="7", body="first copy of the post", updated_at=same_time)
+    second = make_record(external_id="7", body="second copy of the post", updated_at=same_time)
+
+    ingest(warehouse, [make_file_source(write_jsonl("f.jsonl", [first, second]))], run_id="r1")
+
+    assert warehouse.execute("SELECT body FROM items").fetchall() == [("second copy of the post",)]
+
+
+def test_configured_bot_names_mark_their_records(warehouse, make_record, write_jsonl,
+                                                  make_file_source):
+    path = write_jsonl("f.jsonl", [make_record(external_id="1", author="release-robot"),
+                                   make_record(external_id="2", author="jane")])
+
+    ingest(warehouse, [make_file_source(path)], run_id="r1",
+           bots=BotNames.of(["Release-Robot"], []))
+
+    assert warehouse.execute("SELECT external_id, author_is_bot FROM items ORDER BY 1"
+                             ).fetchall() == [("1", True), ("2", False)]
