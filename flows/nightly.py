@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -45,19 +46,22 @@ from feedback_pipeline_flows.retries import retry_if_transient
 
 @dataclass(frozen=True)
 class RunRef:
-    """What a task needs to find its run: the warehouse file, the run's id and its ``as_of``
-    (the setting until ingest is done, then the instant the flow resolved)."""
+    """What a task needs to find its run: the warehouse file, the run's id, its ``as_of`` setting
+    and start (which date the digest), and once ingest is done the instant the flow resolved."""
 
     warehouse: Path
     run_id: str
-    as_of: AsOf
+    as_of_setting: AsOf
+    started_at: datetime
+    as_of: datetime | None = None
 
 
 @contextmanager
 def opened(ref: RunRef, stats: dict | None = None) -> Iterator[Run]:
     """The run, on this task's own connection to the warehouse."""
     with closing(connect(ref.warehouse)) as con:
-        yield Run(con, ref.run_id, ref.as_of, dict(stats or {}))
+        yield Run(con, ref.run_id, ref.as_of_setting, dict(stats or {}), _as_of=ref.as_of,
+                  started_at=ref.started_at)
 
 
 # No result cache on any task: each one writes the warehouse, so a cached result would skip the
@@ -189,7 +193,7 @@ def nightly(config_path: str | None = None, warehouse: str | None = None,
     with recorded_run(settings) as run, \
             time_limit(settings.schedule.timeout_minutes, "[schedule] timeout_minutes"):
         pipeline.check_credentials(settings)
-        ref = RunRef(settings.warehouse, run.run_id, run.as_of_setting)
+        ref = RunRef(settings.warehouse, run.run_id, run.as_of_setting, run.started_at)
         with stage(run, "ingest"):
             run.stats["ingest"] = ingest(ref, settings, return_state=True).result()
         ingested = run.stats["ingest"]
