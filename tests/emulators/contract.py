@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -297,30 +298,42 @@ def _coerce(value: Any, kind: str | None) -> Any:
     return value
 
 
-def check_exchanges(service: Spec, exchanges: list[Any], *,
-                    deviations: tuple[Deviation, ...] = ()) -> dict[str, int]:
-    """Check every logged request of an ``httpserver.Emulator`` and the JSON it answered.
-
-    Returns the number of validated responses per operation. Raises ContractViolation with
-    every problem found (not just the first).
-    """
+def validate_all(exchanges: Iterable[Any], check_one: Callable[[Any], str | None]
+                 ) -> dict[str, int]:
+    """Run ``check_one`` on every exchange; it returns the operation whose answer it validated
+    (None: not counted). Returns the count per operation; raises ContractViolation with every
+    problem found (not just the first)."""
     problems: list[str] = []
     validated: dict[str, int] = {}
-    for r in exchanges:
+    for exchange in exchanges:
         try:
-            name = service.check_request(r.method, r.path, query=r.query, headers=r.headers,
-                                         body=r.body if r.method != "GET" else None,
-                                         deviations=deviations)
-            response = r.response
-            if response is not None and not isinstance(response.body, (bytes, str)):
-                service.check_response(r.method, r.path, response.status, response.body,
-                                       deviations=deviations)
-                validated[name] = validated.get(name, 0) + 1
+            name = check_one(exchange)
         except ContractViolation as exc:
             problems.append(str(exc))
+            continue
+        if name is not None:
+            validated[name] = validated.get(name, 0) + 1
     if problems:
         raise ContractViolation("\n".join(dict.fromkeys(problems)))
     return validated
+
+
+def check_exchanges(service: Spec, exchanges: list[Any], *,
+                    deviations: tuple[Deviation, ...] = ()) -> dict[str, int]:
+    """Check every logged request of an ``httpserver.Emulator`` and the JSON it answered."""
+
+    def check_one(r: Any) -> str | None:
+        name = service.check_request(r.method, r.path, query=r.query, headers=r.headers,
+                                     body=r.body if r.method != "GET" else None,
+                                     deviations=deviations)
+        response = r.response
+        if response is None or isinstance(response.body, (bytes, str)):
+            return None
+        service.check_response(r.method, r.path, response.status, response.body,
+                               deviations=deviations)
+        return name
+
+    return validate_all(exchanges, check_one)
 
 
 @cache
