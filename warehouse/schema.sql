@@ -189,3 +189,5 @@ CREATE TABLE IF NOT EXISTS theme_trends (
     flag           VARCHAR,                     -- new | rising | fading | steady
     PRIMARY KEY (run_id, theme_id)
 );
+-- the recent window the counts above cover, so every output words the trend the same way
+ALTER TABLE theme_trends ADD COLUMN IF NOT EXISTS window_days INTEGER;

@@ -33,7 +33,7 @@ windows AS (
            median(items) FILTER (WHERE bucket > 0) AS baseline
     FROM grid GROUP BY theme_id
 )
-SELECT $run_id AS run_id, w.theme_id, w.recent_count,
+SELECT $run_id AS run_id, w.theme_id, w.recent_count, $recent_days AS window_days,
        w.baseline,
        round((w.recent_count + 1.0) / (w.baseline + 1.0), 3) AS ratio,
        CASE

@@ -19,8 +19,8 @@ from feedback_pipeline.cluster.corrections import (
 )
 from feedback_pipeline.config import ClusterConfig, Settings
 from feedback_pipeline.embed.stage import save_vectors
-from feedback_pipeline.rank.trends import compute_trends
-from feedback_pipeline.warehouse.db import connect
+from feedback_pipeline.rank.trends import compute_trends, trend_phrase
+from feedback_pipeline.warehouse.db import connect, rows_as_dicts
 from feedback_pipeline.warehouse.runs import open_run
 
 DIM = 32
@@ -374,4 +374,25 @@ def test_trend_flags(wh):
         "SELECT recent_count, baseline FROM theme_trends WHERE theme_id = ?",
         [wh.theme_of(steady).pop()]).fetchone()
     assert (recent, baseline) == (14, 14)
+    phrases = {name: trend_phrase(_trend_row(wh, ids)) for name, ids in
+               (("steady", steady), ("rising", rising), ("fading", fading), ("new", new))}
+    assert phrases == {"steady": "steady: 14 in the last 7 days, usually about 14",
+                       "rising": "rising: 42 in the last 7 days, usually about 1",
+                       "fading": "fading: 0 in the last 7 days, usually about 14",
+                       "new": "new: 12 in the last 7 days"}
+
+
+def _trend_row(wh, ids) -> dict:
+    return rows_as_dicts(wh.con.execute(
+        "SELECT flag AS trend, recent_count AS trend_recent, baseline AS trend_baseline, "
+        "window_days AS trend_days FROM theme_trends WHERE theme_id = ?",
+        [wh.theme_of(ids).pop()]))[0]
+
+
+def test_trend_phrase_never_divides_and_names_its_window():
+    assert trend_phrase({"trend": "rising", "trend_recent": 18, "trend_baseline": 0.0,
+                         "trend_days": 7}) == "rising: 18 in the last 7 days, usually none"
+    assert trend_phrase({"trend": "steady", "trend_recent": 1200, "trend_baseline": 1100.4,
+                         "trend_days": 14}) == "steady: 1,200 in the last 14 days, usually about 1,100"
+    assert trend_phrase({"trend": "steady", "trend_recent": None}) == "steady"
 

@@ -50,7 +50,8 @@ def latest_ranking(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None)
     cur = con.execute(
         """
         SELECT s.*, t.title, t.keywords, t.quotes, t.first_seen, t.sentence,
-               coalesce(tr.flag, 'steady') AS trend
+               coalesce(tr.flag, 'steady') AS trend, tr.recent_count AS trend_recent,
+               tr.baseline AS trend_baseline, tr.window_days AS trend_days
         FROM theme_scores s JOIN themes t USING (theme_id)
         LEFT JOIN theme_trends tr ON tr.run_id = s.run_id AND tr.theme_id = s.theme_id
         WHERE s.run_id = ? AND t.status = 'active'
