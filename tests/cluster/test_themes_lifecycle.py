@@ -394,5 +394,7 @@ def test_trend_phrase_never_divides_and_names_its_window():
                          "trend_days": 7}) == "rising: 18 in the last 7 days, usually none"
     assert trend_phrase({"trend": "steady", "trend_recent": 1200, "trend_baseline": 1100.4,
                          "trend_days": 14}) == "steady: 1,200 in the last 14 days, usually about 1,100"
+    assert trend_phrase({"trend": "rising", "trend_recent": 3, "trend_baseline": 0.5,
+                         "trend_days": 7}) == "rising: 3 in the last 7 days, usually fewer than 1"
     assert trend_phrase({"trend": "steady", "trend_recent": None}) == "steady"
 

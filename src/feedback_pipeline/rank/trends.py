@@ -42,7 +42,9 @@ def trend_phrase(theme: dict) -> str:
     baseline = theme.get("trend_baseline")
     if baseline is None:
         return head
-    usual = "none" if baseline < 0.5 else f"about {baseline:,.0f}"
+    # a median of weekly counts can be 0.5: "about 0" would read as "none"
+    usual = ("none" if baseline < 0.5 else "fewer than 1" if baseline < 1
+             else f"about {baseline:,.0f}")
     return f"{head}, usually {usual}"
 
 
