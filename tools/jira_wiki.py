@@ -100,8 +100,8 @@ _OPEN = re.compile(r"(?<!\{)\{(quote|panel|expand|code|noformat)(?::([^}]*))?\}(
 def _split_macros(text: str) -> list[tuple[str, str, str]]:
     """[(kind, params, body)]: kind '' is plain markup; macros nest (an expand holding quotes)."""
     out: list[tuple[str, str, str]] = []
-    pos = 0
-    while (m := _OPEN.search(text, pos)) is not None:
+    pos = search = 0  # plain text runs from pos; the next macro is looked for from search
+    while (m := _OPEN.search(text, search)) is not None:
         kind, params = m.group(1), m.group(2) or ""
         depth, cursor, end = 1, m.end(), None
         pattern = re.compile(r"(?<!\{)\{" + kind + r"(?::[^}]*)?\}(?!\})")
@@ -114,12 +114,11 @@ def _split_macros(text: str) -> list[tuple[str, str, str]]:
                 break
             cursor = n.end()
         if end is None:  # never closed: Jira shows it as text
-            out.append(("", "", text[pos:m.end()]))
-            pos = m.end()
+            search = m.end()
             continue
         out.append(("", "", text[pos:m.start()]))
         out.append((kind, params, text[m.end():end.start()]))
-        pos = end.end()
+        pos = search = end.end()
     out.append(("", "", text[pos:]))
     return [part for part in out if part[0] or part[2]]
 
