@@ -3,10 +3,11 @@
 Covers what Jira's own renderer does with the markup our issues use, and the usual rest of it:
 headings (``h1.``-``h6.``), ``bq.``, lists (``*``, ``#``, ``-``, nested), tables (``||head||``
 and ``|cell|``), ``{quote}``, ``{panel:title=..}``, ``{expand:title}`` (collapsed, as Jira shows
-it), ``{code}``, ``{noformat}``, ``{color:..}``, ``----``, and inline ``*bold*``, ``_italic_``,
-``-strike-``, ``+underline+``, ``{{monospace}}``, ``??citation??``, ``^sup^``, ``~sub~``,
-``[label|url]``, ``[url]``, bare URLs, ``\\\\`` line breaks, ``\\`` escapes and the (/) (x) (!)
-(i) icons. Markup it does not know stays visible as text, so nothing is silently dropped.
+it), ``{code}``, ``{noformat}``, ``{color:..}``, ``{anchor:..}``, ``----``, and inline
+``*bold*``, ``_italic_``, ``-strike-``, ``+underline+``, ``{{monospace}}``, ``??citation??``,
+``^sup^``, ``~sub~``, ``[label|url]``, ``[url]``, bare URLs, ``\\\\`` line breaks, ``\\`` escapes
+and the (/) (x) (!) (i) icons. Markup it does not know stays visible as text, so nothing is
+silently dropped.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class _Inline:
         text = re.sub(r"\{color:([#\w]+)\}(.*?)\{color\}", lambda m: self._hold(
             f'<span style="color:{html.escape(m.group(1))}">{self.render(m.group(2))}</span>'),
                       text)
+        # {anchor:name} is an invisible link target in Jira
+        text = re.sub(r"\{anchor:([^}]*)\}", lambda m: self._hold(
+            f'<a id="{html.escape(m.group(1))}"></a>'), text)
         for icon, glyph in _ICONS.items():
             text = text.replace(icon, self._hold(f'<span class="icon">{glyph}</span>'))
         text = html.escape(text, quote=False)

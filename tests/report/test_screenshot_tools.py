@@ -32,7 +32,8 @@ def _tool(name: str):
 jira_wiki = _tool("jira_wiki")
 slack_blocks = _tool("slack_blocks")
 
-ISSUE = """h2. What customers ask
+ISSUE = """{anchor:feedback-pipeline-evidence}
+h2. What customers ask
 *Exchange rates*: 38 customers; _new since 6 Nov_; see [all items|https://example.com/q?a=1&b=2].
 * first point with {{code}}
 ** nested -struck- point
@@ -59,6 +60,7 @@ _Maintained by feedback-pipeline (theme 9)._"""
 def test_jira_wiki_renders_the_constructs_our_issues_use():
     out = jira_wiki.render(ISSUE)
 
+    assert out.startswith('<p><a id="feedback-pipeline-evidence"></a></p>')
     assert "<h2>What customers ask</h2>" in out
     assert "<strong>Exchange rates</strong>" in out and "<em>new since 6 Nov</em>" in out
     assert '<a href="https://example.com/q?a=1&amp;b=2">all items</a>' in out
