@@ -7,6 +7,9 @@ whose Jira issue is Done. The constants below are what the tests expect to see o
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +18,10 @@ import pytest
 from feedback_pipeline.config import RankConfig, TrendsConfig
 from feedback_pipeline.rank.score import rank_themes
 from feedback_pipeline.rank.trends import compute_trends
+from feedback_pipeline.report.html import write_report
 from feedback_pipeline.warehouse import db
+
+from .browser import INSTALL_HINT, Chromium, Page, find_chromium
 
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 RUN_ID = "run-report-1"
@@ -116,3 +122,36 @@ def build_warehouse(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def report_warehouse(tmp_path_factory) -> Path:
     return build_warehouse(tmp_path_factory.mktemp("report") / "wh.duckdb")
+
+
+# The browser tests' page: the report of the warehouse above, open in headless Chromium (one
+# tab per test module).
+@pytest.fixture(scope="session")
+def chromium_binary() -> str:
+    binary = find_chromium()
+    if binary is None:
+        if os.environ.get("FP_SKIP_BROWSER_TESTS") == "1":
+            pytest.skip("FP_SKIP_BROWSER_TESTS=1 and no Chromium")
+        pytest.fail(f"Chromium is needed for the HTML report tests: {INSTALL_HINT}",
+                    pytrace=False)
+    return binary
+
+
+@pytest.fixture(scope="module")
+def report_file(report_warehouse, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report-page") / "report.html"
+    with closing(db.connect(report_warehouse, read_only=True)) as con:
+        write_report(con, out, jira_server=JIRA_SERVER)
+    return out
+
+
+@pytest.fixture(scope="module")
+def page(chromium_binary, report_file, tmp_path_factory) -> Iterator[Page]:
+    browser = Chromium(chromium_binary, tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        tab = browser.new_page()
+        tab.open(report_file.as_uri())
+        yield tab
+        tab.close()
+    finally:
+        browser.close()

@@ -7,52 +7,15 @@ and copied to tests/artifacts/report/report.png (git-ignored) for people to look
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from feedback_pipeline.report.html import write_report
-from feedback_pipeline.warehouse import db
-
-from .browser import INSTALL_HINT, Chromium, Page, find_chromium
-from .conftest import ITEMS, JIRA_SERVER, RANKED_IDS, VISIBLE
+from .browser import Page
+from .conftest import ITEMS, RANKED_IDS, VISIBLE
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "report"
-
-
-@pytest.fixture(scope="module")
-def chromium_binary() -> str:
-    binary = find_chromium()
-    if binary is None:
-        if os.environ.get("FP_SKIP_BROWSER_TESTS") == "1":
-            pytest.skip("FP_SKIP_BROWSER_TESTS=1 and no Chromium")
-        pytest.fail(f"Chromium is needed for the HTML report tests: {INSTALL_HINT}",
-                    pytrace=False)
-    return binary
-
-
-@pytest.fixture(scope="module")
-def report_file(report_warehouse, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("report-page") / "report.html"
-    with closing(db.connect(report_warehouse, read_only=True)) as con:
-        write_report(con, out, jira_server=JIRA_SERVER)
-    return out
-
-
-@pytest.fixture(scope="module")
-def page(chromium_binary, report_file, tmp_path_factory) -> Iterator[Page]:
-    browser = Chromium(chromium_binary, tmp_path_factory.mktemp("chromium-profile"))
-    try:
-        tab = browser.new_page()
-        tab.open(report_file.as_uri())
-        yield tab
-        tab.close()
-    finally:
-        browser.close()
 
 
 def _set_filters(page: Page, source: str, item_type: str) -> dict:
@@ -68,6 +31,8 @@ def _set_filters(page: Page, source: str, item_type: str) -> dict:
         const cards = [...document.querySelectorAll("article.theme")];
         return {{
             cards: cards.filter(visible).map(c => Number(c.dataset.themeId)),
+            rows: [...document.querySelectorAll("table.summary tbody tr")].filter(visible)
+                .map(r => Number(r.dataset.themeId)),
             matches: Object.fromEntries(cards.filter(visible).map(
                 c => [c.dataset.themeId, c.querySelector(".match").textContent])),
             quotes: cards.filter(visible).flatMap(c => [...c.querySelectorAll("li.quote")]
@@ -108,6 +73,7 @@ def test_filters_hide_what_does_not_match(page, source, item_type):
 
     expected = VISIBLE[(source, item_type)]
     assert set(state["cards"]) == expected
+    assert set(state["rows"]) == expected  # the summary table follows the filters too
     assert state["shown"] == f"{len(expected)} of {len(RANKED_IDS)} themes shown"
     for s, t in state["quotes"]:
         assert source in ("", s) and item_type in ("", t)

@@ -1,5 +1,6 @@
 """Views for people: terminal tables and artifacts (``terminal.py``), the self-contained PM page
-(``html.py`` with ``templates/``), and what the last runs did (``status.py``)."""
+(``html.py``: what it reads in ``data.py``, its top in ``summary.py``, a theme's card in
+``cards.py``, CSS and JavaScript in ``templates/``), and what the last runs did (``status.py``)."""
 
 from feedback_pipeline._exports import lazy
 
