@@ -79,9 +79,10 @@ def _sql_counts(con, kinds: list[str]) -> dict[str, int]:
     """The same counts, computed here: tonight's run is r1, the themes are r1's ranked ones."""
     kind = "AND list_contains(?, i.kind)" if kinds else "AND ?::VARCHAR[] IS NOT NULL"
     themes = [r[0] for r in con.execute(
-        f"SELECT DISTINCT s.theme_id FROM theme_scores s JOIN item_themes t USING (theme_id) "
+        f"SELECT s.theme_id FROM theme_scores s JOIN item_themes t USING (theme_id) "
         f"JOIN items i USING (source, external_id) WHERE s.run_id = 'r1' AND NOT s.needs_review "
-        f"AND i.drop_reason IS NULL {kind}", [kinds]).fetchall()]
+        f"AND i.drop_reason IS NULL {kind} GROUP BY s.theme_id "
+        f"HAVING count(DISTINCT i.author_hash) >= 3", [kinds]).fetchall()]
     one = lambda sql: con.execute(sql, [kinds, themes]).fetchone()[0]  # noqa: E731
     return {
         "themes": len(themes),
@@ -152,6 +153,9 @@ def test_community_filter_leaves_only_community_sources(con):
     for helpdesk_only in (THEMES[3], THEMES[6]):
         assert helpdesk_only not in shown
     assert "only community items" in _header(d)
+    # A theme needs min_customers among the items the filter keeps: theme 1 has 3 forum authors.
+    assert THEMES[1] in shown
+    assert THEMES[1] not in json.dumps(_digest(con, kinds=["community"], min_customers=4))
     github = _digest(con, sources=["github"], top_n=10)
     shown = json.dumps(github["blocks"]) + json.dumps(github["thread"]["blocks"])
     assert all("github.com" in u for u in LINK.findall(shown))
@@ -216,7 +220,7 @@ def test_one_trend_label_per_theme_in_slack_the_cli_and_the_ranking(tmp_path, sl
         assert f"trend {phrase}\n" in show.output
         # "*1. Title* — phrase" (top) or "• Title (#5, 6 reports) — phrase" (rising)
         title = re.escape(theme["title"])
-        shown = re.findall(rf'(\*\d+\. {title}\*|• {title} \(#\d+, [\d,]+ reports\)) — '
+        shown = re.findall(rf'(\*\d+\. {title}\*|• {title} \(#\d+, [\d,]+ reports?\)) — '
                            r'(.+?)(?:\\n|")', slack)
         assert all(s == phrase for _, s in shown), (theme["title"], shown, phrase)
         in_slack += [where[0] for where, _ in shown]

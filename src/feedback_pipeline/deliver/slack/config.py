@@ -57,6 +57,8 @@ class SlackConfig(Section):
     kinds: list[Literal["community", "support"]] = Field(
         default_factory=list, description="Only these kinds of items: 'community' (forum, "
         "GitHub, Slack posts), 'support' (tickets); empty: both.")
+    min_customers: int = Field(3, ge=1, description="With a sources/kinds filter, a theme "
+                               "needs this many distinct customers among the items it keeps.")
     report_url: str = Field("", description="Where the HTML report is published; the digest "
                             "links to it. Empty: no link.")
     condensed: bool = Field(True, description="Two lines per theme; False adds score and 'why'.")

@@ -83,8 +83,9 @@ def community_threads(con: duckdb.DuckDBPyConnection, theme_id: int, limit: int,
 
 def filtered_ranking(con: duckdb.DuckDBPyConnection, ranking: list[dict],
                      config: SlackConfig) -> list[dict]:
-    """The ranking as the digest's filter sees it: themes with matching items, their counts and
-    quotes over those items only (ranks and trends stay the ranking's). No filter: unchanged."""
+    """The ranking as the digest's filter sees it: themes with ``min_customers`` distinct authors
+    among the matching items, their counts and quotes over those items only (ranks and trends
+    stay the ranking's, so "#8" is the theme's rank everywhere). No filter: unchanged."""
     if not (config.sources or config.kinds) or not ranking:
         return ranking
     where, params = item_filter(config)
@@ -100,9 +101,9 @@ def filtered_ranking(con: duckdb.DuckDBPyConnection, ranking: list[dict],
         """, [[t["theme_id"] for t in ranking], *params]).fetchall()}
     out = []
     for theme in ranking:
-        if theme["theme_id"] not in counts:
+        n, authors, support, community, keys = counts.get(theme["theme_id"], (0, 0, 0, 0, []))
+        if authors < config.min_customers:  # a ticket theme with one forum post is not one
             continue
-        n, authors, support, community, keys = counts[theme["theme_id"]]
         quotes = theme.get("quotes")
         quotes = json.loads(quotes) if isinstance(quotes, str) else (quotes or [])
         keys = set(keys)

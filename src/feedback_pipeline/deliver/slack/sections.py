@@ -75,7 +75,8 @@ def _score_line(theme: dict) -> str:
 def theme_line(theme: dict, ctx: DigestContext, config: SlackConfig) -> str:
     """A top theme: title and trend, counts and Jira issue, then its threads to answer."""
     jira = ctx.jira.get(theme["theme_id"])
-    parts = [f"{theme['item_count']:,} reports", f"{theme['distinct_authors']:,} customers"]
+    parts = [count_of(theme["item_count"], "report"),
+             count_of(theme["distinct_authors"], "customer")]
     if theme.get("support_count") is not None:
         parts.append(f"{count_of(theme['support_count'], 'ticket')} / "
                      f"{count_of(theme['community_count'], 'post')}")
@@ -116,8 +117,8 @@ def rising_themes(rest: list[dict], ctx: DigestContext, config: SlackConfig) -> 
 def rising_blocks(themes: list[dict]) -> list[dict]:
     if not themes:
         return []
-    lines = [f"• {plain(t['title'], TITLE_MAX)} (#{t['rank']}, {t['item_count']:,} reports) — "
-             f"{trend_phrase(t)}" for t in themes]
+    lines = [f"• {plain(t['title'], TITLE_MAX)} (#{t['rank']}, "
+             f"{count_of(t['item_count'], 'report')}) — {trend_phrase(t)}" for t in themes]
     return pack("*:chart_with_upwards_trend: Rising and new*", lines, max_blocks=1,
                 max_chars=RISING_MAX_CHARS)
 
