@@ -114,6 +114,9 @@ def test_sections_in_the_order_a_community_manager_acts_and_no_theme_twice(con):
     assert "forum.example.com" in sections["shipped"]
     assert "keyword" not in json.dumps(d["blocks"]) and "dark mode for" not in sections["answer"]
     assert check_blocks(d["blocks"]) == [] and check_blocks(d["thread"]["blocks"]) == []
+    # Even when every theme fits in the top, the shipped one is only under "shipped".
+    everything = _sections(_digest(con, top_n=10)["blocks"])
+    assert [n for n in everything if THEMES[SHIPPED_ID] in everything[n]] == ["shipped"]
 
 
 def test_threads_to_answer_are_community_threads_questions_first(con):
