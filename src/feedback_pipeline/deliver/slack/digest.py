@@ -70,7 +70,7 @@ def header_counts(totals: dict, ctx: DigestContext, config: SlackConfig) -> str:
             words += f", {totals['new_in_themes']:,} of them in these themes"
         if totals.get("new_dropped"):
             words += (f" ({count_of(totals['new_dropped'], 'more item')} dropped by the "
-                      "cleaner: bots, duplicates, too short)")
+                      "cleaner: bots, empty or too short)")
         parts.append(words)
     if ctx.new_theme_ids:
         parts.append(count_of(len(ctx.new_theme_ids), "new theme"))

@@ -2,9 +2,10 @@
 
 Split from ``digest.py`` so that rendering the digest (Block Kit, limits, preview) stays pure and
 testable without a warehouse; everything that reads or writes DuckDB for the digest lives here:
-Jira links, the previous digest, new and shipped themes with their community threads
-(``digest_context``), and the ``slack_shipped`` table (``mark_shipped``, ``announce_shipped``,
-``sync_shipped_from_jira``).
+the sources/kinds filter (``item_filter``, ``filtered_ranking``), the header counts
+(``digest_counts``), Jira links, the previous digest, new and shipped themes, the community
+threads to answer and the praise to thank (``digest_context``), and the ``slack_shipped`` table
+(``mark_shipped``, ``announce_shipped``, ``sync_shipped_from_jira``).
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def digest_counts(con: duckdb.DuckDBPyConnection, ranking: list[dict], *, as_of:
     ``themes``: themes in the digest; ``items``: items in those themes; ``new_items``: items
     first stored by runs no earlier digest announced (kept by the cleaner); ``new_in_themes``:
     those of them in the digest's themes; ``new_dropped``: new items the cleaner dropped (bots,
-    duplicates, too short), which are in no theme.
+    empty or too short), which are in no theme.
     """
     where, params = item_filter(config)
     theme_ids = [t["theme_id"] for t in ranking]
