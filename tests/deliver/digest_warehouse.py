@@ -55,7 +55,8 @@ def build(path: Path | str = ":memory:"):
     con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('r1', ?, 'running')",
                 [AS_OF])
     con.execute("INSERT INTO deliveries (delivery_key, sink, run_id, payload, payload_hash, "
-                "status) VALUES (?, 'slack', 'r0', '{}', 'x', 'sent')", [f"slack:digest:{PREVIOUS}"])
+                "status) VALUES (?, 'slack', 'r0', '{}', 'x', 'sent')",
+                [f"slack:digest:{PREVIOUS}"])
     for n, (theme, source, days, item_type) in enumerate(ITEMS):
         ext = f"{source[0]}{n}"
         created = AS_OF - timedelta(days=days)

@@ -146,6 +146,21 @@ def test_titles_and_quotes_are_redacted_and_escaped(make_ranked_theme):
     assert "@[user]" in text and "&lt;broken&gt;" in text
 
 
+def test_threads_and_praise_are_redacted_and_escaped(make_ranked_theme):
+    ctx = DigestContext(
+        threads={7: [{"url": "https://forum.example.com/t/1?email=jane@example.com",
+                      "title": "Help <b>now</b>, mail jane@example.com"}]},
+        praise=[{"theme_id": 7, "source": "forum", "external_id": "p1",
+                 "url": "https://forum.example.com/t/2",
+                 "text": "Thanks! Call me +44 20 7946 0958 & <!here>"}])
+    d = slack_digest([make_ranked_theme()], as_of=AS_OF, totals=TOTALS, context=ctx)
+    text = json.dumps(d["blocks"])
+    assert "jane@example.com" not in text and "7946 0958" not in text and "<!here>" not in text
+    assert "Help &lt;b&gt;now&lt;/b&gt;, mail [email]" in text
+    assert "[phone] &amp; &lt;!here&gt;" in text
+    assert "https://forum.example.com/t/1|" in text  # the link kept, its personal query dropped
+
+
 def test_link_with_a_token_in_the_url_is_not_linked(make_ranked_theme):
     quotes = [{"source": "forum", "external_id": "1", "text": "hi",
                "url": "https://forum.example.com/t/1?token=abc123secret"}]

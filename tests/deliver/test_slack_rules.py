@@ -19,6 +19,7 @@ from feedback_pipeline.deliver.slack.queries import build_digest
 from feedback_pipeline.errors import ConfigError
 from feedback_pipeline.rank.score import latest_ranking
 from feedback_pipeline.rank.trends import trend_phrase
+from feedback_pipeline.report.terminal import ranking_markdown
 from feedback_pipeline.warehouse.runs import Run
 
 from .digest_warehouse import AS_OF, PREVIOUS, SHIPPED_ID, SHIPPED_KEY, THEMES, build
@@ -213,11 +214,13 @@ def test_one_trend_label_per_theme_in_slack_the_cli_and_the_ranking(tmp_path, sl
     finally:
         con.close()
     slack = json.dumps(slack_emulator.channel_messages()[0]["blocks"], ensure_ascii=False)
+    markdown = ranking_markdown(ranking)  # the Prefect artifact of the nightly flow
     in_slack = []
     for theme in ranking:
         phrase = trend_phrase(theme)
         assert cli[theme["theme_id"]] == (theme["trend"], phrase)
         assert f"trend: {phrase}" in table.output
+        assert f"% | {phrase} | " in markdown
         show = runner.invoke(app, ["themes", "show", str(theme["theme_id"]), "--warehouse",
                                    str(path)])
         assert f"trend {phrase}\n" in show.output

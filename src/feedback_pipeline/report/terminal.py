@@ -148,8 +148,9 @@ def ranking_markdown(ranking: list[dict]) -> str:
         title = markdown_text(t["title"], TITLE_MAX)
         keywords = ", ".join(markdown_text(k, KEYWORD_MAX) for k in (t["keywords"] or [])[:5])
         rows.append(f"| {p['rank']} | {title} (#{p['theme_id']}) | {p['score']:.2f} | "
-                    f"{p['item_count']} | {p['distinct_authors']} | {100 * p['support_share']:.0f}% | "
-                    f"{p['trend_phrase']} | {explain(p['breakdown'])} | {keywords} |")
+                    f"{p['item_count']} | {p['distinct_authors']} | "
+                    f"{100 * p['support_share']:.0f}% | {p['trend_phrase']} | "
+                    f"{explain(p['breakdown'])} | {keywords} |")
     if not ranking:
         rows.append("| – | no theme has enough distinct customers yet | | | | | | | |")
     return "\n".join(rows)
