@@ -18,11 +18,12 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, ValidationError, field_validator
+from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from feedback_pipeline.clean.config import CleanConfig
 from feedback_pipeline.cluster.config import ClusterConfig, LabelConfig, ThemesConfig
 from feedback_pipeline.deliver.config import DeliverConfig, JiraConfig, SlackConfig
+from feedback_pipeline.deliver.slack.config import check_sources
 from feedback_pipeline.embed.config import DEFAULT_MODEL, DaskConfig, EmbedConfig
 from feedback_pipeline.errors import ConfigError
 from feedback_pipeline.ingest.config import FileSourceConfig, IngestConfig
@@ -135,6 +136,12 @@ class Settings(Section):
         if len(names) != len(set(names)):
             raise ValueError(f"source names must be unique, got {names}")
         return v
+
+    @model_validator(mode="after")
+    def _digest_sources_exist(self) -> Settings:
+        check_sources(self.deliver.slack, [s.name for s in self.sources],
+                      file_sources=any(isinstance(s, FileSourceConfig) for s in self.sources))
+        return self
 
 
 def load_settings(path: Path | str | None = None, **overrides: object) -> Settings:

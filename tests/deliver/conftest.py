@@ -144,6 +144,25 @@ def ranked(con: duckdb.DuckDBPyConnection, theme_ids: list[int], *,
     return out
 
 
+def seed_ranked(con: duckdb.DuckDBPyConnection, ranking: list[dict], *,
+                kind: str = "community_post", first_seen_run: str | None = None) -> None:
+    """Store the quoted items of ``make_ranked_theme`` rows as the themes' members, so a digest
+    built from the warehouse (its counts, threads, filter) sees them; new unless
+    ``first_seen_run`` is a run an earlier digest announced."""
+    for theme in ranking:
+        at = theme.get("last_seen") or AS_OF - timedelta(days=1)
+        quotes = theme["quotes"]
+        for q in json.loads(quotes) if isinstance(quotes, str) else quotes or []:
+            con.execute(
+                "INSERT OR IGNORE INTO items (source, external_id, kind, url, author_hash, title, "
+                "body, clean_text, created_at, updated_at, content_hash, first_seen_run) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'h', ?)",
+                [q["source"], q["external_id"], kind, q.get("url"), f"a-{q['external_id']}",
+                 f"Thread {q['external_id']}", q["text"], q["text"], at, at, first_seen_run])
+            con.execute("INSERT OR IGNORE INTO item_themes (source, external_id, theme_id) "
+                        "VALUES (?, ?, ?)", [q["source"], q["external_id"], theme["theme_id"]])
+
+
 # --- Slack digest sink (tests/deliver/test_slack_*.py) ----------------------------------------
 from emulators.slack import SlackEmulator  # noqa: E402
 

@@ -9,6 +9,8 @@ from feedback_pipeline.deliver.jira.render import jira_issue_fields, priority_fo
 from feedback_pipeline.deliver.slack.digest import check_blocks, slack_digest
 from feedback_pipeline.warehouse.runs import Run
 
+from .conftest import seed_ranked
+
 AS_OF = datetime(2024, 6, 30, 3, 0, tzinfo=UTC)
 TOTALS = {"items": 540, "themes": 12, "new_items": 31}
 
@@ -143,7 +145,8 @@ def test_slack_digest_for_two_hundred_themes_stays_within_limits(make_ranked_the
     assert_within_block_kit_limits(blocks)
     assert_within_block_kit_limits(digest["thread"]["blocks"])
     texts = section_texts(blocks)
-    assert texts[0].startswith("*:trophy: Top 200 themes*\n*1. Export slow slow")
+    assert texts[0].startswith("*:speech_balloon: Threads to answer — the top 200 themes*\n"
+                               "*1. Export slow slow")
     assert any("more: `feedback-pipeline themes`" in t for t in texts)
     assert len(digest["text"]) <= 3000
 
@@ -160,12 +163,12 @@ def test_slack_digest_redacts_and_escapes(make_ranked_theme):
     assert "bob@example.com" not in dumped and "7946" not in dumped
     top = section_texts(digest["blocks"])[0].split("\n")
     assert top[:5] == [
-        "*:trophy: Top 2 themes*",
-        "*1. Invoices for [email] &lt;wrong&gt;* :arrow_upper_right:",
+        "*:speech_balloon: Threads to answer — the top 2 themes*",
+        "*1. Invoices for [email] &lt;wrong&gt;* — steady",
         "12 reports · 9 customers · 3 tickets / 9 posts",
-        "_csv export, timeout, large reports_",
-        "*2. Dark mode* :arrow_lower_right:",
-    ]
+        "_No community thread to answer (support tickets only)._",
+        "*2. Dark mode* — steady",
+    ]  # no keyword line; the trend is the ranking's (trend_phrase)
     assert "Not in the top 2" not in dumped
     thread = section_texts(digest["thread"]["blocks"])
     assert "> call me on [phone] &amp; see — <https://forum.example.com/t/0|forum #p-0>" in \
@@ -184,9 +187,11 @@ def test_slack_fallback_text_is_escaped(make_ranked_theme):
 def test_slack_digest_with_nothing_ranked():
     digest = slack_digest([], as_of=AS_OF, top_n=10, totals=TOTALS)
 
-    assert [b["type"] for b in digest["blocks"]] == ["header", "context", "section", "divider",
-                                                     "context"]
-    assert section_texts(digest["blocks"]) == ["No theme has enough distinct customers yet."]
+    assert [b["type"] for b in digest["blocks"]] == ["header", "context", "section", "section",
+                                                     "divider", "context"]
+    assert section_texts(digest["blocks"]) == ["No theme has enough distinct customers yet.",
+                                               ":white_check_mark: Nothing shipped since the "
+                                               "last digest."]
     assert digest["thread"] is None
 
 
@@ -197,6 +202,7 @@ def deliver_config(tmp_path):
 
 
 def deliver_dry_run(con, ranking, config, *, run_id, as_of, totals) -> dict:
+    seed_ranked(con, ranking)  # new items, so the digest is not a quiet night's one line
     return OutboxFiles(config).deliver(Run(con, run_id, as_of), ranking, totals)
 
 
@@ -238,7 +244,7 @@ def test_deliver_dry_run_writes_outbox_and_is_idempotent(warehouse, make_ranked_
     assert blocks[0]["type"] == "header"
     assert blocks[0]["text"]["text"] == "Customer feedback digest — 2024-06-30"
     top = section_texts(blocks)[0].split("\n")
-    assert top[0] == "*:trophy: Top 3 themes*"
+    assert top[0] == "*:speech_balloon: Threads to answer — the top 3 themes*"
     ranked_lines = [line for line in top if line[:3] in ("*1.", "*2.", "*3.", "*4.")]
     assert [line[:3] for line in ranked_lines] == ["*1.", "*2.", "*3."]
     assert all("CSV export times out on large reports" in line for line in ranked_lines)
@@ -294,6 +300,7 @@ def test_outbox_files_are_owner_only(warehouse, make_ranked_theme, deliver_confi
 def test_outbox_files_are_readable_utf8_json_and_jira_files_only_when_asked(
         warehouse, make_ranked_theme, deliver_config):
     ranking = [make_ranked_theme(theme_id=4, rank=1, title="Export ne marche pas — café")]
+    seed_ranked(warehouse, ranking)
 
     OutboxFiles(deliver_config, jira=False).deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
 

@@ -123,7 +123,8 @@ def test_ten_nights(tmp_path, embedder, slack_emulator, slack_settings, cloud_em
             with_issue = dict(con.execute("SELECT theme_id, issue_key FROM jira_issues").fetchall())
             shipped_theme = next(t["theme_id"] for t in ranking if t["theme_id"] in with_issue
                                  and community_threads(con, t["theme_id"], 1))
-            expected_threads = [t["url"] for t in community_threads(con, shipped_theme, 5)]
+            expected_threads = [t["url"] for t in community_threads(
+                con, shipped_theme, settings.deliver.slack.threads_per_theme)]
             cloud_emu.close_issue(with_issue[shipped_theme], "Done",
                                   at=as_of + timedelta(hours=12))
 

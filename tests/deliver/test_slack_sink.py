@@ -12,16 +12,19 @@ from feedback_pipeline.deliver.slack import SlackDeliveryError, SlackDigestSink
 from feedback_pipeline.errors import ConfigError, SinkError
 from feedback_pipeline.warehouse.runs import Run
 
-from .conftest import SLACK_TOKEN
+from .conftest import SLACK_TOKEN, seed_ranked
 
 AS_OF = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
 TOTALS = {"items": 120, "themes": 2, "new_items": 14}
 
 
 @pytest.fixture
-def ranking(make_ranked_theme):
-    return [make_ranked_theme(theme_id=1, rank=1, title="CSV export times out"),
-            make_ranked_theme(theme_id=2, rank=2, title="Dark mode for the dashboard")]
+def ranking(make_ranked_theme, warehouse):
+    """Two ranked themes whose quoted items are new in the warehouse (the digest counts them)."""
+    themes = [make_ranked_theme(theme_id=1, rank=1, title="CSV export times out"),
+              make_ranked_theme(theme_id=2, rank=2, title="Dark mode for the dashboard")]
+    seed_ranked(warehouse, themes)
+    return themes
 
 
 def _row(con, key="slack:digest:2026-11-20"):
@@ -155,7 +158,10 @@ def test_crash_after_post_is_found_by_metadata_not_reposted(warehouse, slack_emu
     assert len(slack_emulator.channel_messages()) == 2
 
 
-def test_quiet_night_one_line_and_silent(warehouse, slack_emulator, slack_settings, ranking):
+def test_quiet_night_one_line_and_silent(warehouse, slack_emulator, slack_settings,
+                                         make_ranked_theme):
+    # Nothing new in the warehouse (the digest reads its counts there, not from ``quiet``).
+    ranking = [make_ranked_theme(theme_id=1, rank=1)]
     quiet = {"items": 120, "themes": 2, "new_items": 0}
     out = SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r1", AS_OF), ranking, quiet)
     assert out["slack"] == "posted" and out["quiet"] and out["reply_ts"] is None
@@ -216,6 +222,7 @@ def test_quotes_are_redacted_in_slack(warehouse, slack_emulator, slack_settings,
     quotes = [{"source": "forum", "external_id": "1", "url": "https://forum.example.com/t/1",
                "text": "I am jane@example.com, call +1 415 555 0132, @jane_d on GitHub"}]
     theme = make_ranked_theme(quotes=json.dumps(quotes))
+    seed_ranked(warehouse, [theme])
     SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r1", AS_OF), [theme], TOTALS)
     sent = json.dumps(slack_emulator.channel_messages())
     assert "jane@example.com" not in sent and "555 0132" not in sent and "@jane_d" not in sent

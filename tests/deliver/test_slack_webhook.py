@@ -10,14 +10,18 @@ import pytest
 from feedback_pipeline.deliver.slack import SlackDeliveryError, SlackDigestSink
 from feedback_pipeline.warehouse.runs import Run
 
+from .conftest import seed_ranked
+
 AS_OF = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
 TOTALS = {"items": 120, "themes": 2, "new_items": 14}
 
 
 @pytest.fixture
-def ranking(make_ranked_theme):
-    return [make_ranked_theme(theme_id=1, rank=1), make_ranked_theme(theme_id=2, rank=2,
-                                                                     title="Dark mode")]
+def ranking(make_ranked_theme, warehouse):
+    themes = [make_ranked_theme(theme_id=1, rank=1), make_ranked_theme(theme_id=2, rank=2,
+                                                                       title="Dark mode")]
+    seed_ranked(warehouse, themes)
+    return themes
 
 
 def test_webhook_post_carries_text_and_no_unfurls_and_reports_no_ts(

@@ -86,8 +86,7 @@ class OutboxFiles:
             _write_text(folder / "jira" / f"theme-{theme['theme_id']}.txt",
                         f"{request['fields']['summary']}\n\n{request['fields']['description']}\n")
         digest = build_digest(con, ranking, as_of=run.digest_as_of, run_id=run.run_id,
-                              totals=totals, config=self.config.slack,
-                              jira_server=self.config.jira.server)
+                              config=self.config.slack, jira_server=self.config.jira.server)
         key = digest["key"]
         counts[outbox.record(con, key, sink="slack", theme_id=None, run_id=run.run_id,
                              payload=digest, status="dry_run", skip_unchanged=True)] += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from feedback_pipeline.markup import clean, csv_rows, json_document, json_text, markdown_text
+from feedback_pipeline.rank.trends import trend_phrase
 from feedback_pipeline.redact import safe_link_url
 
 TITLE_MAX, KEYWORD_MAX, QUOTE_MAX, ID_MAX = 300, 80, 2_000, 120
@@ -24,6 +25,9 @@ def _public(theme: dict) -> dict:
         "votes": theme["votes"],
         "recent_count": theme["recent_count"],
         "previous_count": theme["previous_count"],
+        # The one trend wording (rank.trends.trend_phrase), as in Slack, Jira and the report.
+        "trend": theme.get("trend") or "steady",
+        "trend_phrase": trend_phrase(theme),
         "last_seen": theme["last_seen"].isoformat() if theme["last_seen"] else None,
         "breakdown": breakdown,
         "quotes": [_public_quote(q) for q in quotes or []],
@@ -44,10 +48,11 @@ def ranking_json(ranking: list[dict]) -> str:
 
 def ranking_csv(ranking: list[dict]) -> str:
     """The ranking as CSV; cells that would start a formula are neutralised (``markup``)."""
-    rows = [[*COLUMNS, "keywords", "why"]]
+    rows = [[*COLUMNS, "trend", "keywords", "why"]]
     for t in ranking:
         p = _public(t)
-        rows.append([*(p[k] for k in COLUMNS), "; ".join(p["keywords"]), explain(p["breakdown"])])
+        rows.append([*(p[k] for k in COLUMNS), p["trend_phrase"], "; ".join(p["keywords"]),
+                     explain(p["breakdown"])])
     return csv_rows(rows)
 
 
@@ -66,6 +71,7 @@ def ranking_table(ranking: list[dict], width: int = 70) -> str:
             title = f"[needs review] {title}"
         lines.append(f"{p['rank']:>3} {p['theme_id']:>4} {p['score']:>6.2f} {p['item_count']:>5} "
                      f"{p['distinct_authors']:>4} {100 * p['support_share']:>5.0f}  {title}")
+        lines.append(f"{'':>26}trend: {p['trend_phrase']}")
         lines.append(f"{'':>26}why: {explain(p['breakdown'])}")
         if t.get("sentence") and t["sentence"] != t["title"]:
             lines.append(f"{'':>26}e.g.: {clean(t['sentence'], TITLE_MAX)}")
@@ -93,7 +99,7 @@ def theme_detail(con, theme_id: int) -> str:
     ranked = next((t for t in latest_ranking(con) if t["theme_id"] == theme_id), None)
     if ranked:
         p = _public(ranked)
-        lines.append(f"rank {p['rank']}, score {p['score']:.2f}, trend {ranked['trend']}")
+        lines.append(f"rank {p['rank']}, score {p['score']:.2f}, trend {p['trend_phrase']}")
         for name, c in sorted(p["breakdown"].items(), key=lambda kv: -kv[1]["points"]):
             lines.append(f"  {name:<14} value {c['value']!s:<8} normalised {c['normalized']:.2f}"
                          f" x weight {c['weight']} = {c['points']:.2f}")
@@ -135,17 +141,18 @@ def format_type_mix(mix: dict[str, int]) -> str:
 
 
 def ranking_markdown(ranking: list[dict]) -> str:
-    rows = ["| # | theme | score | items | customers | support | why | keywords |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| # | theme | score | items | customers | support | trend | why | keywords |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for t in ranking:
         p = _public(t)
         title = markdown_text(t["title"], TITLE_MAX)
         keywords = ", ".join(markdown_text(k, KEYWORD_MAX) for k in (t["keywords"] or [])[:5])
         rows.append(f"| {p['rank']} | {title} (#{p['theme_id']}) | {p['score']:.2f} | "
-                    f"{p['item_count']} | {p['distinct_authors']} | {100 * p['support_share']:.0f}% | "
+                    f"{p['item_count']} | {p['distinct_authors']} | "
+                    f"{100 * p['support_share']:.0f}% | {p['trend_phrase']} | "
                     f"{explain(p['breakdown'])} | {keywords} |")
     if not ranking:
-        rows.append("| – | no theme has enough distinct customers yet | | | | | | |")
+        rows.append("| – | no theme has enough distinct customers yet | | | | | | | |")
     return "\n".join(rows)
 
 

@@ -196,21 +196,29 @@ def new_items_since_last_completed(con: duckdb.DuckDBPyConnection,
                                    as_of: datetime | None = None) -> int:
     """Items first seen by runs that did not complete (the current one included).
 
-    This is what the digest calls new: after a run that crashed between ingest and deliver, the
-    next run's digest still announces the items that run ingested. With ``as_of`` (the digest's
+    Every item counts here, kept or dropped by the cleaner (the digest's header counts the kept
+    ones of the same runs, ``deliver.slack.queries.digest_counts``): after a run that crashed
+    between ingest and deliver, the next run's digest still announces the items that run
+    ingested. With ``as_of`` (the digest's
     instant, :attr:`Run.digest_as_of`), runs that completed for the same digest date count as
     not yet announced too: rerunning a night repeats its digest instead of turning it into
     "nothing new".
     """
-    day = f"{as_of:%Y-%m-%d}" if as_of else "9999-12-31"
-    return con.execute(
-        "SELECT count(*) FROM items WHERE first_seen_run NOT IN "
-        "(SELECT run_id FROM runs WHERE status = 'completed' AND "
-        "coalesce(json_extract_string(stats, '$.deliver.digest_date'), "
-        "left(json_extract_string(stats, '$.rank.as_of'), 10), '') < ?)",
-        [day]).fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM items WHERE first_seen_run NOT IN ({ANNOUNCED_RUNS})",
+                       [digest_day(as_of)]).fetchone()[0]
 
 
-__all__ = ["PROCESS", "AsOf", "Run", "crashed_error", "finish_run", "mark_crashed_runs",
-           "new_items_since_last_completed", "open_run", "resolve_as_of", "save_progress",
-           "shown_status", "start_run", "timed"]
+# Runs whose items a digest before the day ``?`` announced (see new_items_since_last_completed).
+ANNOUNCED_RUNS = ("SELECT run_id FROM runs WHERE status = 'completed' AND "
+                  "coalesce(json_extract_string(stats, '$.deliver.digest_date'), "
+                  "left(json_extract_string(stats, '$.rank.as_of'), 10), '') < ?")
+
+
+def digest_day(as_of: datetime | None) -> str:
+    """The parameter of :data:`ANNOUNCED_RUNS` for a digest dated ``as_of``."""
+    return f"{as_of:%Y-%m-%d}" if as_of else "9999-12-31"
+
+
+__all__ = ["ANNOUNCED_RUNS", "PROCESS", "AsOf", "Run", "crashed_error", "digest_day", "finish_run",
+           "mark_crashed_runs", "new_items_since_last_completed", "open_run", "resolve_as_of",
+           "save_progress", "shown_status", "start_run", "timed"]

@@ -2,13 +2,15 @@
 
 Split from ``digest.py`` so that rendering the digest (Block Kit, limits, preview) stays pure and
 testable without a warehouse; everything that reads or writes DuckDB for the digest lives here:
-Jira links, the previous digest, new and shipped themes with their community threads
-(``digest_context``), and the ``slack_shipped`` table (``mark_shipped``, ``announce_shipped``,
-``sync_shipped_from_jira``).
+the sources/kinds filter (``item_filter``, ``filtered_ranking``), the header counts
+(``digest_counts``), Jira links, the previous digest, new and shipped themes, the community
+threads to answer and the praise to thank (``digest_context``), and the ``slack_shipped`` table
+(``mark_shipped``, ``announce_shipped``, ``sync_shipped_from_jira``).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import duckdb
@@ -16,6 +18,7 @@ import duckdb
 from feedback_pipeline.deliver.slack.config import SlackConfig
 from feedback_pipeline.deliver.slack.digest import DigestContext, digest_key, slack_digest
 from feedback_pipeline.warehouse.db import columns
+from feedback_pipeline.warehouse.runs import ANNOUNCED_RUNS, digest_day
 
 
 def jira_links(con: duckdb.DuckDBPyConnection,
@@ -43,21 +46,125 @@ def previous_digest(con: duckdb.DuckDBPyConnection, key: str) -> tuple[str, str 
     return (row[0], row[1]) if row else None
 
 
-def community_threads(con: duckdb.DuckDBPyConnection, theme_id: int, limit: int) -> list[dict]:
-    """The community threads of a theme (most voted first): the places to answer."""
+def item_filter(config: SlackConfig | None, alias: str = "i", *,
+                kept: bool = True) -> tuple[str, list]:
+    """The ``[deliver.slack]`` sources/kinds filter as SQL over ``items`` (``alias``), with its
+    parameters; not deleted, and (``kept``) not dropped by the cleaner."""
+    sql, params = f"NOT {alias}.deleted", []
+    if kept:
+        sql += f" AND {alias}.drop_reason IS NULL"
+    if config and config.sources:
+        sql += f" AND list_contains(?, {alias}.source)"
+        params.append(list(config.sources))
+    if config and config.kinds:
+        sql += f" AND list_contains(?, {alias}.kind)"
+        params.append(config.item_kinds)
+    return sql, params
+
+
+def community_threads(con: duckdb.DuckDBPyConnection, theme_id: int, limit: int,
+                      config: SlackConfig | None = None) -> list[dict]:
+    """The community threads of a theme: the places to answer.
+
+    Questions first, then the most voted, then the newest. The warehouse does not store whether
+    a thread was answered (no reply counts are kept at ingest), so it cannot put unanswered
+    threads first.
+    """
+    where, params = item_filter(config)
     rows = con.execute(
-        """
-        SELECT i.url, coalesce(nullif(i.title, ''), left(i.body, 80)) AS title
+        f"""
+        SELECT i.url, coalesce(nullif(i.title, ''), left(i.body, 80)) AS title, i.item_type
         FROM item_themes t JOIN items i USING (source, external_id)
-        WHERE t.theme_id = ? AND i.kind = 'community_post' AND i.url IS NOT NULL AND NOT i.deleted
-        ORDER BY i.votes DESC NULLS LAST, i.created_at DESC, i.external_id LIMIT ?
-        """, [theme_id, limit]).fetchall()
-    return [{"url": u, "title": t} for u, t in rows]
+        WHERE t.theme_id = ? AND i.kind = 'community_post' AND i.url IS NOT NULL AND {where}
+        ORDER BY i.item_type = 'question' DESC NULLS LAST, i.votes DESC NULLS LAST,
+                 i.created_at DESC, i.external_id LIMIT ?
+        """, [theme_id, *params, limit]).fetchall()
+    return [{"url": u, "title": t, "item_type": k} for u, t, k in rows]
 
 
-def digest_context(con: duckdb.DuckDBPyConnection, *, as_of: datetime, run_id: str,
-                   config: SlackConfig, jira_server: str = "") -> DigestContext:
-    """Read new themes (since the previous digest), shipped themes and Jira links."""
+def filtered_ranking(con: duckdb.DuckDBPyConnection, ranking: list[dict],
+                     config: SlackConfig) -> list[dict]:
+    """The ranking as the digest's filter sees it: themes with ``min_customers`` distinct authors
+    among the matching items, their counts and quotes over those items only (ranks and trends
+    stay the ranking's, so "#8" is the theme's rank everywhere). No filter: unchanged."""
+    if not (config.sources or config.kinds) or not ranking:
+        return ranking
+    where, params = item_filter(config)
+    counts = {r[0]: r[1:] for r in con.execute(
+        f"""
+        SELECT t.theme_id, count(*), count(DISTINCT i.author_hash),
+               count(*) FILTER (WHERE i.kind = 'support_ticket'),
+               count(*) FILTER (WHERE i.kind = 'community_post'),
+               list(i.source || chr(0) || i.external_id)
+        FROM item_themes t JOIN items i USING (source, external_id)
+        WHERE list_contains(?, t.theme_id) AND {where}
+        GROUP BY t.theme_id
+        """, [[t["theme_id"] for t in ranking], *params]).fetchall()}
+    out = []
+    for theme in ranking:
+        n, authors, support, community, keys = counts.get(theme["theme_id"], (0, 0, 0, 0, []))
+        if authors < config.min_customers:  # a ticket theme with one forum post is not one
+            continue
+        quotes = theme.get("quotes")
+        quotes = json.loads(quotes) if isinstance(quotes, str) else (quotes or [])
+        keys = set(keys)
+        quotes = [q for q in quotes
+                  if f"{q.get('source')}\0{q.get('external_id')}" in keys]
+        out.append({**theme, "item_count": n, "distinct_authors": authors,
+                    "support_count": support, "community_count": community, "quotes": quotes})
+    return out
+
+
+def digest_counts(con: duckdb.DuckDBPyConnection, ranking: list[dict], *, as_of: datetime,
+                  config: SlackConfig) -> dict:
+    """The header's counts, each over the items the digest's filter keeps.
+
+    ``themes``: themes in the digest; ``items``: items in those themes; ``new_items``: items
+    first stored by runs no earlier digest announced (kept by the cleaner); ``new_in_themes``:
+    those of them in the digest's themes; ``new_dropped``: new items the cleaner dropped (bots,
+    empty or too short), which are in no theme.
+    """
+    where, params = item_filter(config)
+    theme_ids = [t["theme_id"] for t in ranking]
+    items = con.execute(
+        f"SELECT count(DISTINCT (i.source, i.external_id)) FROM item_themes t "
+        f"JOIN items i USING (source, external_id) WHERE list_contains(?, t.theme_id) "
+        f"AND i.created_at <= ? AND {where}", [theme_ids, as_of, *params]).fetchone()[0]
+    any_where, any_params = item_filter(config, kept=False)
+    new_items, new_in_themes, new_dropped = con.execute(
+        f"""
+        SELECT count(*) FILTER (WHERE i.drop_reason IS NULL),
+               count(*) FILTER (WHERE i.drop_reason IS NULL AND list_contains(?, t.theme_id)),
+               count(*) FILTER (WHERE i.drop_reason IS NOT NULL)
+        FROM items i LEFT JOIN item_themes t USING (source, external_id)
+        WHERE i.first_seen_run NOT IN ({ANNOUNCED_RUNS}) AND i.created_at <= ? AND {any_where}
+        """, [theme_ids, digest_day(as_of), as_of, *any_params]).fetchone()
+    return {"themes": len(ranking), "items": items, "new_items": new_items,
+            "new_in_themes": new_in_themes, "new_dropped": new_dropped}
+
+
+def praise_items(con: duckdb.DuckDBPyConnection, theme_ids: list[int], limit: int,
+                 config: SlackConfig) -> list[dict]:
+    """Items typed praise in the digest's themes, newest first: people to thank."""
+    if not limit or not theme_ids:
+        return []
+    where, params = item_filter(config)
+    rows = con.execute(
+        f"""
+        SELECT t.theme_id, i.source, i.external_id, i.url,
+               coalesce(nullif(i.clean_text, ''), nullif(i.title, ''), i.body) AS text
+        FROM item_themes t JOIN items i USING (source, external_id)
+        WHERE list_contains(?, t.theme_id) AND i.item_type = 'praise' AND {where}
+        ORDER BY i.created_at DESC, i.source, i.external_id LIMIT ?
+        """, [theme_ids, *params, limit]).fetchall()
+    return [{"theme_id": t, "source": s, "external_id": e, "url": u, "text": x}
+            for t, s, e, u, x in rows]
+
+
+def digest_context(con: duckdb.DuckDBPyConnection, ranking: list[dict], *, as_of: datetime,
+                   run_id: str, config: SlackConfig, jira_server: str = "") -> DigestContext:
+    """Read new themes (since the previous digest), shipped themes, Jira links, the threads to
+    answer in the top themes and the praise to thank (``ranking``: the filtered ranking)."""
     key = digest_key(as_of)
     prev = previous_digest(con, key)
     if prev and prev[1]:
@@ -88,9 +195,16 @@ def digest_context(con: duckdb.DuckDBPyConnection, *, as_of: datetime, run_id: s
             url = f"{jira_server.rstrip('/')}/browse/{jira_key}"
         shipped.append({"theme_id": theme_id, "title": title, "jira_key": jira_key,
                         "jira_url": url, "shipped_at": shipped_at,
-                        "threads": community_threads(con, theme_id, config.threads_per_theme)})
-    return DigestContext(new_theme_ids=new_ids, shipped=shipped[: config.shipped_n], jira=links,
-                         previous_date=prev[0].rsplit(":", 1)[-1] if prev else None)
+                        "threads": community_threads(con, theme_id, config.threads_per_theme,
+                                                     config)})
+    shipped = shipped[: config.shipped_n]
+    gone = {s["theme_id"] for s in shipped}
+    top = [t["theme_id"] for t in ranking if t["theme_id"] not in gone][: config.top_n]
+    threads = {tid: community_threads(con, tid, config.threads_per_theme, config) for tid in top}
+    praise = praise_items(con, [t["theme_id"] for t in ranking], config.praise_n, config)
+    return DigestContext(new_theme_ids=new_ids, shipped=shipped, jira=links,
+                         previous_date=prev[0].rsplit(":", 1)[-1] if prev else None,
+                         threads=threads, praise=praise)
 
 
 def mark_shipped(con: duckdb.DuckDBPyConnection, theme_id: int, at: datetime, *,
@@ -130,14 +244,22 @@ def sync_shipped_from_jira(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def build_digest(con: duckdb.DuckDBPyConnection, ranking: list[dict], *, as_of: datetime,
-                 run_id: str, totals: dict, config: SlackConfig, jira_server: str = "") -> dict:
-    """The full digest of this run, as posted live and as written to the dry-run outbox."""
+                 run_id: str, config: SlackConfig, jira_server: str = "") -> dict:
+    """The full digest of this run, as posted live and as written to the dry-run outbox.
+
+    Its header counts are read here, from the warehouse, with the digest's filter
+    (:func:`digest_counts`), never taken from the caller.
+    """
     sync_shipped_from_jira(con)
-    ctx = digest_context(con, as_of=as_of, run_id=run_id, config=config, jira_server=jira_server)
+    ranking = filtered_ranking(con, ranking, config)
+    ctx = digest_context(con, ranking, as_of=as_of, run_id=run_id, config=config,
+                         jira_server=jira_server)
+    totals = digest_counts(con, ranking, as_of=as_of, config=config)
     digest = slack_digest(ranking, as_of=as_of, totals=totals, config=config, context=ctx)
-    digest["shipped_theme_ids"] = [s["theme_id"] for s in ctx.shipped[: config.shipped_n]]
+    digest["shipped_theme_ids"] = [s["theme_id"] for s in ctx.shipped]
     return digest
 
 
-__all__ = ["build_digest", "announce_shipped", "community_threads", "digest_context", "jira_links",
-           "mark_shipped", "previous_digest", "sync_shipped_from_jira"]
+__all__ = ["announce_shipped", "build_digest", "community_threads", "digest_context",
+           "digest_counts", "filtered_ranking", "item_filter", "jira_links", "mark_shipped",
+           "praise_items", "previous_digest", "sync_shipped_from_jira"]

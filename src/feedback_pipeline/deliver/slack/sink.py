@@ -152,7 +152,9 @@ class SlackDigestSink:
             SlackDeliveryError: Slack refused; the rows say ``failed`` and keep the digest.
         """
         con, run_id = run.con, run.run_id
-        digest = build_digest(con, ranking, as_of=run.digest_as_of, run_id=run_id, totals=totals,
+        # The digest counts its own items, with its filter (queries.digest_counts): ``totals``
+        # are the run's, over every source.
+        digest = build_digest(con, ranking, as_of=run.digest_as_of, run_id=run_id,
                               config=self.settings, jira_server=self.jira_server)
         key = digest["key"]
         row = state.load_row(con, key)
