@@ -192,6 +192,17 @@ def write_section(path: Path, body: str, start: str = START, end: str = END) -> 
     path.write_text(text, encoding="utf-8")
 
 
+def earlier_speed(path: Path) -> list[str]:
+    """The speed subsection of the last run that measured it: a quality-only run keeps it."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    found = re.search(r"\n### Speed: .*?(?=\n" + re.escape(END) + ")", text, flags=re.S)
+    if not found:
+        return []
+    body = found.group(0).strip().split("\n")
+    note = "(Not re-measured by the quality-only run above; from the last run with speed.)"
+    return ["", body[0], "", note] + (body[1:] if note not in body else body[3:])
+
+
 def data_parser(description: str, split: str) -> argparse.ArgumentParser:
     """The labelled-data options every quality bench shares (any CSV with text and label)."""
     parser = argparse.ArgumentParser(description=description)
@@ -359,6 +370,8 @@ def main(argv: list[str] | None = None) -> None:
                       "column on their own. int8 is not the default: it changes every vector "
                       "(switching means re-embedding the warehouse), costs some quality (table "
                       "above), and its timing is a single pair on a shared machine."]
+    if not speed:
+        lines += earlier_speed(args.output)
     write_section(args.output, "\n".join(lines))
     print(f"wrote {args.output} in {total / 60:.1f} min")
 

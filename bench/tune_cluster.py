@@ -155,8 +155,13 @@ def leaf_table(rows: list[dict], labels: int, umap_seconds: float, seeds: int) -
         lines.append(f"| {name} | {m['nmi']:.4f} | {m['ari']:.3f} | {m['noise']:.1%} | "
                      f"{m['themes']:.0f} | {min(nmis):.3f} | {max(nmis):.3f} | "
                      f"{m['seconds'] + extra:.1f} |")
+    default = ClusterConfig()
+    shipped = {k: getattr(default, k) for k in PREVIOUS}
     return lines + ["", f"Selected (best mean NMI, then ARI): **{chosen}** = "
-                    f"`{ {**PREVIOUS, **LEAF_GRID[chosen]} }`."]
+                    f"`{ {**PREVIOUS, **LEAF_GRID[chosen]} }`. `ClusterConfig` ships `{shipped}`: "
+                    "a selection is shipped only if the checks on the other sets (bench/"
+                    "quality.py, bench/delivered.py) are not worse; BENCHMARKS.md's issue #16 "
+                    "section says what they showed."]
 
 
 def main(argv: list[str] | None = None) -> None:

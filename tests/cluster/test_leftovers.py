@@ -1,4 +1,4 @@
-"""Step 7 of the clustering: what is still noise after the member floor is clustered among itself."""
+"""Step 7 of the clustering: noise left after the member floor, clustered among itself."""
 
 import numpy as np
 

@@ -7,8 +7,8 @@ ends in ``_``) and takes L2-normalised embeddings. Steps, each measured on Banki
 1. reduce with UMAP (cosine, ``n_components`` dims) - HDBSCAN on raw 384-d vectors is both slow
    and leaves half the items as noise;
 2. HDBSCAN; ``min_cluster_size`` scales with the data (``min_cluster_fraction``) so a forum of 500
-   posts and a desk of 50k tickets both get sensible themes, and ``cluster_selection_epsilon``
-   keeps clusters HDBSCAN would split closer than it as one (one intent's over-split leaves);
+   posts and a desk of 50k tickets both get sensible themes (``cluster_selection_epsilon`` can
+   keep clusters split closer than it as one; off by default, see config.py);
 3. a second pass for HDBSCAN's noise (about a tenth of the items): each noise item takes the
    theme most of its ``reassign_neighbours`` nearest clustered items hold in the reduced space,
    where the themes were found - that follows a theme's shape better than its centroid does
@@ -228,7 +228,7 @@ def recluster_leftovers(X: np.ndarray, Z: np.ndarray, labels: np.ndarray, *, min
     were not close to) clustered among themselves, in the reduced space, into themes of their
     own; the floor applies to those too. Short forum titles of one intent are diffuse, so a
     broad theme sheds a fifth of its members to the floor, and many of them are a smaller
-    request together (Stack Exchange posts: noise 18% -> 8%, BENCHMARKS.md)."""
+    request together (Stack Exchange posts: noise 19.5% -> 11.6%, BENCHMARKS.md)."""
     import hdbscan
 
     noise = np.flatnonzero(labels == NOISE)
