@@ -19,6 +19,9 @@ class ClusterConfig(Section):
     min_cluster_fraction: float = 0.003
     min_samples: int | None = None
     cluster_selection_method: Literal["eom", "leaf"] = "eom"
+    # Clusters HDBSCAN would split closer than this (UMAP units) stay one. 0.15 was best on
+    # Banking77 train (tune_cluster.py stage 3: NMI +0.002, 106 -> 95 clusters) but joined two
+    # neighbouring intents into the demo's #1 theme (coherent top 20: 19 -> 18), so it is off.
     cluster_selection_epsilon: float = 0.0
     # Second pass (model.py): noise takes the theme of most of its nearest clustered neighbours
     # in the reduced space (0: nearest centroid only), and only when clearly close to it.
@@ -37,6 +40,8 @@ class ClusterConfig(Section):
     # not about what the theme is about and stays noise until it forms a theme of its own.
     member_min_similarity: float = Field(0.4, description="Lowest cosine of any member to its "
                                          "theme's centroid.")
+    # Step 7 (model.py): what is still noise after the floor is clustered among itself.
+    recluster_leftovers: bool = True
     random_state: int = 42
 
 
