@@ -115,7 +115,7 @@ def test_merge_into_a_theme_without_issue_moves_the_mapping(cloud_emu, make_sett
     fields = cloud_emu.state.issues["FB-1"]["fields"]
     assert fields["labels"] == ["customer-feedback", "feedback-theme-3"]
     assert fields["summary"] == \
-        "Customer feedback: Cannot reset password from the mobile app (7 reports)"
+        "Customer feedback: Cannot reset password from the mobile app"
     (comment,) = cloud_emu.state.comments["FB-1"]
     assert "this issue now tracks a merged theme" in comment["body"]
     assert "(7 reports)" in comment["body"]

@@ -120,8 +120,9 @@ timeout_seconds = 10
             above, section = split_description(desc)
             # Tonight's figures from the ranking (rank.sql), written out here, not re-rendered
             # with the sink's own function.
-            assert above.startswith("Customers keep reporting: *"), key
-            assert section is not None and section.startswith("----\nh2. Why this ranks\n"), key
+            assert above == "", key  # nobody wrote above the marker: the summary comes first
+            assert section is not None and section.startswith("*What customers ask:* "), key
+            assert f"· {theme['item_count']:,} reports ·" in section.split("\n")[1], key
             assert (f"Rank *#{theme['rank']}*, score *{theme['score']:.2f}* "
                     f"({theme['item_count']} reports from {theme['distinct_authors']} distinct "
                     f"customers; {theme['support_count']} support tickets, "

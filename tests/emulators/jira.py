@@ -93,8 +93,10 @@ class JiraEmulator:
 
     def __init__(self, *, cloud: bool = True, project: str = "FB", page_size: int = 50,
                  auth: str | None = None, search_lag: int = 0,
-                 comment_page_size: int = 100) -> None:
+                 comment_page_size: int = 100,
+                 issue_types: tuple[str, ...] = ("Task", "Bug", "Story")) -> None:
         self.cloud, self.project, self.page_size = cloud, project, page_size
+        self.issue_types = list(issue_types)  # the project's issue types (create checks them)
         self.search_lag = search_lag
         self.comment_page_size = comment_page_size
         self.searches = 0  # search calls answered so far
@@ -188,6 +190,11 @@ class JiraEmulator:
         self.state.remotelinks[key] = []
         return key
 
+    def _issue_types(self) -> list[dict]:
+        ids = {"Task": "3", "Bug": "1", "Story": "10001"}
+        return [{"id": ids.get(name, str(10100 + i)), "name": name, "subtask": False}
+                for i, name in enumerate(self.issue_types)]
+
     def _find(self, ref: str) -> dict | None:
         if ref in self.state.issues:
             return self.state.issues[ref]
@@ -220,7 +227,7 @@ class JiraEmulator:
         if path in (f"{API}/issuetype", f"{API}/priority", f"{API}/resolution", f"{API}/status",
                     f"{API}/issueLinkType"):
             kind = path.rsplit("/", 1)[1]
-            data = {"issuetype": [{"id": "3", "name": "Task"}, {"id": "1", "name": "Bug"}],
+            data = {"issuetype": self._issue_types(),
                     "priority": [{"id": str(i), "name": n} for i, n in enumerate(PRIORITIES, 1)],
                     "resolution": [{"id": str(i), "name": n} for i, n in enumerate(RESOLUTIONS, 1)],
                     "status": list(STATUSES.values()),
@@ -231,12 +238,15 @@ class JiraEmulator:
                 msg = f"No project could be found with key '{m.group(1)}'."
                 return 404, {"errorMessages": [msg], "errors": {}}, {}
             return 200, {"id": "10000", "key": self.project, "name": "Feedback",
-                         "issueTypes": [{"id": "3", "name": "Task"}]}, {}
+                         "issueTypes": self._issue_types()}, {}
         if path == f"{API}/issue" and method == "POST":
             fields = body["fields"]
             errors = self._validate(fields)
             if (fields.get("project") or {}).get("key") not in (self.project, None):
                 errors["project"] = "valid project is required"
+            # Jira answers an issue type the project does not have with a field error.
+            if (fields.get("issuetype") or {}).get("name") not in self.issue_types:
+                errors["issuetype"] = "Specify a valid issue type"
             if errors:
                 return 400, {"errorMessages": [], "errors": errors}, {}
             key = self._create(fields)

@@ -13,6 +13,7 @@ import duckdb
 
 from feedback_pipeline.deliver import outbox
 from feedback_pipeline.deliver.config import DeliverConfig
+from feedback_pipeline.deliver.jira.evidence import issue_evidence
 from feedback_pipeline.deliver.jira.night import theme_key
 from feedback_pipeline.deliver.jira.render import jira_issue_fields
 from feedback_pipeline.deliver.slack.digest import digest_preview
@@ -78,7 +79,8 @@ class OutboxFiles:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         counts = {"created": 0, "updated": 0, "unchanged": 0}
         for theme in ranking[: self.jira_top_n]:
-            request = {"fields": jira_issue_fields(theme, self.config.jira)}
+            evidence = issue_evidence(con, theme, self.config.jira, as_of=run.as_of)
+            request = {"fields": jira_issue_fields(theme, self.config.jira, evidence)}
             counts[outbox.record(con, theme_key(theme["theme_id"]), sink="jira",
                                  theme_id=theme["theme_id"], run_id=run.run_id, payload=request,
                                  status="dry_run", skip_unchanged=True)] += 1

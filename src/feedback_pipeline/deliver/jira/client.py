@@ -83,6 +83,14 @@ def jira_error(exc: JIRAError, settings: JiraConfig, operation: str, *,
             f"permission scheme. Jira said: {exc.text}")
     if status == 400:
         body = exc.response.text if exc.response is not None else exc.text
+        if operation == "create" and '"issuetype"' in (body or ""):
+            mapped = ", ".join(f"{k} -> {v}" for k, v in settings.issue_types.items())
+            return SinkError(
+                f"Jira rejected the issue type for project {settings.project} (400): the "
+                "project has no such issue type. Set deliver.jira.issue_types (now: "
+                f"{mapped or 'none'}) and deliver.jira.issue_type (now: {settings.issue_type}) "
+                "to types the project has (Project settings > Issue types). Jira said: "
+                f"{body}")
         return SinkError(f"Jira rejected the {operation} request for {where} (400): {body}")
     if status == 404:
         return SinkError(f"Jira: {where} not found (404) during {operation}: {exc.text}")

@@ -11,12 +11,58 @@ from pydantic import Field, SecretStr
 
 from feedback_pipeline.section import Section
 
+THEME_LABEL_PREFIX = "feedback-theme-"  # + theme id: the label that finds a theme's issue
+
 
 class PriorityRule(Section):
     """Themes ranked ``<= max_rank`` get priority ``name`` (the first matching rule wins)."""
 
     max_rank: int
     name: str
+
+
+class UrgencyRule(Section):
+    """A theme that matches the rule gets priority ``priority``, with the rule named as the reason
+    in the issue (the first matching rule in ``urgency`` wins; none: the rank rules).
+
+    With ``terms``, the rule matches when at least ``min_items`` of the theme's reports contain
+    one of them; with ``trends``, when the theme's trend flag is one of them and it has at least
+    ``min_items`` reports in the trend window. A rule with both needs both.
+    """
+
+    name: str
+    priority: str
+    terms: list[str] = Field(
+        default_factory=list, description="Words or phrases in any language, matched "
+        "case-insensitively where a word starts (\"cancel\" also matches \"cancelled\").")
+    trends: list[Literal["new", "rising", "steady", "fading"]] = Field(default_factory=list)
+    min_items: int = Field(1, ge=1)
+
+
+# Vocabulary in the languages the demo and our customers write in; extend it in the config.
+SECURITY_TERMS = [
+    "breach", "hacked", "hacker", "fraud", "unauthorised", "unauthorized", "phishing",
+    "stole", "compromised", "data leak", "account takeover",
+    "gehackt", "betrug", "unbefugt", "datenleck",  # de
+    "piraté", "fraude", "non autorisé", "fuite de données",  # fr (fraude: es, pt too)
+    "hackeado", "no autorizado", "robo de cuenta", "filtración",  # es
+    "não autorizado", "invadida", "vazamento",  # pt
+]
+CHURN_TERMS = [
+    "cancel my", "cancel the subscription", "cancel subscription", "close my account",
+    "close account", "delete my account", "delete account", "terminate my", "switch to another",
+    "switching to", "refund",
+    "kündigen", "konto löschen", "konto schließen",  # de
+    "résilier", "supprimer mon compte", "fermer mon compte", "annuler mon abonnement",  # fr
+    "cancelar", "eliminar mi cuenta", "cerrar mi cuenta", "darme de baja",  # es
+    "excluir minha conta", "encerrar minha conta",  # pt
+]
+
+
+def _default_urgency() -> list[UrgencyRule]:
+    return [UrgencyRule(name="security", priority="Highest", terms=SECURITY_TERMS, min_items=2),
+            UrgencyRule(name="churn", priority="High", terms=CHURN_TERMS, min_items=3),
+            UrgencyRule(name="spike", priority="High", trends=["new", "rising"], min_items=10)]
 
 
 class SignificantChange(Section):
@@ -40,7 +86,11 @@ class JiraConfig(Section):
     max_retries: int = Field(3, ge=0, le=5, description="Retries of 429/503/connection errors.")
 
     project: str = "FB"
-    issue_type: str = "Task"
+    issue_type: str = Field("Task", description="The issue type when no mapping applies.")
+    issue_types: dict[str, str] = Field(
+        default_factory=lambda: {"problem": "Bug", "request": "Story"}, description="Issue "
+        "type per dominant item type (request, problem, question, praise); each must exist in "
+        "the project.")
     labels: list[str] = Field(default_factory=lambda: ["customer-feedback"])
     components: list[str] = Field(default_factory=list)
     custom_fields: dict[str, Any] = Field(
@@ -50,6 +100,19 @@ class JiraConfig(Section):
         PriorityRule(max_rank=3, name="High"), PriorityRule(max_rank=10, name="Medium"),
         PriorityRule(max_rank=1_000_000, name="Low")])
     set_priority: bool = True
+    urgency: list[UrgencyRule] = Field(
+        default_factory=_default_urgency, description="Rules that set the priority before the "
+        "rank rules (security and churn vocabulary, a spike); the first that matches wins.")
+    related_similarity: float = Field(
+        0.6, ge=-1.0, le=1.0, description="Centroid cosine at or above which another active "
+        "theme is listed as related in the issue.")
+    duplicate_similarity: float = Field(
+        0.85, ge=-1.0, le=1.0, description="Centroid cosine at or above which it is listed as "
+        "a possible duplicate.")
+    related_max: int = Field(5, ge=0, description="Related themes listed at most.")
+    score_table: Literal["expand", "panel"] = Field(
+        "expand", description="How the score breakdown (last in the issue) is wrapped: expand, "
+        "a collapsed {expand} block; panel, a titled {panel} for renderers without {expand}.")
 
     top_n: int = Field(20, description="Only the top N ranked themes may get a new issue.")
     min_score: float = 0.0
@@ -106,6 +169,13 @@ class JiraConfig(Section):
                               "or set deliver.jira.auth = \"pat\")")
         return user.get_secret_value(), token
 
+    def evidence_url(self, theme_id: int) -> str:
+        """Where all of a theme's reports are (remote links, the issue's "all reports" link)."""
+        if self.evidence_url_template:
+            return self.evidence_url_template.format(theme_id=theme_id)
+        return (f"{self.server.rstrip('/')}/issues/?jql=labels%20%3D%20"
+                f"{THEME_LABEL_PREFIX}{theme_id}")
+
     def priority_for_rank(self, rank: int) -> str | None:
         for rule in self.priorities:
             if rank <= rule.max_rank:
@@ -113,4 +183,5 @@ class JiraConfig(Section):
         return None
 
 
-__all__ = ["JiraConfig", "PriorityRule", "SignificantChange"]
+__all__ = ["CHURN_TERMS", "SECURITY_TERMS", "JiraConfig", "PriorityRule", "SignificantChange",
+           "UrgencyRule"]

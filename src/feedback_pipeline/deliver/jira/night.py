@@ -20,7 +20,7 @@ from feedback_pipeline.deliver import outbox
 from feedback_pipeline.deliver.jira import store
 from feedback_pipeline.deliver.jira.client import jira_error
 from feedback_pipeline.deliver.jira.config import JiraConfig
-from feedback_pipeline.deliver.jira.render import GLOBAL_ID, theme_label
+from feedback_pipeline.deliver.jira.render import GLOBAL_ID
 from feedback_pipeline.errors import SinkError
 
 if TYPE_CHECKING:
@@ -107,10 +107,7 @@ class JiraNight:
                         issue_key=row.issue_key, event=event, detail=detail)
 
     def evidence_url(self, theme_id: int) -> str:
-        if self.settings.evidence_url_template:
-            return self.settings.evidence_url_template.format(theme_id=theme_id)
-        return (f"{self.settings.server.rstrip('/')}/issues/?jql=labels%20%3D%20"
-                f"{theme_label(theme_id)}")
+        return self.settings.evidence_url(theme_id)
 
     def remote_link(self, theme: dict, key: str) -> Any:
         """Upsert the issue's link to the theme's evidence (one per theme, by global id)."""

@@ -1,8 +1,10 @@
 """The nightly refresh of a theme's living issue: what is ours is rewritten, what people did wins.
 
 The evidence below the marker is rewritten in place and the summary and priority follow the
-theme, unless a person changed them since we set them; a comment is added only on a significant
-change; Done and Won't Do are respected, with one comment when a shipped theme comes back.
+theme, unless a person changed them since we set them (so a summary that still held a report
+count, as before the summary became stable, is rewritten once to the stable form); a comment is
+added only on a significant change; Done and Won't Do are respected, with one comment when a
+shipped theme comes back.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from feedback_pipeline.deliver.jira.render import (
     resurge_comment,
     split_description,
 )
+from feedback_pipeline.deliver.jira.triage import decide_priority
 from feedback_pipeline.fingerprint import fingerprint
 
 
@@ -63,7 +66,7 @@ class IssueRefresher:
         """Rewrite what is ours and unchanged by people; return the fields sent (None: failed)."""
         tid, key, current = theme["theme_id"], row.issue_key, issue.raw["fields"]
         above, section = split_description(current.get("description"))
-        description = live_description(theme, evidence, above)
+        description = live_description(theme, evidence, above, self.settings)
         update: dict[str, Any] = {}
         if description != (current.get("description") or ""):
             update["description"] = description
@@ -74,7 +77,7 @@ class IssueRefresher:
                                 issue_key=key, event="kept_human_edit", detail="summary")
         elif summary != row.last_summary:
             update["summary"] = summary
-        priority = self.settings.priority_for_rank(theme["rank"])
+        priority = decide_priority(theme, evidence.urgency, self.settings).value
         current_priority = (current.get("priority") or {}).get("name")
         if (self.settings.set_priority and priority and current_priority == row.last_priority
                 and priority != row.last_priority and row.last_priority is not None):

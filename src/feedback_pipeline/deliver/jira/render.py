@@ -7,9 +7,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from feedback_pipeline.deliver.jira.config import JiraConfig
+from feedback_pipeline.deliver.jira.body import issue_body, safe_url
+from feedback_pipeline.deliver.jira.config import THEME_LABEL_PREFIX, JiraConfig
+from feedback_pipeline.deliver.jira.triage import decide_issue_type, decide_priority
 from feedback_pipeline.markup import clean, jira_text
-from feedback_pipeline.redact import safe_link_url
 
 SUMMARY_MAX = 255
 DESCRIPTION_MAX = 32_000  # Jira's limit is 32,767; keep a margin for the refresh marker
@@ -19,16 +20,31 @@ EVIDENCE_MARKER = "{anchor:feedback-pipeline-evidence}"
 
 
 @dataclass(frozen=True)
+class Related:
+    """Another active theme near this one (centroid cosine), with its issue key if it has one."""
+
+    theme_id: int
+    title: str
+    similarity: float
+    issue_key: str | None = None
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
 class ThemeEvidence:
-    """Warehouse facts about a theme beyond its ranking row (for live issues)."""
+    """Warehouse facts about a theme beyond its ranking row (``evidence.issue_evidence``)."""
 
     weekly: list[tuple[datetime, int]] = field(default_factory=list)  # (week start, reports)
     sources: dict[str, int] = field(default_factory=dict)
     languages: dict[str, int] = field(default_factory=dict)
     links: list[tuple[str, str]] = field(default_factory=list)  # (title, url), newest first
+    plans: dict[str, int] = field(default_factory=dict)  # plan -> customers, most first
+    accounts: int = 0  # distinct customer accounts (organisations) when the source names them
+    quotes: list[dict] | None = None  # the quotes shown, with their kind; None: the theme's own
+    urgency: dict[str, dict[str, int]] = field(default_factory=dict)  # rule -> {term: reports}
+    related: list[Related] = field(default_factory=list)
 
 
-THEME_LABEL_PREFIX = "feedback-theme-"
 GLOBAL_ID = "feedback-pipeline:theme:{theme_id}"  # the remote link's id: one per theme and issue
 
 
@@ -41,101 +57,42 @@ def priority_for_rank(rank: int) -> str:
     return "High" if rank <= 3 else "Medium" if rank <= 10 else "Low"
 
 
-def safe_url(url: str | None) -> str | None:
-    """A source link fit for wiki markup: personal data in the query drops the query, in the
-    rest of the URL the link (see ``redact.safe_link_url``, shared with the Slack digest)."""
-    url = safe_link_url(url)
-    # "!" would open an image inside the link; percent-encoded it means the same URL.
-    url = url.replace("!", "%21") if url else None
-    return url if url and re.match(r"https?://[^\s|\[\]{}\\]+$", url) else None
-
-
-def _line_start(line: str) -> str:
-    """A line that starts with a customer field: a list, heading, quote or rule marker there
-    is escaped, so the field stays text."""
-    return "\\" + line if re.match(r"[#\-]|(?:h[1-6]|bq)\.", line) else line
-
-
-def breakdown_lines(breakdown: dict | str) -> list[str]:
-    parts = json.loads(breakdown) if isinstance(breakdown, str) else breakdown
-    return [
-        f"|{name.replace('_', ' ')}|{c['value']}|{c['normalized']:.2f}|{c['weight']}|"
-        f"{c['points']:.2f}|"
-        for name, c in sorted(parts.items(), key=lambda kv: -kv[1]["points"])
-    ]
-
-
-def _evidence_lines(ev: ThemeEvidence) -> list[str]:
-    lines = ["", "h2. Counts over time", "||week of||reports||"]
-    lines += [f"|{week:%Y-%m-%d}|{n}|" for week, n in ev.weekly] or ["|_none_|0|"]
-    lines += ["", "h2. Sources and languages",
-              "* Sources: " + (", ".join(f"{jira_text(s, 60)} ({n})"
-                                         for s, n in ev.sources.items()) or "_none_"),
-              "* Languages: " + (", ".join(f"{jira_text(s, 20)} ({n})"
-                                           for s, n in ev.languages.items()) or "_unknown_"),
-              "", "h2. Source threads"]
-    links = [(title, safe_url(url)) for title, url in ev.links]
-    for title, url in links:
-        text = jira_text(title, 120)
-        lines.append(f"* [{text or url}|{url}]" if url else f"* {text or '(link withheld)'}")
-    if not ev.links:
-        lines.append("_no linkable threads_")
-    return lines
-
-
-def jira_description(theme: dict, evidence: ThemeEvidence | None = None) -> str:
-    quotes = json.loads(theme["quotes"]) if isinstance(theme["quotes"], str) else theme["quotes"]
-    lines = [
-        "h2. Why this ranks",
-        f"Rank *#{theme['rank']}*, score *{theme['score']:.2f}* "
-        f"({theme['item_count']} reports from {theme['distinct_authors']} distinct customers; "
-        f"{theme['support_count']} support tickets, {theme['community_count']} community posts).",
-        "||component||value||normalised||weight||points||",
-        *breakdown_lines(theme["breakdown"]),
-        "",
-        "h2. Activity",
-        f"* Last {theme.get('window_days', 14)} days: {theme['recent_count']} reports "
-        f"(previous period: {theme['previous_count']}, growth x{theme['growth']:.2f})",
-        f"* First seen: {theme['first_seen']:%Y-%m-%d}, last seen: {theme['last_seen']:%Y-%m-%d}",
-        f"* Votes/likes: {theme['votes']}",
-        "",
-        "h2. Keywords",
-        _line_start(", ".join(jira_text(k, 80) for k in theme["keywords"] or [])) or "_none_",
-        "",
-        "h2. What customers say",
-    ]
-    for q in quotes:
-        text = jira_text(q["text"], 500)
-        url = safe_url(q.get("url"))
-        link = (f" ([source|{url}])" if url else
-                f" ({jira_text(q.get('source'), 60)} #{jira_text(q.get('external_id'), 80)})")
-        lines.append(f"{{quote}}{text}{{quote}}{link}")
-    if evidence is not None:
-        lines += _evidence_lines(evidence)
-    lines += ["", f"_Maintained by feedback-pipeline (theme {theme['theme_id']}). "
-                  "This section is refreshed nightly; edits above it are kept._"]
-    return "\n".join(lines)[:DESCRIPTION_MAX]
+def jira_description(theme: dict, evidence: ThemeEvidence | None = None,
+                     config: JiraConfig | None = None) -> str:
+    """The evidence section of ``theme``'s issue (see ``body.py`` for its layout)."""
+    config, evidence = config or JiraConfig(), evidence or ThemeEvidence()
+    priority = decide_priority(theme, evidence.urgency, config) if config.set_priority else None
+    return issue_body(theme, evidence, config, priority=priority,
+                      issue_type=decide_issue_type(theme, config))[:DESCRIPTION_MAX]
 
 
 def jira_summary(theme: dict) -> str:
-    title = clean(theme["title"], SUMMARY_MAX)
-    suffix = f" ({theme['item_count']} reports)"
-    text = f"Customer feedback: {title}"
-    if len(text) + len(suffix) > SUMMARY_MAX:
-        text = text[: SUMMARY_MAX - len(suffix) - 1].rstrip() + "…"
-    return text + suffix
+    """Stable from night to night: the theme's title only (its counts are in the description,
+    so a growing theme does not rewrite the summary, nor notify its watchers, every night)."""
+    text = f"Customer feedback: {clean(theme['title'], SUMMARY_MAX)}"
+    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1].rstrip() + "…"
 
 
-def live_description(theme: dict, evidence: ThemeEvidence, above: str | None = None) -> str:
+# The PM intro of issues created before the summary-first layout; it is ours, so a refresh
+# drops it (unless someone edited it) and the description opens with the summary again.
+_OLD_INTRO = re.compile(
+    r"Customers keep reporting: \*.*\*\n\n_Add context, decisions and acceptance criteria here, "
+    r"above the evidence\. Everything below is refreshed nightly by feedback-pipeline\._\s*",
+    re.S)
+
+
+def live_description(theme: dict, evidence: ThemeEvidence, above: str | None = None,
+                     config: JiraConfig | None = None) -> str:
     """A live issue's description: the PM's text (``above``), the marker, then our evidence.
 
-    New issues get a short intro as ``above``; a refresh passes whatever is above the marker.
+    A new issue has no text above the (invisible) marker, so it opens with the summary; a
+    refresh passes whatever a person wrote above the marker and keeps it.
     """
-    if above is None:
-        above = (f"Customers keep reporting: *{jira_text(theme['title'], 200)}*\n\n"
-                 "_Add context, decisions and acceptance criteria here, above the evidence. "
-                 "Everything below is refreshed nightly by feedback-pipeline._\n")
-    body = "----\n" + jira_description(theme, evidence)
+    above = "" if above is None or _OLD_INTRO.fullmatch(above) else above
+    body = jira_description(theme, evidence, config)
+    if not above.strip():
+        return f"{EVIDENCE_MARKER}\n{body[:JIRA_TEXT_MAX - len(EVIDENCE_MARKER) - 1]}"
+    body = "----\n" + body
     room = JIRA_TEXT_MAX - len(above) - len(EVIDENCE_MARKER) - 2
     return f"{above.rstrip()}\n{EVIDENCE_MARKER}\n{body[:max(room, 0)]}"
 
@@ -151,27 +108,20 @@ def split_description(description: str | None) -> tuple[str, str | None]:
 
 def jira_issue_fields(theme: dict, config: JiraConfig,
                       evidence: ThemeEvidence | None = None) -> dict:
-    """The ``fields`` of a create-issue request for one ranked theme.
-
-    Without ``evidence`` (dry run) the description is the evidence alone; with it (live), the
-    description has the PM intro, the refresh marker, and the extra warehouse evidence.
-    """
+    """The ``fields`` of the create-issue request for one ranked theme: the one payload, built
+    the same way for the dry-run outbox and the live sink (both pass
+    ``evidence.issue_evidence``), so a dry run shows exactly what would be filed."""
+    evidence = evidence or ThemeEvidence()
     fields: dict = {
         "project": {"key": config.project},
-        "issuetype": {"name": config.issue_type},
+        "issuetype": {"name": decide_issue_type(theme, config).value},
         "summary": jira_summary(theme),
-        "description": (jira_description(theme) if evidence is None
-                        else live_description(theme, evidence)),
+        "description": live_description(theme, evidence, config=config),
         "labels": [theme_label(theme["theme_id"]), *config.labels],
-        "priority": {"name": priority_for_rank(theme["rank"])},
     }
-    if evidence is None:
-        return fields
-    priority = config.priority_for_rank(theme["rank"])
+    priority = decide_priority(theme, evidence.urgency, config).value
     if config.set_priority and priority:
         fields["priority"] = {"name": priority}
-    else:
-        del fields["priority"]
     if config.components:
         fields["components"] = [{"name": c} for c in config.components]
     fields.update(config.custom_fields)
@@ -283,7 +233,8 @@ def revive_comment(theme: dict, *, reports: int, last_seen: datetime | None,
 
 
 __all__ = [
-    "EVIDENCE_MARKER", "GLOBAL_ID", "THEME_LABEL_PREFIX", "ThemeEvidence", "fade_comment",
+    "EVIDENCE_MARKER", "GLOBAL_ID", "THEME_LABEL_PREFIX", "Related", "ThemeEvidence",
+    "fade_comment",
     "growth_comment", "jira_description",
     "jira_issue_fields", "jira_summary", "lineage_marker", "link_comment", "live_description",
     "merge_comment", "priority_for_rank", "resurge_comment", "revive_comment", "safe_url",

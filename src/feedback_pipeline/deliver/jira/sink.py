@@ -30,6 +30,7 @@ from feedback_pipeline.deliver import outbox
 from feedback_pipeline.deliver.jira import store
 from feedback_pipeline.deliver.jira.client import build_client, create_issue
 from feedback_pipeline.deliver.jira.config import JiraConfig
+from feedback_pipeline.deliver.jira.evidence import issue_evidence
 from feedback_pipeline.deliver.jira.lineage import LineageFollower
 from feedback_pipeline.deliver.jira.night import (
     FAILED,
@@ -97,11 +98,15 @@ class JiraSink:
         issues = store.load_issues(con)
         lineage = LineageFollower(self.night)
         lineage.plan(issues, self._unsettled() - set(issues))
-        evidence = {t["theme_id"]: store.theme_evidence(con, t["theme_id"], as_of=as_of)
+        # Tonight's evidence and payloads come from the warehouse as it is before anything is
+        # sent, as in a dry run: an issue created tonight shows among related themes tomorrow.
+        evidence = {t["theme_id"]: issue_evidence(con, t, self.settings, as_of=as_of)
                     for t in ranking if t["theme_id"] in issues or self.qualifies(t)}
         new = [t for t in ranking if self.qualifies(t) and t["theme_id"] not in issues]
+        self._fields: dict[int, dict] = {}
         for theme in new:
             fields = jira_issue_fields(theme, self.settings, evidence[theme["theme_id"]])
+            self._fields[theme["theme_id"]] = fields
             # keep the mark of an earlier create whose answer was lost (step 2 reads it)
             mark = attempted_after(self.night, theme["theme_id"])
             self.night.intent(theme["theme_id"], {"create": {"fields": fields}, **(
@@ -127,8 +132,8 @@ class JiraSink:
             refresher = IssueRefresher(self.night)
             for theme in ranking:  # a merged theme's issue may have moved to one of these
                 if theme["theme_id"] in issues and theme["theme_id"] not in evidence:
-                    evidence[theme["theme_id"]] = store.theme_evidence(
-                        con, theme["theme_id"], as_of=as_of)
+                    evidence[theme["theme_id"]] = issue_evidence(
+                        con, theme, self.settings, as_of=as_of)
             for theme in ranking:
                 row = issues.get(theme["theme_id"])
                 if row is not None and theme["theme_id"] not in self._fresh:
@@ -260,7 +265,7 @@ class JiraSink:
     def _create(self, theme: dict, evidence: ThemeEvidence,
                 issues: dict[int, store.IssueRow]) -> None:
         tid = theme["theme_id"]
-        fields = jira_issue_fields(theme, self.settings, evidence)
+        fields = self._fields[tid]  # the payload recorded at the start of the night
         if self._after_key is None:
             found = self.night.try_call("search", high_water, self.night, issues, theme_id=tid)
             if found is FAILED:
