@@ -58,6 +58,15 @@ class ThemesConfig(Section):
     assign_margin: float = 0.03
     recent_window_days: int = 14
     full_recluster_every_days: int = Field(7, description="0: re-cluster everything every run.")
+    # Before a full clustering is matched, labelled and delivered (curate.py): a theme whose
+    # 2-means halves are hardly each other's neighbours is two requests and is split; two themes
+    # whose members' nearest neighbours lie this much in the other, with centroids this alike,
+    # are one request and are merged.
+    split_share: float = Field(0.1, description="Halves' neighbour share under which a theme "
+                               "is split; 0: never split.")
+    merge_share: float = Field(0.15, description="Neighbour share that makes two themes one "
+                               "request; above 1: never merge.")
+    merge_similarity: float = Field(0.8, description="...and the centroid cosine it needs.")
 
 
 class LabelConfig(Section):
