@@ -344,11 +344,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, help="write the section into this file")
     parser.add_argument("--json", type=Path, help="also dump every figure as JSON")
     parser.add_argument("--label", default="", help="a note for the section's heading")
+    parser.add_argument("--from-json", type=Path, help="render the figures a run saved with "
+                        "--json (no run)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="run the mixes' nights in this many processes at once")
     parser.add_argument("--set", action="append", metavar="SECTION.KEY=JSON",
                         help="override a setting, e.g. cluster.member_min_similarity=0.4")
     args = parser.parse_args(argv)
+    if args.from_json:  # render a saved run's figures (its --json) again
+        saved = json.loads(args.from_json.read_text())
+        results = {(k.rsplit("/", 1)[0], int(k.rsplit("/", 1)[1])): r for k, r in saved.items()}
+        first = saved[next(iter(saved))]
+        when = first.get("run_at") or datetime.fromtimestamp(args.from_json.stat().st_mtime, UTC)
+        write_report(results, args, minutes=first.get("minutes", 0.0), when=str(when)[:16],
+                     encoded=sum(r.get("encoded", 0) for r in results.values()))
+        return
     embedder = cached_pipeline_embedder()
     t0 = time.perf_counter()
     runs = [(mix, nights, args.set or []) for mix in args.mix or ["demo", "train-mix"]
@@ -358,13 +368,23 @@ def main(argv: list[str] | None = None) -> None:
     results = {(mix, nights): r for (mix, nights, _), r in zip(runs, done, strict=True)}
     encoded = embedder.encoded + sum(r["encoded"] for r in done)
     minutes = (time.perf_counter() - t0) / 60
+    when = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+    for r in results.values():
+        r["minutes"], r["run_at"] = minutes, when
+    write_report(results, args, minutes=minutes, when=when, encoded=encoded)
+
+
+def write_report(results: dict, args: argparse.Namespace, *, minutes: float, when: str,
+                 encoded: int) -> None:
+    took = f", {minutes:.1f} min" if minutes else ""
     lines = ["## Delivered quality: the top 20 ranked themes (bench/delivered.py)", "",
-             f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC{args.label}, {minutes:.1f} min "
+             f"Run {when} UTC{args.label}{took} "
              f"({encoded} texts encoded, the rest from the cache). Coherent: at least "
              f"{COHERENT:.0%} of a theme's labelled members share one public intent. A duplicate "
              "pair: two top-20 themes whose majority intent is the same. Min member "
              "similarity: the lowest cosine of any top-20 member to its theme's centroid.", "",
-             "Reproduce: `python bench/delivered.py --output BENCHMARKS.md`", "",
+             "Reproduce: `python bench/delivered.py --jobs 4 --output BENCHMARKS.md` (the four "
+             "runs in parallel processes; `--from-json` renders a saved run again)", "",
              *table(results), "",
              "How well each label-free coherence measure of a theme predicts its labelled "
              "coherence, over every ranked theme: ROC AUC for \"coherent\" / Spearman "

@@ -82,6 +82,8 @@ def _three_nights(path, nights, tmp_path, floor: float | None) -> tuple:
     con = connect(str(copy))
     settings = Settings()
     settings.themes.full_recluster_every_days = 30
+    # The curation before delivery on (off by default), so its merges and splits face the floor.
+    settings.themes.split_share, settings.themes.merge_share = 0.1, 0.15
     if floor is not None:
         settings.cluster.member_min_similarity = floor
     modes, joined = [], 0
