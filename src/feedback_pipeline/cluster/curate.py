@@ -27,13 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from feedback_pipeline.cluster.corpus import unit
 from feedback_pipeline.cluster.model import NOISE, apply_member_floor, neighbour_share, neighbours
 
 NEIGHBOURS = 10
-
-
-def unit_rows(M: np.ndarray) -> np.ndarray:
-    return M / np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-12)
 
 
 def pair_scores(X: np.ndarray, labels: np.ndarray, knn: np.ndarray) -> dict:
@@ -44,7 +41,7 @@ def pair_scores(X: np.ndarray, labels: np.ndarray, knn: np.ndarray) -> dict:
         return {}
     ids = sorted(set(labels.tolist()) - {NOISE})
     pos = {k: i for i, k in enumerate(ids)}
-    C = unit_rows(np.stack([X[labels == k].sum(axis=0) for k in ids]))
+    C = unit(np.stack([X[labels == k].sum(axis=0) for k in ids]))
     return {(a, b): (float(C[pos[a]] @ C[pos[b]]), s) for (a, b), s in share.items()}
 
 
@@ -85,9 +82,7 @@ def _kept_apart(X: np.ndarray, labels: np.ndarray, a: int, b: int,
     ``closeness`` to one part's stored centroid, and on different sides)."""
     if not keep_apart:
         return False
-    ca = X[labels == a].sum(axis=0)
-    cb = X[labels == b].sum(axis=0)
-    ca, cb = ca / max(np.linalg.norm(ca), 1e-12), cb / max(np.linalg.norm(cb), 1e-12)
+    ca, cb = unit(X[labels == a].sum(axis=0)), unit(X[labels == b].sum(axis=0))
     for p, q in keep_apart:
         if (ca @ p >= closeness and cb @ q >= closeness) or \
                 (ca @ q >= closeness and cb @ p >= closeness):
