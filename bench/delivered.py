@@ -30,7 +30,9 @@ import argparse
 import csv
 import json
 import random
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -149,11 +151,14 @@ def run_mix(items: list[Item], embedder, nights: int, settings: Settings) -> tup
     days = [end] if nights == 1 else [end - timedelta(days=10 * (nights - 1 - k))
                                        for k in range(nights)]
     ranking: list[dict] = []
+    curated = Counter()
     for k, day in enumerate(days):
         with open_run(con, as_of=day) as run:
-            run.stats["cluster"] = pipeline.stage_cluster(run, settings, full=k == 0)
+            stats = run.stats["cluster"] = pipeline.stage_cluster(run, settings, full=k == 0)
+            curated.update({key: stats.get(key, 0) for key in ("split_themes",
+                                                               "merged_duplicates")})
             ranking = pipeline.stage_rank(run, settings)
-    return con, ranking
+    return con, ranking, dict(curated)
 
 
 def delivered(ranking: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -180,6 +185,24 @@ def split_silhouette(vectors: list) -> float:
     return float(silhouette_score(V, parts, metric="cosine")) if len(set(parts)) == 2 else 0.0
 
 
+def halves(vectors: list) -> tuple[float, float]:
+    """(centroid cosine, neighbour share) of a theme's 2-means halves, as curate.py measures
+    whether they are one request (high: one request; neighbours within the theme)."""
+    from sklearn.cluster import KMeans
+
+    from feedback_pipeline.cluster.curate import NEIGHBOURS, pair_score
+    from feedback_pipeline.cluster.model import neighbours
+
+    V = np.asarray(vectors, np.float32)
+    if len(V) < 6:
+        return 1.0, 1.0
+    parts = KMeans(n_clusters=2, n_init=3, random_state=0).fit_predict(V)
+    if len(set(parts)) < 2:
+        return 1.0, 1.0
+    knn = neighbours(V, min(NEIGHBOURS + 1, len(V)))[0][:, 1:]
+    return pair_score(V, knn, np.flatnonzero(parts == 0), np.flatnonzero(parts == 1))
+
+
 def coherence_fit(members: dict[int, list], vectors: dict[int, list]) -> dict:
     """How well label-free measures of every ranked theme predict its labelled coherence:
     ROC AUC for "majority share >= 0.7" and Spearman correlation with the share."""
@@ -194,6 +217,9 @@ def coherence_fit(members: dict[int, list], vectors: dict[int, list]) -> dict:
         "min member cosine": [min(s for _, s, _ in ms) for ms in members.values()],
         "minus two-way split silhouette": [-split_silhouette(vectors[t]) for t in members],
     }
+    pair = [halves(vectors[t]) for t in members]
+    measures["halves' centroid cosine"] = [p[0] for p in pair]
+    measures["halves' neighbour share"] = [p[1] for p in pair]
     out = {}
     for name, values in measures.items():
         values = np.array(values)
@@ -244,10 +270,23 @@ def score_top(con, ranking: list[dict], truth: dict[str, str]) -> dict:
 
 def table(results: dict) -> list[str]:
     out = ["| mix | nights | coherent (of top 20) | duplicate pairs | min member similarity "
-           "| held for review | themes ranked |", "|---|---|---|---|---|---|---|"]
+           "| held for review | themes ranked | split / merged (all nights) |",
+           "|---|---|---|---|---|---|---|---|"]
     for (mix, nights), r in results.items():
         out.append(f"| {mix} | {nights} | {r['coherent']} / {r['top']} | {r['duplicate_pairs']} "
-                   f"| {r['min_member_similarity']:.2f} | {r['held_for_review']} | {r['ranked']} |")
+                   f"| {r['min_member_similarity']:.2f} | {r['held_for_review']} | {r['ranked']} "
+                   f"| {r.get('split_themes', 0)} / {r.get('merged_duplicates', 0)} |")
+    return out
+
+
+def fit_table(results: dict) -> list[str]:
+    """How well each label-free coherence measure predicts the labelled coherence."""
+    names = [k for k in next(iter(results.values()))["coherence_fit"] if k != "pairs"]
+    out = ["| mix | nights | " + " | ".join(names) + " |", "|---|---" + "|---" * len(names) + "|"]
+    for (mix, nights), r in results.items():
+        fit = r["coherence_fit"]
+        out.append(f"| {mix} | {nights} | " + " | ".join(
+            f"{fit[n]['auc']:.2f} / {fit[n]['spearman']:+.2f}" for n in names) + " |")
     return out
 
 
@@ -262,6 +301,42 @@ def detail(results: dict, mix: str, nights: int, limit: int = TOP) -> list[str]:
     return out
 
 
+def one_run(run: tuple, embedder=None) -> dict:
+    """One mix for some nights, scored (a process of its own with ``--jobs``)."""
+    mix, nights, overrides = run
+    embedder = embedder or cached_pipeline_embedder()
+    before = embedder.encoded
+    items, truth = MIXES[mix]()
+    con, ranking, curated = run_mix(items, embedder, nights, settings_with(overrides))
+    r = {**score_top(con, ranking, truth), **curated, "encoded": embedder.encoded - before}
+    con.close()
+    print(f"{mix} nights={nights}: coherent {r['coherent']}/{r['top']}, duplicate pairs "
+          f"{r['duplicate_pairs']}, min member similarity {r['min_member_similarity']:.2f}, "
+          f"held {r['held_for_review']}; coherence AUC "
+          + ", ".join(f"{k} {v['auc']:.2f}" for k, v in r["coherence_fit"].items()
+                      if k != "pairs"), flush=True)
+    return r
+
+
+def in_processes(runs: list[tuple], jobs: int, argv: list[str]) -> list[dict]:
+    """Each run in a process of its own (this script, one mix and night count each), at most
+    ``jobs`` at once; their figures come back as JSON."""
+    sets = [x for k, v in zip(argv, argv[1:], strict=False) if k == "--set" for x in (k, v)]
+    with tempfile.TemporaryDirectory() as folder:
+        commands = [[sys.executable, __file__, "--mix", mix, "--nights", str(nights), *sets,
+                     "--json", str(Path(folder) / f"{mix}-{nights}.json")]
+                    for mix, nights, _ in runs]
+        procs: list[subprocess.Popen] = []
+        for command in commands:
+            while sum(p.poll() is None for p in procs) >= jobs:
+                time.sleep(1)
+            procs.append(subprocess.Popen(command))
+        for p, command in zip(procs, commands, strict=True):
+            if p.wait():
+                raise SystemExit(f"{' '.join(command)} failed with exit code {p.returncode}")
+        return [next(iter(json.loads(Path(c[-1]).read_text()).values())) for c in commands]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mix", action="append", choices=sorted(MIXES))
@@ -269,33 +344,52 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, help="write the section into this file")
     parser.add_argument("--json", type=Path, help="also dump every figure as JSON")
     parser.add_argument("--label", default="", help="a note for the section's heading")
+    parser.add_argument("--from-json", type=Path, help="render the figures a run saved with "
+                        "--json (no run)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="run the mixes' nights in this many processes at once")
     parser.add_argument("--set", action="append", metavar="SECTION.KEY=JSON",
                         help="override a setting, e.g. cluster.member_min_similarity=0.4")
     args = parser.parse_args(argv)
+    if args.from_json:  # render a saved run's figures (its --json) again
+        saved = json.loads(args.from_json.read_text())
+        results = {(k.rsplit("/", 1)[0], int(k.rsplit("/", 1)[1])): r for k, r in saved.items()}
+        first = saved[next(iter(saved))]
+        when = first.get("run_at") or datetime.fromtimestamp(args.from_json.stat().st_mtime, UTC)
+        write_report(results, args, minutes=first.get("minutes", 0.0), when=str(when)[:16],
+                     encoded=sum(r.get("encoded", 0) for r in results.values()))
+        return
     embedder = cached_pipeline_embedder()
-    results: dict = {}
     t0 = time.perf_counter()
-    for mix in args.mix or ["demo", "train-mix"]:
-        items, truth = MIXES[mix]()
-        for nights in args.nights or [1, 3]:
-            con, ranking = run_mix(items, embedder, nights, settings_with(args.set or []))
-            results[(mix, nights)] = score_top(con, ranking, truth)
-            r = results[(mix, nights)]
-            print(f"{mix} nights={nights}: coherent {r['coherent']}/{r['top']}, duplicate pairs "
-                  f"{r['duplicate_pairs']}, min member similarity "
-                  f"{r['min_member_similarity']:.2f}, held {r['held_for_review']}; coherence AUC "
-                  + ", ".join(f"{k} {v['auc']:.2f}" for k, v in r["coherence_fit"].items()
-                              if k != "pairs"), flush=True)
-            con.close()
+    runs = [(mix, nights, args.set or []) for mix in args.mix or ["demo", "train-mix"]
+            for nights in args.nights or [1, 3]]
+    done = in_processes(runs, args.jobs, argv or sys.argv[1:]) if args.jobs > 1 \
+        else [one_run(run, embedder) for run in runs]
+    results = {(mix, nights): r for (mix, nights, _), r in zip(runs, done, strict=True)}
+    encoded = embedder.encoded + sum(r["encoded"] for r in done)
     minutes = (time.perf_counter() - t0) / 60
+    when = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+    for r in results.values():
+        r["minutes"], r["run_at"] = minutes, when
+    write_report(results, args, minutes=minutes, when=when, encoded=encoded)
+
+
+def write_report(results: dict, args: argparse.Namespace, *, minutes: float, when: str,
+                 encoded: int) -> None:
+    took = f", {minutes:.1f} min" if minutes else ""
     lines = ["## Delivered quality: the top 20 ranked themes (bench/delivered.py)", "",
-             f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC{args.label}, {minutes:.1f} min "
-             f"({embedder.encoded} texts encoded, the rest from the cache). Coherent: at least "
+             f"Run {when} UTC{args.label}{took} "
+             f"({encoded} texts encoded, the rest from the cache). Coherent: at least "
              f"{COHERENT:.0%} of a theme's labelled members share one public intent. A duplicate "
              "pair: two top-20 themes whose majority intent is the same. Min member "
              "similarity: the lowest cosine of any top-20 member to its theme's centroid.", "",
-             "Reproduce: `python bench/delivered.py --output BENCHMARKS.md`", "",
-             *table(results), ""]
+             "Reproduce: `python bench/delivered.py --jobs 4 --output BENCHMARKS.md` (the four "
+             "runs in parallel processes; `--from-json` renders a saved run again)", "",
+             *table(results), "",
+             "How well each label-free coherence measure of a theme predicts its labelled "
+             "coherence, over every ranked theme: ROC AUC for \"coherent\" / Spearman "
+             "correlation with the majority share (the ranking's `coherence` is the mean member "
+             "cosine):", "", *fit_table(results), ""]
     for key in results:
         lines += [*detail(results, *key), ""]
     print("\n".join(lines))

@@ -330,12 +330,14 @@ def test_people_corrections_survive_a_full_recluster(wh):
     assert decisions == ["merge", "reject", "rename"]
 
 
-def test_a_split_by_a_person_is_kept_apart(wh):
+@pytest.mark.parametrize("curation", [{}, {"split_share": 0.1, "merge_share": 0.15}],
+                         ids=["default", "curation on"])
+def test_a_split_by_a_person_is_kept_apart(wh, curation):
     mixed = wh.add("export", 30)
     nearby = wh.add("export", 20)
     wh.move(nearby, CENTERS["export"] * 0.75 + CENTERS["mobile"] * 0.25)  # close, but distinct
     wh.add("login", 40)
-    wh.night(_settings(), full=True)
+    wh.night(_settings(**curation), full=True)
     (both,) = wh.theme_of(mixed + nearby)  # the clustering sees one theme
     new_id = split_theme(wh.con, both, model_id="synthetic", label_config=Settings().label)
     after_split = dict(wh.con.execute("SELECT external_id, theme_id FROM item_themes "
@@ -343,7 +345,7 @@ def test_a_split_by_a_person_is_kept_apart(wh):
     assert set(after_split.values()) == {both, new_id}
     assert (new_id, "split_from", both) in wh.events("manual")
 
-    stats = wh.night(_settings(), full=True)
+    stats = wh.night(_settings(**curation), full=True)
     after_run = dict(wh.con.execute("SELECT external_id, theme_id FROM item_themes "
                                     "WHERE list_contains(?, external_id)",
                                     [list(after_split)]).fetchall())

@@ -63,6 +63,16 @@ class ThemesConfig(Section):
     assign_margin: float = 0.03
     recent_window_days: int = 14
     full_recluster_every_days: int = Field(7, description="0: re-cluster everything every run.")
+    # Before a full clustering is matched, labelled and delivered (curate.py): a theme whose
+    # 2-means halves are hardly each other's neighbours is two requests and is split; two themes
+    # whose members' nearest neighbours lie this much in the other, with centroids this alike,
+    # are one request and are merged. Off by default: on Banking77 train split 0.1 and merge
+    # 0.15 / 0.8 were best, but on the two delivered mixes they did not help (BENCHMARKS.md).
+    split_share: float = Field(0.0, description="Halves' neighbour share under which a theme "
+                               "is split; 0: never split (measured: 0.1).")
+    merge_share: float = Field(2.0, description="Neighbour share that makes two themes one "
+                               "request; above 1: never merge (measured: 0.15).")
+    merge_similarity: float = Field(0.8, description="...and the centroid cosine it needs.")
 
 
 class LabelConfig(Section):

@@ -25,6 +25,7 @@ from scipy.optimize import linear_sum_assignment
 
 from feedback_pipeline.cluster.config import LabelConfig, ThemesConfig
 from feedback_pipeline.cluster.corpus import Clustering, text_languages, unit
+from feedback_pipeline.cluster.curate import curate_themes
 from feedback_pipeline.cluster.label import Embed, label_themes
 from feedback_pipeline.cluster.model import NOISE, apply_member_floor
 from feedback_pipeline.cluster.store import record_events, replace_assignments, write_themes
@@ -301,6 +302,7 @@ def save_clustering(
     cfg = themes_config or ThemesConfig()
     stored = load_themes(con)
     previous = previous_assignment(con)
+    curated = curate(c, stored, cfg, min_size=min_size, member_floor=member_floor)
     identity = identify(c, stored, previous, cfg)
     if cfg.stickiness > 0 and stick_to_previous(c, identity, previous, cfg.stickiness,
                                                 min_size=min_size):
@@ -347,7 +349,22 @@ def save_clustering(
         "new_themes": len(identity.new_labels),
         "faded_themes": len(identity.faded),
         "merged_themes": len(identity.merged),
+        **curated,
     }
+
+
+def curate(c: Clustering, stored: StoredThemes, cfg: ThemesConfig, *, min_size: int,
+           member_floor: float) -> dict:
+    """Split mixed clusters and merge duplicate ones (curate.py) before they are matched;
+    the two parts of a person's split are never merged again."""
+    pos = {t: i for i, t in enumerate(stored.ids)}
+    keep_apart = [(stored.C[pos[a]], stored.C[pos[b]]) for a, b in stored.splits
+                  if a in pos and b in pos]
+    c.labels, stats = curate_themes(
+        c.X, c.labels, merge_similarity=cfg.merge_similarity, merge_share=cfg.merge_share,
+        split_share=cfg.split_share, floor=member_floor, min_size=min_size, keep_apart=keep_apart,
+        closeness=cfg.match_similarity, weights=np.bincount(c.item_rows, minlength=len(c.X)))
+    return stats
 
 
 __all__ = [
