@@ -85,10 +85,8 @@ def theme_line(theme: dict, ctx: DigestContext, config: SlackConfig) -> str:
     line = (f"*{theme['rank']}. {plain(theme['title'], TITLE_MAX)}* — {trend_phrase(theme)}\n"
             f"{' · '.join(parts)}")
     threads = ctx.threads.get(theme["theme_id"], [])
-    if threads:
+    if threads:  # none: the ticket/post counts above already say why; no filler line
         line += f"\nAnswer: {_thread_links(threads)}"
-    elif config.threads_per_theme:
-        line += "\n_No community thread to answer (support tickets only)._"
     if not config.condensed:
         line += f"\n{_score_line(theme)}"
     return clip(line, SECTION_MAX - 100)
