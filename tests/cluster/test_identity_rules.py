@@ -86,13 +86,13 @@ def test_noise_new_texts_and_members_of_themes_gone_tonight_stay_where_they_are(
     assert c.labels.tolist() == [1, NOISE, 1, 0, 0]
 
 
-def test_a_text_shared_by_several_items_is_put_back_once():
-    # Items t2 and t2b carry the same text (row 2).
-    c = clustering(MOVED, item_rows=[0, 1, 2, 2, 3, 4], names=["t0", "t1", "t2", "t2b", "t3",
-                                                               "t4"])
-    before = {**BEFORE, ("forum", "t2b"): 10}
-    assert settle_unexplained(c, identity({0: 10, 1: 20}), before) == 1
-    assert c.labels.tolist() == [0, 0, 0, 1, 1]
+def test_a_text_shared_by_several_items_is_put_back_once_and_the_rest_still_checked():
+    # Items t2 and t2b carry the same text (row 2); t4 (row 4) moved too, and comes after them.
+    c = clustering([0, 0, 1, 1, 1], item_rows=[2, 2, 0, 1, 3, 4],
+                   names=["t2", "t2b", "t0", "t1", "t3", "t4"])
+    before = {**BEFORE, ("forum", "t2b"): 10, ("forum", "t4"): 10}
+    assert settle_unexplained(c, identity({0: 10, 1: 20}), before) == 2
+    assert c.labels.tolist() == [0, 0, 0, 1, 0]
 
 
 # Two stored themes a person split: 1 (about the x axis) and 2 (about the y axis).
@@ -145,3 +145,20 @@ def test_each_split_divides_its_own_cluster():
     assert apply_splits(c, theme_of, stored) == [2, 3]
     assert c.labels.tolist() == [0, 2, 1, 3]
     assert theme_of == {0: 1, 2: 2, 1: 5, 3: 6}
+
+
+def test_a_split_that_needs_no_division_does_not_stop_the_next_one():
+    # A split (7, 8) that cannot apply, for each reason, listed before (1, 2), which does.
+    C = np.eye(4, dtype=np.float32)
+    near_1, near_2, near_7, near_8 = [1, 0.1, 0, 0], [0.1, 1, 0, 0], [0, 0, 1, 0.1], [0, 0, 0.1, 1]
+    cases = [((7, 9), {0: 1, 1: 7}, [0, 0, 1, 1], [near_1, near_2, near_7, near_8]),  # 9 unknown
+             ((7, 8), {0: 1, 1: 7, 2: 8}, [0, 0, 1, 2], [near_1, near_2, near_7, near_8]),
+             ((7, 8), {0: 1, 1: 7}, [0, 0, 1, 1], [near_1, near_2, near_7, near_7])]  # one-sided
+    for first, theme_of, labels, X in cases:
+        stored = StoredThemes([1, 2, 7, 8], C, dict.fromkeys([1, 2, 7, 8], "active"),
+                              splits=[first, (1, 2)])
+        c = clustering(labels, X=vectors(*X))
+        new = max(labels) + 1
+        assert apply_splits(c, theme_of, stored) == [new], first
+        assert c.labels.tolist() == [0, new, *labels[2:]], first
+        assert (theme_of[0], theme_of[new]) == (1, 2), first
