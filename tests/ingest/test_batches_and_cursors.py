@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from feedback_pipeline.authors import BotNames
 from feedback_pipeline.ingest.connector import load_cursor, to_batch
-from feedback_pipeline.ingest.stage import ingest
+from feedback_pipeline.ingest.stage import ingest, save_batch
 from feedback_pipeline.records import Rejection, item_from_mapping
 
 
@@ -47,3 +47,20 @@ def test_configured_bot_names_mark_their_records(warehouse, make_record, write_j
 
     assert warehouse.execute("SELECT external_id, author_is_bot FROM items ORDER BY 1"
                              ).fetchall() == [("1", True), ("2", False)]
+
+
+def test_rejections_are_kept_under_their_source_even_with_a_lone_surrogate(warehouse):
+    # A file record without a source of its own is rejected under the file source's name; a
+    # JSON "\\ud800" escape leaves a lone surrogate in the raw text, which is still kept.
+    batch = to_batch([Rejection(source="", position="line 3", reason="not JSON",
+                                raw='{"body": "\ud800 broken"}'),
+                      Rejection(source="forum-b", position="line 4", reason="no date", raw="{}")])
+
+    stats = save_batch(warehouse, "forum", batch, run_id="r1", salt="s")
+
+    assert stats.rejected == 2
+    assert warehouse.execute(
+        "SELECT source, position, reason, length(raw_hash), raw LIKE '%broken%', run_id "
+        "FROM rejected_items ORDER BY position").fetchall() == [
+        ("forum", "line 3", "not JSON", 32, True, "r1"),
+        ("forum-b", "line 4", "no date", 32, False, "r1")]
