@@ -7,12 +7,15 @@ night; these pin each rule down (cases surviving mutants showed untested, RELIAB
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from feedback_pipeline.cluster.config import ThemesConfig
 from feedback_pipeline.cluster.corpus import Clustering
 from feedback_pipeline.cluster.identity import (
     Identity,
     StoredThemes,
     apply_splits,
+    match_themes,
     settle_unexplained,
 )
 from feedback_pipeline.cluster.model import NOISE
@@ -79,11 +82,12 @@ def test_a_move_into_a_new_cluster_is_undone_unless_it_split_from_the_old_theme(
 
 
 def test_noise_new_texts_and_members_of_themes_gone_tonight_stay_where_they_are():
-    # t0 was noise (no previous theme), t1 is noise tonight, t2's theme 30 has no cluster.
-    c = clustering([1, NOISE, 1, 0, 0])
-    before = previous(t1=10, t2=30, t3=10, t4=10)
-    assert settle_unexplained(c, identity({0: 10, 1: 20}), before) == 0
-    assert c.labels.tolist() == [1, NOISE, 1, 0, 0]
+    # t0 was noise (no previous theme), t1 is noise tonight, t2's theme 30 has no cluster;
+    # t5, after them, moved from theme 10 to 20 unexplained and is put back.
+    c = clustering([1, NOISE, 1, 0, 0, 1])
+    before = previous(t1=10, t2=30, t3=10, t4=10, t5=10)
+    assert settle_unexplained(c, identity({0: 10, 1: 20}), before) == 1
+    assert c.labels.tolist() == [1, NOISE, 1, 0, 0, 0]
 
 
 def test_a_text_shared_by_several_items_is_put_back_once_and_the_rest_still_checked():
@@ -162,3 +166,14 @@ def test_a_split_that_needs_no_division_does_not_stop_the_next_one():
         assert apply_splits(c, theme_of, stored) == [new], first
         assert c.labels.tolist() == [0, new, *labels[2:]], first
         assert (theme_of[0], theme_of[new]) == (1, 2), first
+
+
+def test_matching_accepts_an_overlap_of_exactly_the_configured_share_by_default():
+    # Two tonight's clusters want stored theme 10, both far from its centroid: the one whose
+    # members overlap it by exactly the configured share gets it, even listed second.
+    share = ThemesConfig().match_overlap
+    new_C = np.array([[0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    overlap = np.array([[share / 2], [share]])
+    matched = match_themes(np.array([0, 1]), new_C, [10], np.array([[1, 0, 0]], np.float32),
+                           overlap=overlap)
+    assert matched == {1: (10, pytest.approx(0.0, abs=1e-6))}
