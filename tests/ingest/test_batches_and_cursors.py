@@ -64,3 +64,15 @@ def test_rejections_are_kept_under_their_source_even_with_a_lone_surrogate(wareh
         "FROM rejected_items ORDER BY position").fetchall() == [
         ("forum", "line 3", "not JSON", 32, True, "r1"),
         ("forum-b", "line 4", "no date", 32, False, "r1")]
+
+
+def test_a_rejection_s_position_and_id_are_stored_bounded(warehouse):
+    # Both come from the source (a page URL, a vendor id): at most 200 characters are kept.
+    where, odd_id = "https://forum.example.com/posts.json?" + "page=9&" * 60, "9" * 300
+    batch = to_batch([Rejection(source="forum", position=where, reason="no date", raw="{}",
+                                external_id=odd_id)])
+
+    save_batch(warehouse, "forum", batch, run_id="r1", salt="s")
+
+    assert warehouse.execute("SELECT position, external_id FROM rejected_items").fetchall() == [
+        (where[:200], odd_id[:200])]
