@@ -177,3 +177,13 @@ def test_matching_accepts_an_overlap_of_exactly_the_configured_share_by_default(
     matched = match_themes(np.array([0, 1]), new_C, [10], np.array([[1, 0, 0]], np.float32),
                            overlap=overlap)
     assert matched == {1: (10, pytest.approx(0.0, abs=1e-6))}
+
+
+def test_of_two_clusters_alike_the_stored_theme_the_one_holding_its_members_keeps_its_id():
+    # Both centroids are close enough; cluster 1 holds most of theme 10's members.
+    new_C = np.array([[0.85, np.sqrt(1 - 0.85**2), 0], [0.82, 0, np.sqrt(1 - 0.82**2)]],
+                     dtype=np.float32)
+    overlap = np.array([[0.1], [0.9]])
+    matched = match_themes(np.array([0, 1]), new_C, [10], np.array([[1, 0, 0]], np.float32),
+                           threshold=0.8, overlap=overlap, min_overlap=0.5)
+    assert matched == {1: (10, pytest.approx(0.82, abs=1e-6))}
