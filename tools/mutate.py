@@ -76,7 +76,7 @@ TARGETS = [
     Target("jira", (f"{PKG}/deliver/jira/sink.py", f"{PKG}/deliver/jira/store.py",
                     f"{PKG}/deliver/jira/night.py"),
            ("tests/deliver/test_jira_sync.py", "tests/deliver/test_jira_errors.py",
-            "tests/deliver/test_jira_lineage.py"),
+            "tests/deliver/test_jira_lineage.py", "tests/deliver/test_jira_adopt_many.py"),
            only("deliver.jira.sink", "xǁJiraSinkǁ_unsettled", "xǁJiraSinkǁ_adopt_by_label")
            + only("deliver.jira.store", "x_load_issues", "x_save_issue")
            + only("deliver.jira.night", "xǁJiraNightǁintent", "xǁJiraNightǁsent",

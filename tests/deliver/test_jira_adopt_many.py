@@ -1,0 +1,46 @@
+"""Adopting by label more themes than one search asks for (``JiraSink._adopt_by_label`` asks
+Jira about 50 labels at a time): every issue a lost warehouse had filed is found again, none is
+filed twice (the batching was never exercised with more than 50 themes, RELIABILITY.md)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from feedback_pipeline.deliver.jira import JiraSink
+from feedback_pipeline.warehouse import db
+from feedback_pipeline.warehouse.runs import Run
+
+from .conftest import AS_OF, ranked, seed_theme
+
+THEMES = list(range(1, 56))  # 55: one search of 50 labels and one of 5
+
+
+def test_a_lost_warehouse_adopts_every_issue_of_55_themes_and_files_none_twice(
+        cloud_emu, make_settings, hash_embedder):
+    settings = make_settings(cloud_emu, top_n=len(THEMES), min_score=-10.0,
+                             backlog_match=False)  # the seeded scores go below 0 past rank 30
+    stats = []
+    for day in range(2):  # two fresh warehouses, same Jira
+        con = db.connect(":memory:")
+        try:
+            for theme_id in THEMES:
+                seed_theme(con, theme_id, 3)
+            as_of = AS_OF + timedelta(days=day)
+            stats.append(JiraSink(settings, embedder=hash_embedder).deliver(
+                Run(con, f"n{day}", as_of), ranked(con, THEMES, as_of=as_of)))
+            owners = dict(con.execute("SELECT theme_id, issue_key FROM jira_issues").fetchall())
+        finally:
+            con.close()
+        if day == 0:
+            searches_before = len(cloud_emu.calls("GET", r"/search/jql$"))
+
+    assert stats[0]["created"] == len(THEMES)
+    assert (stats[1]["adopted"], stats[1]["created"]) == (len(THEMES), 0)
+    assert len(cloud_emu.state.issues) == len(THEMES)
+    assert sorted(owners) == THEMES
+    for theme_id, key in owners.items():  # each theme got its own issue back
+        assert f"feedback-theme-{theme_id}" in cloud_emu.state.issues[key]["fields"]["labels"]
+    label_searches = [r.query["jql"][0] for r in cloud_emu.calls("GET", r"/search/jql$")
+                      [searches_before:] if "labels in (" in r.query["jql"][0]]
+    # One query per 50 labels (each read page by page).
+    assert [jql.count("feedback-theme-") for jql in dict.fromkeys(label_searches)] == [50, 5]
