@@ -76,3 +76,21 @@ def test_a_rejection_s_position_and_id_are_stored_bounded(warehouse):
 
     assert warehouse.execute("SELECT position, external_id FROM rejected_items").fetchall() == [
         (where[:200], odd_id[:200])]
+
+
+def test_without_explicit_rules_a_record_may_not_overwrite_another_configured_source(
+        warehouse, make_record, write_jsonl, make_file_source):
+    # The default rules know the sources of this ingest: the desk file's record that says it is
+    # the forum's is rejected, not stored over the forum's own post.
+    forum = make_file_source(write_jsonl("forum.jsonl", [make_record(external_id="p-1",
+                                                                     body="the forum's own")]))
+    desk = make_file_source(write_jsonl("desk.jsonl", [make_record(
+        external_id="p-1", source="forum", body="HIJACK")]), name="desk")
+
+    stats = ingest(warehouse, [forum, desk], run_id="r1")
+
+    assert warehouse.execute("SELECT source, body FROM items").fetchall() == [
+        ("forum", "the forum's own")]
+    assert stats.sources["desk"].rejected == 1
+    (reason,) = warehouse.execute("SELECT reason FROM rejected_items").fetchone()
+    assert "another configured source" in reason
