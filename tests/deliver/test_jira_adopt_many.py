@@ -44,3 +44,26 @@ def test_a_lost_warehouse_adopts_every_issue_of_55_themes_and_files_none_twice(
                       [searches_before:] if "labels in (" in r.query["jql"][0]]
     # One query per 50 labels (each read page by page).
     assert [jql.count("feedback-theme-") for jql in dict.fromkeys(label_searches)] == [50, 5]
+
+
+def test_only_our_own_theme_labels_name_a_theme(cloud_emu, make_settings, hash_embedder):
+    # A person's label on FB-1 that is as long as our prefix and ends in digits
+    # ("sprint-planning" + "2") must not hand theme 2 the wrong issue.
+    settings = make_settings(cloud_emu, backlog_match=False)
+    for day in range(2):  # two fresh warehouses, same Jira
+        con = db.connect(":memory:")
+        try:
+            for theme_id in (1, 2):
+                seed_theme(con, theme_id, 3)
+            as_of = AS_OF + timedelta(days=day)
+            JiraSink(settings, embedder=hash_embedder).deliver(
+                Run(con, f"n{day}", as_of), ranked(con, [1, 2], as_of=as_of))
+            owners = dict(con.execute("SELECT theme_id, issue_key FROM jira_issues").fetchall())
+        finally:
+            con.close()
+        if day == 0:
+            first = owners
+            cloud_emu.state.issues[first[1]]["fields"]["labels"].append("sprint-planning2")
+
+    assert owners == first and first[1] != first[2]
+    assert len(cloud_emu.state.issues) == 2
