@@ -67,3 +67,32 @@ def test_only_our_own_theme_labels_name_a_theme(cloud_emu, make_settings, hash_e
 
     assert owners == first and first[1] != first[2]
     assert len(cloud_emu.state.issues) == 2
+
+
+def test_an_unanswered_create_is_adopted_even_when_the_theme_left_the_ranking(
+        jira_emu, make_settings, warehouse, hash_embedder):
+    from feedback_pipeline.errors import SinkError
+
+    for theme_id in (1, 2):
+        seed_theme(warehouse, theme_id, 3)
+    jira_emu.crash_after_create(delay=10)  # Jira files FB-1, the answer never arrives
+    crash = make_settings(jira_emu, timeout_seconds=2.0, backlog_match=False)
+    try:
+        JiraSink(crash, embedder=hash_embedder).deliver(Run(warehouse, "n0", AS_OF),
+                                                        ranked(warehouse, [1], as_of=AS_OF))
+    except SinkError:
+        pass
+    else:
+        raise AssertionError("the create's timeout was not reported")
+    # The request is on record for the run that sent it, unsettled.
+    assert warehouse.execute("SELECT run_id, status FROM deliveries WHERE delivery_key = "
+                             "'jira:theme:1'").fetchall() == [("n0", "failed")]
+
+    as_of = AS_OF + timedelta(days=1)  # theme 1 is no longer ranked tonight
+    JiraSink(make_settings(jira_emu, backlog_match=False), embedder=hash_embedder).deliver(
+        Run(warehouse, "n1", as_of), ranked(warehouse, [2], as_of=as_of))
+
+    assert warehouse.execute("SELECT theme_id, issue_key, origin FROM jira_issues "
+                             "ORDER BY 1").fetchall() == [(1, "FB-1", "adopted"),
+                                                          (2, "FB-2", "created")]
+    assert len(jira_emu.state.issues) == 2
