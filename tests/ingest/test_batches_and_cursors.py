@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from feedback_pipeline.authors import BotNames
 from feedback_pipeline.ingest.connector import load_cursor, to_batch
+from feedback_pipeline.ingest.source import Source
 from feedback_pipeline.ingest.stage import ingest, save_batch
 from feedback_pipeline.records import Rejection, item_from_mapping
 
@@ -94,3 +95,24 @@ def test_without_explicit_rules_a_record_may_not_overwrite_another_configured_so
     assert stats.sources["desk"].rejected == 1
     (reason,) = warehouse.execute("SELECT reason FROM rejected_items").fetchone()
     assert "another configured source" in reason
+
+
+class _BuggySource(Source):
+    """A source with a bug of its own (not one of our errors)."""
+
+    name = "buggy"
+
+    def fetch(self, cursor):
+        raise KeyError("page_token")
+        yield  # a generator, like every source
+
+
+def test_a_source_s_own_bug_is_reported_as_its_failure_and_the_others_still_run(
+        warehouse, make_record, write_jsonl, make_file_source):
+    forum = make_file_source(write_jsonl("f.jsonl", [make_record(external_id="1")]))
+
+    stats = ingest(warehouse, [_BuggySource(), forum], run_id="r1").as_dict()
+
+    assert stats["failed_sources"] == ["buggy"]
+    assert stats["errors"] == {"buggy": "KeyError: 'page_token'"}
+    assert stats["by_source"]["forum"]["new"] == 1
