@@ -72,11 +72,12 @@ chromium:
 
 # Known vulnerabilities of the pinned set (constraints.txt), from PyPI's advisory data, with
 # pip-audit in a venv of its own (.venv/audit: its dependencies stay out of the project's).
-# A vulnerable pin fails (exit 1). So does an audit that could not be done (exit 3): pip-audit
-# not running, or its advisory service not answering for some pins (offline, or a package mirror
-# without PyPI's per-release JSON API, which is where pip-audit reads the advisories). "Not
-# audited" is never a pass. Accepted vulnerabilities go in AUDIT_IGNORE as `--ignore-vuln ID`,
-# each with its reason (none).
+# pip-audit reads PyPI's per-release JSON; for the pins it could not look up there (a package
+# mirror without that API) tools/audit.py reads the per-project JSON, whose advisories are those
+# of the latest release, so they audit a pin only if it is that release. A vulnerable pin fails
+# (exit 1); so does a pin that could not be audited (3, named) and an audit that reached no
+# advisory data at all (4). "Not audited" is never a pass. Accepted vulnerabilities go in
+# AUDIT_IGNORE as `--ignore-vuln ID`, each with its reason (none).
 AUDIT := $(VENV)/audit
 AUDIT_IGNORE :=
 
@@ -84,35 +85,13 @@ $(AUDIT)/bin/pip-audit:
 	$(PY) -m venv $(AUDIT)
 	$(AUDIT)/bin/pip install --quiet pip-audit==2.10.1
 
-define AUDIT_VERDICT
-import json, sys
-try:
-    deps = json.load(open(sys.argv[1]))["dependencies"]
-except (OSError, ValueError, KeyError):
-    print("make audit: FAILED: pip-audit did not run (" + open(sys.argv[2]).read().strip()[-300:]
-          + "); dependencies NOT AUDITED")
-    sys.exit(3)
-bad = [d for d in deps if d.get("vulns")]
-skipped = [d for d in deps if d.get("skip_reason")]
-for d in bad:
-    for v in d["vulns"]:
-        print(f"VULNERABLE {d['name']}=={d['version']}: {v['id']} "
-              f"(fixed in {', '.join(v['fix_versions']) or 'no release yet'})")
-print(f"make audit: {len(deps) - len(skipped)} of {len(deps)} pins audited, {len(bad)} vulnerable")
-if skipped:
-    print(f"make audit: FAILED: {len(skipped)} pins NOT AUDITED, the advisory service did not "
-          f"answer for them (e.g. {skipped[0]['skip_reason']}); pip-audit needs PyPI's JSON API "
-          "(https://pypi.org/pypi/NAME/VERSION/json) to answer")
-sys.exit(1 if bad else 3 if skipped else 0)
-endef
-export AUDIT_VERDICT
-
 audit: $(AUDIT)/bin/pip-audit
 	@rm -f $(AUDIT)/report.json
 	@$(AUDIT)/bin/pip-audit --no-deps --disable-pip -r constraints.txt --vulnerability-service pypi \
 		--format json --output $(AUDIT)/report.json --progress-spinner off $(AUDIT_IGNORE) \
 		2>$(AUDIT)/stderr.log || true
-	@$(AUDIT)/bin/python -c "$$AUDIT_VERDICT" $(AUDIT)/report.json $(AUDIT)/stderr.log
+	@$(AUDIT)/bin/python tools/audit.py $(AUDIT)/report.json $(AUDIT)/stderr.log constraints.txt \
+		$(AUDIT_IGNORE)
 
 # Mutation testing (mutmut) of redaction, ingest and cursors, theme identity, the Jira and Slack
 # sinks and the outbox, each against its fast unit tests; not part of CI (an hour or more on 2

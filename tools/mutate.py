@@ -3,8 +3,10 @@
 Each target is one module group mutated by mutmut 3 and tested only by its fast unit tests, so a
 surviving mutant means those tests miss a change in behaviour. mutmut reads its settings from the
 working directory, so every target runs in a scratch directory of its own
-(``.mutate/<target>/``, kept between runs: mutmut resumes and only re-tests what changed) that
-links the checkout's ``src``, ``tests`` and ``warehouse`` and holds a generated ``setup.cfg``.
+(``.mutate/<target>/``, kept between runs) that links the checkout's ``src``, ``tests`` and
+``warehouse`` and holds a generated ``setup.cfg``. mutmut re-tests every mutant it is named, so a
+run names only the target's mutants not yet tested (mutmut forgets its results when the settings
+or the mutated code change): a run stopped by its time budget goes on where it stopped.
 
     python tools/mutate.py                  # every target
     python tools/mutate.py redact outbox    # some
@@ -68,20 +70,21 @@ TARGETS = [
     # Each identity mutant runs up to 15 clustering tests (~20 s).
     Target("identity", (f"{PKG}/cluster/identity.py",),
            ("tests/cluster/test_themes_match.py", "tests/cluster/test_themes_lifecycle.py",
-            "tests/cluster/test_theme_resolution.py"),
+            "tests/cluster/test_theme_resolution.py", "tests/cluster/test_identity_rules.py"),
            only("cluster.identity", "x_match_themes", "x_settle_unexplained", "x_apply_splits",
                 "xǁStoredThemesǁresolve")),
     Target("jira", (f"{PKG}/deliver/jira/sink.py", f"{PKG}/deliver/jira/store.py",
                     f"{PKG}/deliver/jira/night.py"),
            ("tests/deliver/test_jira_sync.py", "tests/deliver/test_jira_errors.py",
-            "tests/deliver/test_jira_lineage.py"),
+            "tests/deliver/test_jira_lineage.py", "tests/deliver/test_jira_adopt_many.py"),
            only("deliver.jira.sink", "xǁJiraSinkǁ_unsettled", "xǁJiraSinkǁ_adopt_by_label")
            + only("deliver.jira.store", "x_load_issues", "x_save_issue")
            + only("deliver.jira.night", "xǁJiraNightǁintent", "xǁJiraNightǁsent",
                   "xǁJiraNightǁfailed")),
     Target("slack", (f"{PKG}/deliver/slack/sink.py", f"{PKG}/deliver/slack/state.py"),
            ("tests/deliver/test_slack_sink.py", "tests/deliver/test_slack_digest.py",
-            "tests/deliver/test_slack_webhook.py", "tests/deliver/test_slack_update.py"),
+            "tests/deliver/test_slack_webhook.py", "tests/deliver/test_slack_update.py",
+            "tests/deliver/test_slack_state.py"),
            only("deliver.slack.sink", "xǁSlackDigestSinkǁ_find_posted",
                 "xǁSlackDigestSinkǁ_send", "xǁSlackDigestSinkǁ_deliver_webhook")
            + only("deliver.slack.state", "x_load_row", "x_record_intent", "x_record_message",
@@ -204,8 +207,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.report:
             lines.append(summary(target, results(work, target), 0))
             continue
-        done = mutmut(work, "run", "--max-children", str(args.max_children), *target.functions,
-                      minutes=args.minutes)
+        earlier = results(work, target)
+        todo = sorted(n for n, s in earlier.items() if s == "not checked") if earlier \
+            else list(target.functions)
+        if earlier and not todo:
+            print("every mutant already tested (--fresh to test them again)")
+            done = subprocess.CompletedProcess([], 0)
+        else:
+            done = mutmut(work, "run", "--max-children", str(args.max_children), *todo,
+                          minutes=args.minutes)
         seconds = time.monotonic() - start
         if done.returncode not in (0, 1):
             print(f"mutmut failed for {target.name} (exit {done.returncode})", file=sys.stderr)

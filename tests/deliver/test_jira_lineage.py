@@ -222,15 +222,17 @@ def test_revival_of_a_done_issue_is_left_to_the_resurgence_comment(
 
 def test_crash_between_link_and_recording_then_rerun_keeps_one_link(
         cloud_emu, make_settings, warehouse, hash_embedder):
-    settings = make_settings(cloud_emu, timeout_seconds=0.5)
+    # Only the crash night has a short timeout, well under the emulator's delay.
+    settings = make_settings(cloud_emu)
     seed_theme(warehouse, 1, 6)
     seed_theme(warehouse, 2, 5)
     night(warehouse, settings, [1, 2], hash_embedder)
     merge(warehouse, 2, into=1, run="c1")
-    cloud_emu.crash_after_link(delay=1.5)
+    cloud_emu.crash_after_link(delay=10)
 
     with pytest.raises(SinkError, match="timeout during link on FB-2"):
-        night(warehouse, settings, [1], hash_embedder, day=1)
+        night(warehouse, make_settings(cloud_emu, timeout_seconds=2.0), [1], hash_embedder,
+              day=1)
     assert len(cloud_emu.links_between("FB-2", "FB-1")) == 1  # Jira has it; we do not know
     assert cloud_emu.state.comments["FB-2"] == []
     assert lineage_rows(warehouse) == [(2, "merged_into", 1, "link", "FB-2", "FB-1", "failed")]

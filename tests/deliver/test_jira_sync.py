@@ -76,11 +76,13 @@ def test_outbox_row_is_pending_before_the_create_call(cloud_emu, make_settings, 
 
 def test_crash_between_create_and_recording_then_rerun_keeps_one_issue(
         jira_emu, make_settings, warehouse, hash_embedder):
-    settings = make_settings(jira_emu, timeout_seconds=0.5)
+    # Only the crash night has a short timeout, well under the emulator's delay; the rerun
+    # has the generous one (a busy machine must not time it out).
+    crash = make_settings(jira_emu, timeout_seconds=2.0)
     seed_theme(warehouse, 1, 5)
-    jira_emu.crash_after_create(delay=1.5)
+    jira_emu.crash_after_create(delay=10)
     with pytest.raises(SinkError, match="timeout during create"):
-        night(warehouse, settings, [1], hash_embedder)
+        night(warehouse, crash, [1], hash_embedder)
     assert len(jira_emu.state.issues) == 1  # Jira has it; the warehouse does not
     assert warehouse.execute("SELECT count(*) FROM jira_issues").fetchone() == (0,)
     assert len(jira_emu.calls("POST", r"/issue$")) == 1  # the create was not retried
@@ -89,7 +91,7 @@ def test_crash_between_create_and_recording_then_rerun_keeps_one_issue(
                                    "FROM jira_events WHERE event = 'failed'").fetchall()
     assert failure[0] == 1 and failure[1] is None and failure[3]
     assert failure[2].startswith("timeout during create")
-    stats = night(warehouse, settings, [1], hash_embedder, day=1)
+    stats = night(warehouse, make_settings(jira_emu), [1], hash_embedder, day=1)
     assert (stats["adopted"], stats["created"]) == (1, 0)
     assert len(jira_emu.state.issues) == 1
     assert warehouse.execute("SELECT issue_key, origin FROM jira_issues").fetchall() == \

@@ -28,11 +28,13 @@ def test_contract_timed_out_create_is_found_although_search_lags(cloud, make_set
     with JiraEmulator(cloud=cloud) as emu:
         backlog = [emu.add_issue(f"Someone's issue {n}") for n in range(3)]
         emu.search_lag = 50  # from now on, new issues stay out of search for 50 searches
-        settings = make_settings(emu, timeout_seconds=0.5, backlog_match=False)
+        # Only the crash night has a short timeout, well under the emulator's delay.
+        settings = make_settings(emu, backlog_match=False)
         seed_theme(warehouse, 1, 5)
-        emu.crash_after_create(delay=1.5)
+        emu.crash_after_create(delay=10)
         with pytest.raises(SinkError, match="timeout during create"):
-            night(warehouse, settings, [1], hash_embedder)
+            night(warehouse, make_settings(emu, timeout_seconds=2.0, backlog_match=False), [1],
+                  hash_embedder)
         emu.add_issue("Filed by a person meanwhile")  # keys go on being allocated
         assert len(emu.issues_with_label("feedback-theme-1")) == 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from feedback_pipeline.deliver.outbox import (
     note_error,
+    payload,
     record,
     set_external_ref,
     settle,
@@ -59,3 +60,16 @@ def test_outcome_external_ref_and_errors(warehouse):
     assert unsettled_themes(warehouse, "jira", "jira:lineage:") == set()
     set_external_ref(warehouse, "jira:theme:2", None)
     assert _row(warehouse, "jira:theme:2")[4] is None
+
+
+def test_payload_is_the_request_last_recorded_under_the_key(warehouse):
+    # What crash recovery re-reads (deliver/jira/recover.py): the latest request, or None.
+    assert payload(warehouse, "jira:theme:7") is None
+    args = {"sink": "jira", "theme_id": 7, "status": "pending"}
+    record(warehouse, "jira:theme:7", run_id="r1", payload={"create": {"n": 1}}, **args)
+    record(warehouse, "jira:theme:7", run_id="r2", payload={"create": {"n": 2}, "after_key": 41},
+           **args)
+    record(warehouse, "jira:theme:8", run_id="r2", payload={"create": {"n": 3}},
+           **{**args, "theme_id": 8})
+    assert payload(warehouse, "jira:theme:7") == {"create": {"n": 2}, "after_key": 41}
+    assert payload(warehouse, "jira:theme:9") is None

@@ -46,5 +46,5 @@ def test_unreachable_webhook_is_a_connection_error_saying_so(
     with pytest.raises(SlackDeliveryError) as caught:
         sink.deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
 
-    assert caught.value.code == "connection_error"
+    assert (caught.value.code, caught.value.channel) == ("connection_error", "(incoming webhook)")
     assert "Slack could not be reached at the webhook URL (URLError)" in str(caught.value)

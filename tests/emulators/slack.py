@@ -339,6 +339,10 @@ class SlackEmulator:
                     entry = LoggedRequest("webhook", self.path, headers, params)
                     emu.requests.append(entry)
                     fault = emu._take_fault("webhook")
+                    if fault and fault.error == "raw_reply":  # verbatim: a proxy's own page
+                        entry.status, entry.error = fault.status, "raw_reply"
+                        self._reply(fault.status, fault.extra["raw"], content_type="text/html")
+                        return
                     if fault:
                         entry.status, entry.error = (fault.status if fault.status != 200 else 404,
                                                      fault.error)

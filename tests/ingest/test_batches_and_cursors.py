@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from feedback_pipeline.authors import BotNames
 from feedback_pipeline.ingest.connector import load_cursor, to_batch
-from feedback_pipeline.ingest.stage import ingest
+from feedback_pipeline.ingest.source import Source
+from feedback_pipeline.ingest.stage import ingest, save_batch
 from feedback_pipeline.records import Rejection, item_from_mapping
 
 
@@ -47,3 +48,71 @@ def test_configured_bot_names_mark_their_records(warehouse, make_record, write_j
 
     assert warehouse.execute("SELECT external_id, author_is_bot FROM items ORDER BY 1"
                              ).fetchall() == [("1", True), ("2", False)]
+
+
+def test_rejections_are_kept_under_their_source_even_with_a_lone_surrogate(warehouse):
+    # A file record without a source of its own is rejected under the file source's name; a
+    # JSON "\\ud800" escape leaves a lone surrogate in the raw text, which is still kept.
+    batch = to_batch([Rejection(source="", position="line 3", reason="not JSON",
+                                raw='{"body": "\ud800 broken"}'),
+                      Rejection(source="forum-b", position="line 4", reason="no date", raw="{}")])
+
+    stats = save_batch(warehouse, "forum", batch, run_id="r1", salt="s")
+
+    assert stats.rejected == 2
+    assert warehouse.execute(
+        "SELECT source, position, reason, length(raw_hash), raw LIKE '%broken%', run_id "
+        "FROM rejected_items ORDER BY position").fetchall() == [
+        ("forum", "line 3", "not JSON", 32, True, "r1"),
+        ("forum-b", "line 4", "no date", 32, False, "r1")]
+
+
+def test_a_rejection_s_position_and_id_are_stored_bounded(warehouse):
+    # Both come from the source (a page URL, a vendor id): at most 200 characters are kept.
+    where, odd_id = "https://forum.example.com/posts.json?" + "page=9&" * 60, "9" * 300
+    batch = to_batch([Rejection(source="forum", position=where, reason="no date", raw="{}",
+                                external_id=odd_id)])
+
+    save_batch(warehouse, "forum", batch, run_id="r1", salt="s")
+
+    assert warehouse.execute("SELECT position, external_id FROM rejected_items").fetchall() == [
+        (where[:200], odd_id[:200])]
+
+
+def test_without_explicit_rules_a_record_may_not_overwrite_another_configured_source(
+        warehouse, make_record, write_jsonl, make_file_source):
+    # The default rules know the sources of this ingest: the desk file's record that says it is
+    # the forum's is rejected, not stored over the forum's own post.
+    forum = make_file_source(write_jsonl("forum.jsonl", [make_record(external_id="p-1",
+                                                                     body="the forum's own")]))
+    desk = make_file_source(write_jsonl("desk.jsonl", [make_record(
+        external_id="p-1", source="forum", body="HIJACK")]), name="desk")
+
+    stats = ingest(warehouse, [forum, desk], run_id="r1")
+
+    assert warehouse.execute("SELECT source, body FROM items").fetchall() == [
+        ("forum", "the forum's own")]
+    assert stats.sources["desk"].rejected == 1
+    (reason,) = warehouse.execute("SELECT reason FROM rejected_items").fetchone()
+    assert "another configured source" in reason
+
+
+class _BuggySource(Source):
+    """A source with a bug of its own (not one of our errors)."""
+
+    name = "buggy"
+
+    def fetch(self, cursor):
+        raise KeyError("page_token")
+        yield  # a generator, like every source
+
+
+def test_a_source_s_own_bug_is_reported_as_its_failure_and_the_others_still_run(
+        warehouse, make_record, write_jsonl, make_file_source):
+    forum = make_file_source(write_jsonl("f.jsonl", [make_record(external_id="1")]))
+
+    stats = ingest(warehouse, [_BuggySource(), forum], run_id="r1").as_dict()
+
+    assert stats["failed_sources"] == ["buggy"]
+    assert stats["errors"] == {"buggy": "KeyError: 'page_token'"}
+    assert stats["by_source"]["forum"]["new"] == 1
