@@ -14,6 +14,8 @@ from feedback_pipeline.deliver.slack import SlackDeliveryError, SlackDigestSink
 from feedback_pipeline.deliver.slack import sink as sink_module
 from feedback_pipeline.warehouse.runs import Run
 
+from .conftest import seed_ranked
+
 AS_OF = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
 KEY = "slack:digest:2026-11-20"
 TOTALS = {"items": 120, "themes": 2, "new_items": 14}
@@ -24,9 +26,11 @@ class Crash(BaseException):
 
 
 @pytest.fixture
-def ranking(make_ranked_theme):
-    return [make_ranked_theme(theme_id=1, rank=1, title="CSV export times out"),
-            make_ranked_theme(theme_id=2, rank=2, title="Dark mode for the dashboard")]
+def ranking(make_ranked_theme, warehouse):
+    themes = [make_ranked_theme(theme_id=1, rank=1, title="CSV export times out"),
+              make_ranked_theme(theme_id=2, rank=2, title="Dark mode for the dashboard")]
+    seed_ranked(warehouse, themes)  # the digest reads its counts from the warehouse
+    return themes
 
 
 def crash_at(monkeypatch, point: str) -> None:
