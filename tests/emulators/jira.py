@@ -54,6 +54,21 @@ FIELDS = [
 ]
 
 
+def _with_fields(issue: dict, asked: list[str], jql_endpoint: bool) -> dict:
+    """The issue as a search answers it, given the `fields` asked for."""
+    if not asked:
+        if jql_endpoint:
+            return {"id": issue["id"]}
+        asked = ["*navigable"]
+    if asked == ["id"]:
+        return {"id": issue["id"]}
+    every = {"*all", "*navigable"} & set(asked) or all(f.startswith("-") for f in asked)
+    left_out = {f[1:] for f in asked if f.startswith("-")}
+    fields = {k: v for k, v in issue["fields"].items()
+              if (every or k in asked) and k not in left_out}
+    return {"id": issue["id"], "key": issue["key"], "self": issue["self"], "fields": fields}
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
@@ -369,6 +384,12 @@ class JiraEmulator:
         if order:
             hits.sort(key=lambda i: int(i["id"]), reverse=(order.group(2) or "").upper() == "DESC")
         size = min(int(query.get("maxResults", ["50"])[0]), self.page_size)
+        # Jira answers only the fields asked for (`fields`, repeatable, comma-separated):
+        # `*all` / `*navigable` (every field here is navigable), names, `-name` to leave one
+        # out; names it does not know are ignored. Asked for none, /search/jql answers issue
+        # ids only and /search (Server) the navigable fields.
+        asked = [f for v in query.get("fields", []) for f in v.split(",") if f]
+        hits = [_with_fields(i, asked, jql_endpoint) for i in hits]
         if jql_endpoint:
             start = int(query.get("nextPageToken", ["0"])[0])
             page = hits[start:start + size]
