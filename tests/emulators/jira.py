@@ -54,12 +54,11 @@ FIELDS = [
 ]
 
 
-def _with_fields(issue: dict, asked: list[str], jql_endpoint: bool) -> dict:
-    """The issue as a search answers it, given the `fields` asked for."""
-    if not asked:
-        if jql_endpoint:
-            return {"id": issue["id"]}
-        asked = ["*navigable"]
+def _with_fields(issue: dict, query: dict, default: str) -> dict:
+    """The issue as Jira answers it, given the `fields` asked for (repeatable, comma-separated):
+    `*all` / `*navigable` (every field here is navigable), names, `-name` to leave one out;
+    names it does not know are ignored. Asked for none: ``default``."""
+    asked = [f for v in query.get("fields", []) for f in v.split(",") if f] or [default]
     if asked == ["id"]:
         return {"id": issue["id"]}
     every = {"*all", "*navigable"} & set(asked) or all(f.startswith("-") for f in asked)
@@ -282,8 +281,8 @@ class JiraEmulator:
             return 404, {"errorMessages": ["Issue does not exist or you do not have permission "
                                            "to see it."], "errors": {}}, {}
         key, sub = issue["key"], m.group(2)
-        if sub is None and method == "GET":
-            return 200, issue, {}
+        if sub is None and method == "GET":  # all fields unless asked for some
+            return 200, _with_fields(issue, query, "*all"), {}
         if sub is None and method == "PUT":
             fields = body.get("fields") or {}
             errors = self._validate(fields)
@@ -384,12 +383,9 @@ class JiraEmulator:
         if order:
             hits.sort(key=lambda i: int(i["id"]), reverse=(order.group(2) or "").upper() == "DESC")
         size = min(int(query.get("maxResults", ["50"])[0]), self.page_size)
-        # Jira answers only the fields asked for (`fields`, repeatable, comma-separated):
-        # `*all` / `*navigable` (every field here is navigable), names, `-name` to leave one
-        # out; names it does not know are ignored. Asked for none, /search/jql answers issue
-        # ids only and /search (Server) the navigable fields.
-        asked = [f for v in query.get("fields", []) for f in v.split(",") if f]
-        hits = [_with_fields(i, asked, jql_endpoint) for i in hits]
+        # Asked for no fields, /search/jql answers issue ids only, /search (Server) the
+        # navigable fields.
+        hits = [_with_fields(i, query, "id" if jql_endpoint else "*navigable") for i in hits]
         if jql_endpoint:
             start = int(query.get("nextPageToken", ["0"])[0])
             page = hits[start:start + size]
