@@ -96,3 +96,9 @@ def test_an_unanswered_create_is_adopted_even_when_the_theme_left_the_ranking(
                              "ORDER BY 1").fetchall() == [(1, "FB-1", "adopted"),
                                                           (2, "FB-2", "created")]
     assert len(jira_emu.state.issues) == 2
+    # What the adoption read from the label search is what Jira holds (theme 1 is not ranked,
+    # so no refresh rewrote it): the search asked for the fields it reads.
+    fb1 = jira_emu.state.issues["FB-1"]["fields"]
+    assert warehouse.execute("SELECT last_summary, last_priority FROM jira_issues WHERE "
+                             "theme_id = 1").fetchone() == (fb1["summary"],
+                                                            fb1["priority"]["name"])

@@ -54,6 +54,20 @@ FIELDS = [
 ]
 
 
+def _with_fields(issue: dict, query: dict, default: str) -> dict:
+    """The issue as Jira answers it, given the `fields` asked for (repeatable, comma-separated):
+    `*all` / `*navigable` (every field here is navigable), names, `-name` to leave one out;
+    names it does not know are ignored. Asked for none: ``default``."""
+    asked = [f for v in query.get("fields", []) for f in v.split(",") if f] or [default]
+    if asked == ["id"]:
+        return {"id": issue["id"]}
+    every = {"*all", "*navigable"} & set(asked) or all(f.startswith("-") for f in asked)
+    left_out = {f[1:] for f in asked if f.startswith("-")}
+    fields = {k: v for k, v in issue["fields"].items()
+              if (every or k in asked) and k not in left_out}
+    return {"id": issue["id"], "key": issue["key"], "self": issue["self"], "fields": fields}
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
@@ -267,8 +281,8 @@ class JiraEmulator:
             return 404, {"errorMessages": ["Issue does not exist or you do not have permission "
                                            "to see it."], "errors": {}}, {}
         key, sub = issue["key"], m.group(2)
-        if sub is None and method == "GET":
-            return 200, issue, {}
+        if sub is None and method == "GET":  # all fields unless asked for some
+            return 200, _with_fields(issue, query, "*all"), {}
         if sub is None and method == "PUT":
             fields = body.get("fields") or {}
             errors = self._validate(fields)
@@ -369,6 +383,9 @@ class JiraEmulator:
         if order:
             hits.sort(key=lambda i: int(i["id"]), reverse=(order.group(2) or "").upper() == "DESC")
         size = min(int(query.get("maxResults", ["50"])[0]), self.page_size)
+        # Asked for no fields, /search/jql answers issue ids only, /search (Server) the
+        # navigable fields.
+        hits = [_with_fields(i, query, "id" if jql_endpoint else "*navigable") for i in hits]
         if jql_endpoint:
             start = int(query.get("nextPageToken", ["0"])[0])
             page = hits[start:start + size]

@@ -116,3 +116,45 @@ def test_a_source_s_own_bug_is_reported_as_its_failure_and_the_others_still_run(
     assert stats["failed_sources"] == ["buggy"]
     assert stats["errors"] == {"buggy": "KeyError: 'page_token'"}
     assert stats["by_source"]["forum"]["new"] == 1
+
+
+class _PagedSource(Source):
+    """A source whose one fetch yields the pages given, as a paged API may (a record edited
+    while it is read shows up again on a later page, newer or older)."""
+
+    name = "forum"
+
+    def __init__(self, pages):
+        self.pages = pages
+
+    def fetch(self, cursor):
+        for n, page in enumerate(self.pages, 1):
+            yield to_batch([item_from_mapping(r, max_body_chars=1_000) for r in page],
+                           cursor=f"page {n}")
+
+
+def test_the_run_summary_counts_each_record_a_fetch_met_twice_once_as_stored(
+        warehouse, make_record):
+    def post(external_id, day, body):
+        return make_record(external_id=external_id, body=body,
+                           updated_at=f"2024-05-{day:02d}T10:00:00Z")
+
+    pages = [
+        [post("1", 3, "one, edited"), post("2", 1, "two")],
+        # 1 again but older than the version stored (dropped); 2 newer (stored over page 1's);
+        # 3 new; 4 twice on the same page (the older one superseded within the page).
+        [post("1", 1, "one"), post("2", 4, "two, edited"), post("3", 2, "three"),
+         post("4", 1, "four"), post("4", 2, "four, edited")],
+        [post("3", 5, "three, edited")],  # stored over page 2's
+    ]
+
+    stats = ingest(warehouse, [_PagedSource(pages)], run_id="r1").as_dict()
+
+    # Every record fetched is either stored (once per record) or superseded.
+    assert stats["by_source"]["forum"] == {
+        "fetched": 8, "new": 4, "changed": 0, "unchanged": 0, "stored": 4, "rejected": 0,
+        "superseded": 4, "error": None, "warnings": []}
+    assert (stats["fetched"], stats["stored"], stats["superseded"]) == (8, 4, 4)
+    assert warehouse.execute("SELECT external_id, body FROM items ORDER BY 1").fetchall() == [
+        ("1", "one, edited"), ("2", "two, edited"), ("3", "three, edited"),
+        ("4", "four, edited")]
