@@ -312,3 +312,32 @@ def test_outbox_files_are_readable_utf8_json_and_jira_files_only_when_asked(
     OutboxFiles(deliver_config).deliver(Run(warehouse, "r2", AS_OF), ranking, TOTALS)
     assert [p.name for p in (outbox / "jira").iterdir()] and all(
         not p.name.endswith(".tmp") for p in outbox.rglob("*"))
+
+
+def test_dry_run_digest_announces_a_shipped_theme_once_with_its_jira_link(
+        warehouse, make_ranked_theme, tmp_path):
+    from datetime import timedelta
+
+    from feedback_pipeline.deliver.slack.queries import mark_shipped
+
+    config = DeliverConfig(outbox=tmp_path / "outbox",
+                           jira=JiraConfig(top_n=0, server="https://jira.example.com"),
+                           slack=SlackConfig(top_n=5))
+    ranking = [make_ranked_theme(theme_id=i, rank=r, title=f"Theme {i}")
+               for r, i in enumerate([7, 3, 9], start=1)]
+    mark_shipped(warehouse, 9, AS_OF - timedelta(days=1), jira_key="FB-9")
+
+    deliver_dry_run(warehouse, ranking, config, run_id="r1", as_of=AS_OF, totals=TOTALS)
+    day1 = json.loads((config.outbox / "slack" / "digest-2024-06-30.json").read_text("utf-8"))
+    next_day = AS_OF + timedelta(days=1)
+    deliver_dry_run(warehouse, ranking, config, run_id="r2", as_of=next_day, totals=TOTALS)
+    day2 = json.loads((config.outbox / "slack" / "digest-2024-07-01.json").read_text("utf-8"))
+
+    shipped1 = [t for t in section_texts(day1["blocks"]) if "Shipped" in t]
+    assert len(shipped1) == 1 and "*theme 9*" in shipped1[0]  # no themes row: named by its id
+    assert "<https://jira.example.com/browse/FB-9|FB-9>" in shipped1[0]
+    assert warehouse.execute("SELECT announced_in FROM slack_shipped WHERE theme_id = 9"
+                             ).fetchone() == ("slack:digest:2024-06-30",)
+    texts2 = section_texts(day2["blocks"])
+    assert not any("theme 9" in t for t in texts2)
+    assert any("Nothing shipped" in t for t in texts2)
