@@ -17,7 +17,7 @@ import pytest
 from feedback_pipeline.rank.score import latest_ranking
 from feedback_pipeline.rank.trends import trend_phrase
 from feedback_pipeline.report.html import collect_report, render_report
-from feedback_pipeline.report.summary import dominant_type
+from feedback_pipeline.report.summary import type_share
 from feedback_pipeline.warehouse import db
 
 from .browser import Chromium, Page
@@ -255,5 +255,5 @@ def test_an_empty_ranking_loads_without_errors(chromium_binary, tmp_path):
     ({"untyped": 3}, ("untyped", 0)),
     ({}, ("untyped", 0)),
 ])
-def test_dominant_type(counts, expected):
-    assert dominant_type(counts) == expected
+def test_type_share(counts, expected):
+    assert type_share(counts) == expected

@@ -116,6 +116,17 @@ class ItemTypeClassifier:
         return [TYPES[s if f else b] for b, s, f in zip(best, second, flip, strict=True)]
 
 
+def dominant_type(counts: dict[str, int]) -> tuple[str | None, int, int]:
+    """(the type most items have, its count, the typed total) of a theme's type counts; the type
+    is None on a tie or when no item is typed. One rule for the Jira issue type and the report."""
+    typed = sorted(((k, n) for k, n in counts.items() if k != "untyped" and n),
+                   key=lambda kv: (-kv[1], kv[0]))
+    total = sum(n for _k, n in typed)
+    if not typed or (len(typed) > 1 and typed[0][1] == typed[1][1]):
+        return None, typed[0][1] if typed else 0, total
+    return typed[0][0], typed[0][1], total
+
+
 def classify_pending(con: duckdb.DuckDBPyConnection, embedder: Embedder,
                      classifier: ItemTypeClassifier | None = None) -> dict:
     """Type every kept, embedded item that has no type yet; return counts per type."""
@@ -141,4 +152,5 @@ def classify_pending(con: duckdb.DuckDBPyConnection, embedder: Embedder,
     return {"typed": len(types), **{t: types.count(t) for t in TYPES}}
 
 
-__all__ = ["TYPES", "ItemTypeClassifier", "classify_pending", "lexical_cues", "load_prototypes"]
+__all__ = ["TYPES", "ItemTypeClassifier", "classify_pending", "dominant_type", "lexical_cues",
+           "load_prototypes"]

@@ -7,6 +7,7 @@ the rows when a column's header button is pressed.
 
 from __future__ import annotations
 
+from feedback_pipeline.embed.item_types import dominant_type
 from feedback_pipeline.report.cards import TREND_HELP, e, link, text, trend_flag, trend_span
 from feedback_pipeline.report.data import ReportData
 
@@ -21,23 +22,18 @@ COLUMNS = (("rank", "Rank", "number", "ascending"), ("title", "Theme", "text", "
            ("jira", "Jira", "text", "ascending"))
 
 
-def dominant_type(counts: dict[str, int]) -> tuple[str, int]:
+def type_share(counts: dict[str, int]) -> tuple[str, int]:
     """The item type most members have and its share in percent; ('mixed', share) on a tie,
     ('untyped', 0) when no member has a type."""
-    typed = sorted(((k, n) for k, n in counts.items() if k != "untyped" and n),
-                   key=lambda kv: (-kv[1], kv[0]))
-    total = sum(n for _k, n in typed)
-    if not typed:
+    kind, n, total = dominant_type(counts)
+    if not total:
         return "untyped", 0
-    share = round(100 * typed[0][1] / total)
-    if len(typed) > 1 and typed[0][1] == typed[1][1]:
-        return "mixed", share
-    return typed[0][0], share
+    return kind or "mixed", round(100 * n / total)
 
 
 def _row(theme: dict, data: ReportData) -> str:
     tid = theme["theme_id"]
-    kind, share = dominant_type(data.types.get(tid, {}))
+    kind, share = type_share(data.types.get(tid, {}))
     type_cell = (f"{e(kind)} <span class=\"share\">{share}%</span>" if kind not in
                  ("untyped", "mixed") else e(kind))
     key, url = data.jira.get(tid, (None, None))
@@ -111,4 +107,4 @@ def shipped_section(data: ReportData) -> str:
             f'<ul class="shipped-list">{"".join(items)}</ul></section>')
 
 
-__all__ = ["COLUMNS", "dominant_type", "flag_lists", "shipped_section", "summary_table"]
+__all__ = ["COLUMNS", "flag_lists", "shipped_section", "summary_table", "type_share"]

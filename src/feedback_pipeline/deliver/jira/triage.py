@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 
 from feedback_pipeline.deliver.jira.config import JiraConfig, UrgencyRule
+from feedback_pipeline.embed.item_types import dominant_type
 from feedback_pipeline.rank.trends import trend_phrase
 
 ITEM_TYPE_WORDS = {"problem": "describe a problem", "request": "ask for something",
@@ -63,16 +64,13 @@ def type_counts(theme: dict) -> dict[str, int]:
 
 def decide_issue_type(theme: dict, config: JiraConfig) -> Decision:
     """The issue type from the dominant item type (ties and untyped themes: the default)."""
-    counts = type_counts(theme)
-    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
-    total = sum(counts.values())
-    if ranked and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
-        kind, n = ranked[0]
+    kind, n, total = dominant_type(type_counts(theme))
+    if kind is not None:
         words = f"{n} of {total} typed reports {ITEM_TYPE_WORDS.get(kind, kind)}"
         if kind in config.issue_types:
             return Decision(config.issue_types[kind], words, kind)
         return Decision(config.issue_type, f"{words} (no mapping for {kind})", "default")
-    why = "no item types known" if not ranked else "no single dominant item type"
+    why = "no item types known" if not total else "no single dominant item type"
     return Decision(config.issue_type, why, "default")
 
 
