@@ -74,7 +74,7 @@ class SlackConfig(Section):
     @classmethod
     def _kind_spelling(cls, v: object) -> object:
         # The warehouse spells them community_post / support_ticket; accept those too.
-        spelled = {"community_post": "community", "support_ticket": "support"}
+        spelled = {stored: kind for kind, stored in KIND_OF.items()}
         return [spelled.get(k, k) for k in v] if isinstance(v, list) else v
 
     @field_validator("report_url")
