@@ -32,7 +32,7 @@ from feedback_pipeline.ingest.sources import build_sources
 from feedback_pipeline.ingest.stage import ingest
 from feedback_pipeline.rank.score import rank_themes
 from feedback_pipeline.rank.trends import compute_trends
-from feedback_pipeline.warehouse.runs import Run, new_items_since_last_completed
+from feedback_pipeline.warehouse.runs import Run
 
 
 def embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
@@ -140,26 +140,24 @@ def stage_deliver(run: Run, settings: Settings, ranking: list[dict]) -> dict:
     deliver = settings.deliver
     # A theme that needs review (rank.min_coherence) is shown in the report, never sent.
     ranking = [t for t in ranking if not t.get("needs_review")]
-    totals = {"items": run.stats.get("cluster", {}).get("items", 0), "themes": len(ranking),
-              "new_items": new_items_since_last_completed(run.con, run.digest_as_of)}
     live_jira = not deliver.dry_run and deliver.jira.enabled
     stats: dict = {}
     jira_failure: SinkError | None = None
     if live_jira:
         try:
             stats["jira"] = JiraSink(deliver.jira, embedder=embedder_for(settings)).deliver(
-                run, ranking, totals)
+                run, ranking)
             stats["jira_issues"] = stats["jira"]["issues"]
         except SinkError as exc:  # undelivered requests stay in the outbox; raised below
             jira_failure = exc
     # Live, the Jira sink owns the jira:theme:<id> outbox rows (pending -> sent), so the files
     # record only the rest.
     files = OutboxFiles(deliver, jira=not live_jira)
-    stats = {**files.deliver(run, ranking, totals), **stats}
+    stats = {**files.deliver(run, ranking), **stats}
     crashpoint("deliver.outbox.recorded")
     if not deliver.dry_run and deliver.slack.enabled:
         sink = SlackDigestSink(deliver.slack, jira_server=deliver.jira.server)
-        stats["slack"] = sink.deliver(run, ranking, totals)
+        stats["slack"] = sink.deliver(run, ranking)
     stats["digest_date"] = f"{run.digest_as_of:%Y-%m-%d}"
     if jira_failure is not None:
         raise jira_failure

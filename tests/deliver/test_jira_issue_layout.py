@@ -25,7 +25,6 @@ from feedback_pipeline.warehouse.runs import Run
 
 from .conftest import AS_OF, ranked
 
-TOTALS = {"items": 100, "themes": 5, "new_items": 10}
 PUT_ISSUE = r"/rest/api/2/issue/[^/]+$"
 STEADY = {"trend": "steady", "trend_recent": 3, "trend_baseline": 3.0, "trend_days": 7}
 
@@ -317,7 +316,7 @@ def test_dry_run_preview_equals_the_payload_jira_received(warehouse, cloud_emu, 
     run = Run(warehouse, "n1", AS_OF + timedelta(days=1))
     config = DeliverConfig(outbox=tmp_path / "outbox", jira=settings, slack=SlackConfig())
 
-    OutboxFiles(config).deliver(run, ranking, TOTALS)
+    OutboxFiles(config).deliver(run, ranking)
     JiraSink(settings).deliver(run, ranking)
 
     preview = json.loads((tmp_path / "outbox" / "jira" / "theme-2.json").read_text())["fields"]

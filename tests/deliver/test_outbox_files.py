@@ -200,19 +200,17 @@ def deliver_config(tmp_path):
                          slack=SlackConfig(top_n=5))
 
 
-def deliver_dry_run(con, ranking, config, *, run_id, as_of, totals) -> dict:
+def deliver_dry_run(con, ranking, config, *, run_id, as_of) -> dict:
     seed_ranked(con, ranking)  # new items, so the digest is not a quiet night's one line
-    return OutboxFiles(config).deliver(Run(con, run_id, as_of), ranking, totals)
+    return OutboxFiles(config).deliver(Run(con, run_id, as_of), ranking)
 
 
 def test_deliver_dry_run_writes_outbox_and_is_idempotent(warehouse, make_ranked_theme,
                                                          deliver_config):
     ranking = [make_ranked_theme(theme_id=i, rank=r) for r, i in enumerate([7, 3, 9], start=1)]
 
-    first = deliver_dry_run(warehouse, ranking, deliver_config, run_id="r1", as_of=AS_OF,
-                            totals=TOTALS)
-    second = deliver_dry_run(warehouse, ranking, deliver_config, run_id="r2", as_of=AS_OF,
-                             totals=TOTALS)
+    first = deliver_dry_run(warehouse, ranking, deliver_config, run_id="r1", as_of=AS_OF)
+    second = deliver_dry_run(warehouse, ranking, deliver_config, run_id="r2", as_of=AS_OF)
 
     outbox = deliver_config.outbox
     assert first == {"jira_issues": 2, "slack_digests": 1, "created": 3, "updated": 0,
@@ -256,10 +254,10 @@ def test_deliver_dry_run_writes_outbox_and_is_idempotent(warehouse, make_ranked_
 
 def test_deliver_dry_run_updates_a_changed_theme(warehouse, make_ranked_theme, deliver_config):
     deliver_dry_run(warehouse, [make_ranked_theme(theme_id=7)], deliver_config, run_id="r1",
-                    as_of=AS_OF, totals=TOTALS)
+                    as_of=AS_OF)
 
     changed = deliver_dry_run(warehouse, [make_ranked_theme(theme_id=7, item_count=13)],
-                              deliver_config, run_id="r2", as_of=AS_OF, totals=TOTALS)
+                              deliver_config, run_id="r2", as_of=AS_OF)
 
     assert (changed["created"], changed["updated"], changed["unchanged"]) == (0, 2, 0)
     assert warehouse.execute("SELECT count(*), min(run_id) FROM deliveries").fetchone() == (2, "r2")
@@ -274,13 +272,12 @@ def test_files_of_merged_rejected_and_faded_themes_are_retired(warehouse, make_r
                                                                tmp_path):
     config = DeliverConfig(outbox=tmp_path / "outbox", jira=JiraConfig(top_n=5))
     ranking = [make_ranked_theme(theme_id=i, rank=r) for r, i in enumerate([10, 12, 13, 14], 1)]
-    deliver_dry_run(warehouse, ranking, config, run_id="r1", as_of=AS_OF, totals=TOTALS)
+    deliver_dry_run(warehouse, ranking, config, run_id="r1", as_of=AS_OF)
     for theme_id, status in [(10, "active"), (12, "merged"), (13, "rejected"), (14, "faded")]:
         warehouse.execute("INSERT INTO themes (theme_id, title, status) VALUES (?, 't', ?)",
                           [theme_id, status])
 
-    stats = deliver_dry_run(warehouse, ranking[:1], config, run_id="r2", as_of=AS_OF,
-                            totals=TOTALS)
+    stats = deliver_dry_run(warehouse, ranking[:1], config, run_id="r2", as_of=AS_OF)
 
     names = sorted(p.name for p in (config.outbox / "jira").iterdir())
     assert names == ["theme-10.json", "theme-10.txt"] and stats["retired"] == 3
@@ -290,8 +287,7 @@ def test_files_of_merged_rejected_and_faded_themes_are_retired(warehouse, make_r
 
 
 def test_outbox_files_are_owner_only(warehouse, make_ranked_theme, deliver_config):
-    deliver_dry_run(warehouse, [make_ranked_theme()], deliver_config, run_id="r1", as_of=AS_OF,
-                    totals=TOTALS)
+    deliver_dry_run(warehouse, [make_ranked_theme()], deliver_config, run_id="r1", as_of=AS_OF)
 
     files = [deliver_config.outbox, *deliver_config.outbox.rglob("*")]
     assert files and all(p.stat().st_mode & 0o077 == 0 for p in files)
@@ -302,14 +298,14 @@ def test_outbox_files_are_readable_utf8_json_and_jira_files_only_when_asked(
     ranking = [make_ranked_theme(theme_id=4, rank=1, title="Export ne marche pas — café")]
     seed_ranked(warehouse, ranking)
 
-    OutboxFiles(deliver_config, jira=False).deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
+    OutboxFiles(deliver_config, jira=False).deliver(Run(warehouse, "r1", AS_OF), ranking)
 
     outbox = deliver_config.outbox
     assert not (outbox / "jira").exists() or not any((outbox / "jira").iterdir())
     digest = (outbox / "slack" / "digest-2024-06-30.json").read_text(encoding="utf-8")
     assert "café" in digest and "\\u00e9" not in digest  # characters, not escapes
     assert digest.startswith('{\n  "')  # indented for people reading the outbox
-    OutboxFiles(deliver_config).deliver(Run(warehouse, "r2", AS_OF), ranking, TOTALS)
+    OutboxFiles(deliver_config).deliver(Run(warehouse, "r2", AS_OF), ranking)
     assert [p.name for p in (outbox / "jira").iterdir()] and all(
         not p.name.endswith(".tmp") for p in outbox.rglob("*"))
 
@@ -327,10 +323,10 @@ def test_dry_run_digest_announces_a_shipped_theme_once_with_its_jira_link(
                for r, i in enumerate([7, 3, 9], start=1)]
     mark_shipped(warehouse, 9, AS_OF - timedelta(days=1), jira_key="FB-9")
 
-    deliver_dry_run(warehouse, ranking, config, run_id="r1", as_of=AS_OF, totals=TOTALS)
+    deliver_dry_run(warehouse, ranking, config, run_id="r1", as_of=AS_OF)
     day1 = json.loads((config.outbox / "slack" / "digest-2024-06-30.json").read_text("utf-8"))
     next_day = AS_OF + timedelta(days=1)
-    deliver_dry_run(warehouse, ranking, config, run_id="r2", as_of=next_day, totals=TOTALS)
+    deliver_dry_run(warehouse, ranking, config, run_id="r2", as_of=next_day)
     day2 = json.loads((config.outbox / "slack" / "digest-2024-07-01.json").read_text("utf-8"))
 
     shipped1 = [t for t in section_texts(day1["blocks"]) if "Shipped" in t]

@@ -19,16 +19,11 @@ import pytest
 from feedback_pipeline import pipeline
 from feedback_pipeline.config import Settings
 from feedback_pipeline.deliver.jira import JiraSink
-from feedback_pipeline.deliver.slack.queries import community_threads
+from feedback_pipeline.deliver.slack.queries import community_threads, digest_counts
 from feedback_pipeline.embed import embedder as embed_module
 from feedback_pipeline.errors import SinkError
 from feedback_pipeline.warehouse import db
-from feedback_pipeline.warehouse.runs import (
-    Run,
-    finish_run,
-    new_items_since_last_completed,
-    start_run,
-)
+from feedback_pipeline.warehouse.runs import Run, finish_run, start_run
 
 pytestmark = pytest.mark.slow
 
@@ -63,9 +58,8 @@ def _run_night(con, settings, embedder, jira_settings) -> tuple[Run, list[dict],
     run.stats["cluster"] = pipeline.stage_cluster(run, settings)
     ranking = pipeline.stage_rank(run, settings)
     JiraSink(jira_settings, embedder=embedder).deliver(run, ranking)
-    # What stage_deliver computes and posts (it reads run.stats["cluster"]["items"]).
-    totals = {"items": run.stats["cluster"]["items"], "themes": len(ranking),
-              "new_items": new_items_since_last_completed(con, run.as_of)}
+    # The header's counts, as the digest reads them from the warehouse.
+    totals = digest_counts(con, ranking, as_of=run.as_of, config=settings.deliver.slack)
     return run, ranking, run.as_of, totals
 
 

@@ -186,7 +186,7 @@ def test_report_link_only_when_configured(con):
 def test_community_digest_through_the_slack_emulator(con, slack_emulator, slack_settings):
     url = "https://reports.example.com/latest.html"
     sink = SlackDigestSink(slack_settings(kinds=["community"], report_url=url, top_n=2))
-    out = sink.deliver(Run(con, "r1", AS_OF), latest_ranking(con, run_id="r1"), {})
+    out = sink.deliver(Run(con, "r1", AS_OF), latest_ranking(con, run_id="r1"))
     main, reply = slack_emulator.channel_messages()
     assert out["slack"] == "posted" and reply["thread_ts"] == main["ts"]
     order = list(_sections(main["blocks"]))
@@ -210,7 +210,7 @@ def test_one_trend_label_per_theme_in_slack_the_cli_and_the_ranking(tmp_path, sl
     try:
         ranking = latest_ranking(con, run_id="r1")
         SlackDigestSink(slack_settings(top_n=2, rising_n=10)).deliver(
-            Run(con, "r1", AS_OF), ranking, {})
+            Run(con, "r1", AS_OF), ranking)
     finally:
         con.close()
     slack = json.dumps(slack_emulator.channel_messages()[0]["blocks"], ensure_ascii=False)

@@ -18,7 +18,6 @@ from .conftest import seed_ranked
 
 AS_OF = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
 KEY = "slack:digest:2026-11-20"
-TOTALS = {"items": 120, "themes": 2, "new_items": 14}
 
 
 class Crash(BaseException):
@@ -54,14 +53,14 @@ def test_a_crash_leaves_the_digest_pending_and_the_rerun_posts_it_once(
         warehouse, slack_emulator, slack_settings, ranking, monkeypatch, point):
     crash_at(monkeypatch, point)
     with pytest.raises(Crash):
-        SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
+        SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r1", AS_OF), ranking)
     posted = len(slack_emulator.channel_messages())
     assert posted == (1 if point == "slack.main.sent" else 0)
     # On record: an attempt of run r1 that nothing says ended, in both tables.
     assert rows(warehouse) == (("pending", None, 1, "r1"), ("slack", "pending", "r1", None))
 
     monkeypatch.setattr(sink_module, "crashpoint", lambda name: None)  # the rerun lives
-    out = SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r2", AS_OF), ranking, TOTALS)
+    out = SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r2", AS_OF), ranking)
 
     main = [m for m in slack_emulator.channel_messages() if m.get("thread_ts") in (None, m["ts"])]
     assert len(main) == 1 and main[0]["ts"] == out["ts"]  # found by its metadata, not reposted
@@ -71,7 +70,7 @@ def test_a_crash_leaves_the_digest_pending_and_the_rerun_posts_it_once(
 
 def test_bot_posts_never_unfurl_links_or_media(warehouse, slack_emulator, slack_settings,
                                                ranking):
-    SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
+    SlackDigestSink(slack_settings()).deliver(Run(warehouse, "r1", AS_OF), ranking)
     posts = slack_emulator.ok_calls("chat.postMessage")
     assert len(posts) == 2  # the digest and its thread reply
     for post in posts:
@@ -84,7 +83,7 @@ def test_webhook_rate_limited_past_its_retries_is_a_rate_limited_failure(
     sink = SlackDigestSink(slack_settings(mode="webhook", max_retries=2))
 
     with pytest.raises(SlackDeliveryError) as caught:
-        sink.deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
+        sink.deliver(Run(warehouse, "r1", AS_OF), ranking)
 
     assert [r.status for r in slack_emulator.calls("webhook")] == [429, 429, 429]
     assert (caught.value.code, caught.value.channel) == ("rate_limited", "(incoming webhook)")
@@ -103,7 +102,7 @@ def test_a_webhook_answer_other_than_ok_is_a_failure_naming_the_webhook(
     sink = SlackDigestSink(slack_settings(mode="webhook", max_retries=0))
 
     with pytest.raises(SlackDeliveryError) as caught:
-        sink.deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
+        sink.deliver(Run(warehouse, "r1", AS_OF), ranking)
 
     assert (caught.value.code, caught.value.channel) == (code, "(incoming webhook)")
     assert "None" not in str(caught.value)

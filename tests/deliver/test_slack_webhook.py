@@ -13,7 +13,6 @@ from feedback_pipeline.warehouse.runs import Run
 from .conftest import seed_ranked
 
 AS_OF = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
-TOTALS = {"items": 120, "themes": 2, "new_items": 14}
 
 
 @pytest.fixture
@@ -28,8 +27,8 @@ def test_webhook_post_carries_text_and_no_unfurls_and_reports_no_ts(
         warehouse, slack_emulator, slack_settings, ranking):
     sink = SlackDigestSink(slack_settings(mode="webhook"))
 
-    out = sink.deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
-    again = sink.deliver(Run(warehouse, "r2", AS_OF), ranking[:1], TOTALS)
+    out = sink.deliver(Run(warehouse, "r1", AS_OF), ranking)
+    again = sink.deliver(Run(warehouse, "r2", AS_OF), ranking[:1])
 
     (body,) = slack_emulator.webhook_messages
     assert body["text"].startswith("Customer feedback digest")
@@ -44,7 +43,7 @@ def test_unreachable_webhook_is_a_connection_error_saying_so(
     sink = SlackDigestSink(slack_settings(mode="webhook", timeout_seconds=5, max_retries=0))
 
     with pytest.raises(SlackDeliveryError) as caught:
-        sink.deliver(Run(warehouse, "r1", AS_OF), ranking, TOTALS)
+        sink.deliver(Run(warehouse, "r1", AS_OF), ranking)
 
     assert (caught.value.code, caught.value.channel) == ("connection_error", "(incoming webhook)")
     assert "Slack could not be reached at the webhook URL (URLError)" in str(caught.value)

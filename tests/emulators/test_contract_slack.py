@@ -77,11 +77,10 @@ def test_contract_slack_sink_and_connector_exchanges_match_the_description(
     settings = SlackConfig(enabled=True, channel="#community-feedback", base_url=emu.base_url,
                            max_retries=1, timeout_seconds=5)
     ranking = [make_ranked_theme(theme_id=1, rank=1), make_ranked_theme(theme_id=2, rank=2)]
-    totals = {"items": 12, "themes": 2, "new_items": 4}
-    SlackDigestSink(settings).deliver(Run(warehouse, "r1", AS_OF), ranking, totals)
-    SlackDigestSink(settings).deliver(Run(warehouse, "r2", AS_OF), ranking[:1], totals)
+    SlackDigestSink(settings).deliver(Run(warehouse, "r1", AS_OF), ranking)
+    SlackDigestSink(settings).deliver(Run(warehouse, "r2", AS_OF), ranking[:1])
     warehouse.execute("UPDATE slack_digests SET status = 'pending', ts = NULL, reply_ts = NULL")
-    SlackDigestSink(settings).deliver(Run(warehouse, "r3", AS_OF), ranking, totals)
+    SlackDigestSink(settings).deliver(Run(warehouse, "r3", AS_OF), ranking)
 
     channel = emu.messages["C0FEEDBACK"]
     parent = "1714550400.000100"

@@ -272,7 +272,7 @@ def pii_run(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[RunO
     from feedback_pipeline.report.status import run_summary_markdown
     from feedback_pipeline.report.terminal import ranking_markdown
     from feedback_pipeline.warehouse import db
-    from feedback_pipeline.warehouse.runs import new_items_since_last_completed, open_run
+    from feedback_pipeline.warehouse.runs import open_run
 
     tmp = tmp_path_factory.mktemp("pii")
     basic = base64.b64encode(
@@ -311,11 +311,8 @@ def pii_run(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[RunO
                     stats["deliver"] = pipeline.stage_deliver(run, settings, ranking)
                 except SinkError as exc:  # would fail the test below, with its message
                     errors.append(str(exc))
-                # The totals stage_deliver computed, for the second (dry-run) outbox.
-                totals = {"items": stats["cluster"]["items"], "themes": len(ranking),
-                          "new_items": new_items_since_last_completed(con, run.as_of)}
                 dry = settings.deliver.model_copy(update={"outbox": tmp / "outbox-dry"})
-                stats["dry_run"] = OutboxFiles(dry).deliver(run, ranking, totals)
+                stats["dry_run"] = OutboxFiles(dry).deliver(run, ranking)
                 markdown = ranking_markdown(ranking)
                 logging.getLogger("prefect.task_runs").info("artifact:\n%s", markdown)
             themes = con.execute(

@@ -74,7 +74,7 @@ class OutboxFiles:
         self.config = config
         self.jira_top_n = config.jira.top_n if jira else 0
 
-    def deliver(self, run: Run, ranking: list[dict], totals: dict) -> dict:
+    def deliver(self, run: Run, ranking: list[dict]) -> dict:
         con, folder = run.con, self.config.outbox
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         counts = {"created": 0, "updated": 0, "unchanged": 0}

@@ -15,7 +15,7 @@ class Sink(Protocol):
     delivered (it stays in the outbox for the next run).
     """
 
-    def deliver(self, run: Run, ranking: list[dict], totals: dict) -> dict:
+    def deliver(self, run: Run, ranking: list[dict]) -> dict:
         raise NotImplementedError
 
 

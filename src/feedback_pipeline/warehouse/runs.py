@@ -192,23 +192,9 @@ def open_run(con: duckdb.DuckDBPyConnection, *, as_of: AsOf = "latest",
     finish_run(con, run.run_id, run.stats)
 
 
-def new_items_since_last_completed(con: duckdb.DuckDBPyConnection,
-                                   as_of: datetime | None = None) -> int:
-    """Items first seen by runs that did not complete (the current one included).
-
-    Every item counts here, kept or dropped by the cleaner (the digest's header counts the kept
-    ones of the same runs, ``deliver.slack.queries.digest_counts``): after a run that crashed
-    between ingest and deliver, the next run's digest still announces the items that run
-    ingested. With ``as_of`` (the digest's
-    instant, :attr:`Run.digest_as_of`), runs that completed for the same digest date count as
-    not yet announced too: rerunning a night repeats its digest instead of turning it into
-    "nothing new".
-    """
-    return con.execute(f"SELECT count(*) FROM items WHERE first_seen_run NOT IN ({ANNOUNCED_RUNS})",
-                       [digest_day(as_of)]).fetchone()[0]
-
-
-# Runs whose items a digest before the day ``?`` announced (see new_items_since_last_completed).
+# Runs whose items a digest before the day ``?`` announced: the digest's "new" is every item
+# first stored by any other run (one that crashed included); a rerun of the same digest date
+# counts its items as new again, so rerunning a night repeats its digest.
 ANNOUNCED_RUNS = ("SELECT run_id FROM runs WHERE status = 'completed' AND "
                   "coalesce(json_extract_string(stats, '$.deliver.digest_date'), "
                   "left(json_extract_string(stats, '$.rank.as_of'), 10), '') < ?")
@@ -220,5 +206,5 @@ def digest_day(as_of: datetime | None) -> str:
 
 
 __all__ = ["ANNOUNCED_RUNS", "PROCESS", "AsOf", "Run", "crashed_error", "digest_day", "finish_run",
-           "mark_crashed_runs", "new_items_since_last_completed", "open_run", "resolve_as_of",
+           "mark_crashed_runs", "open_run", "resolve_as_of",
            "save_progress", "shown_status", "start_run", "timed"]

@@ -79,7 +79,7 @@ class JiraSink:
         return (theme["rank"] <= s.top_n and theme["score"] >= s.min_score
                 and theme["distinct_authors"] >= s.min_authors)
 
-    def deliver(self, run: Run, ranking: list[dict], totals: dict | None = None) -> dict:
+    def deliver(self, run: Run, ranking: list[dict]) -> dict:
         """Create, link or refresh the Jira issues of ``ranking``; return counts.
 
         Raises:

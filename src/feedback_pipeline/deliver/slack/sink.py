@@ -140,7 +140,7 @@ class SlackDigestSink:
     def channel(self) -> str:
         return self.settings.channel if self.settings.mode == "bot" else "(incoming webhook)"
 
-    def deliver(self, run: Run, ranking: list[dict], totals: dict) -> dict:
+    def deliver(self, run: Run, ranking: list[dict]) -> dict:
         """Post (or update) the digest of the run's date (``run.digest_as_of``); return what
         happened.
 
@@ -152,8 +152,7 @@ class SlackDigestSink:
             SlackDeliveryError: Slack refused; the rows say ``failed`` and keep the digest.
         """
         con, run_id = run.con, run.run_id
-        # The digest counts its own items, with its filter (queries.digest_counts): ``totals``
-        # are the run's, over every source.
+        # The digest counts its own items, with its filter (queries.digest_counts).
         digest = build_digest(con, ranking, as_of=run.digest_as_of, run_id=run_id,
                               config=self.settings, jira_server=self.jira_server)
         key = digest["key"]
