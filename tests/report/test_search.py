@@ -211,3 +211,12 @@ def test_the_warehouse_is_only_read(topic_warehouse):
     before = topic_warehouse.read_bytes()
     json.loads(search_json(find(topic_warehouse, "csv export")))
     assert topic_warehouse.read_bytes() == before
+
+
+def test_a_warehouse_of_an_older_version_says_how_to_upgrade(topic_warehouse):
+    # Read-only opens leave the schema as it is; a warehouse from before theme_trends.window_days
+    with closing(db.duckdb.connect(str(topic_warehouse))) as con:
+        con.execute("ALTER TABLE theme_trends DROP COLUMN window_days")
+    with pytest.raises(FeedbackPipelineError, match="written by an older feedback-pipeline .*run "
+                                                    "`feedback-pipeline run` once"):
+        find(topic_warehouse, "csv export")

@@ -28,7 +28,7 @@ SNIPPET_MAX, TITLE_MAX, ID_MAX = 240, 300, 120
 THEMES_SHOWN = 5  # nearest themes listed after the items
 QUERY_MAX = 2_000  # characters of the query that are embedded (the model reads ~256 tokens)
 # Themes a search may name: a rejected theme is noise, a merged one lives on in its target.
-LISTED = ("active", "faded")
+LISTED = "('active', 'faded')"
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,14 @@ def search(con: duckdb.DuckDBPyConnection, embedder: Embedder, query: SearchQuer
             f"the model {embedder.model_id!r} makes {len(vector)}-dimensional vectors but the "
             f"warehouse stores {dim}-dimensional ones under that name: re-embed with "
             "`feedback-pipeline run` after changing the model")
-    return nearest(con, embedder.model_id, [float(x) for x in vector], query)
+    try:
+        return nearest(con, embedder.model_id, [float(x) for x in vector], query)
+    except (duckdb.BinderException, duckdb.CatalogException) as exc:
+        # Read-only opens do not upgrade the schema; a read-write open (any run) does.
+        cause = str(exc).splitlines()[0]
+        raise FeedbackPipelineError(
+            f"the warehouse was written by an older feedback-pipeline ({cause}): run "
+            "`feedback-pipeline run` once with this version to upgrade its tables") from exc
 
 
 def search_json(result: dict) -> str:
