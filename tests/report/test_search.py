@@ -45,7 +45,8 @@ class TopicEmbedder(Embedder):
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-# (source, external_id, text, item type, created, theme, extra): theme 3 is rejected, -1 noise
+# (source, external_id, text, item type, created, theme, extra): theme 3 is rejected, theme 4
+# active but not ranked (too few authors), -1 noise
 ITEMS = [
     ("forum", "f1", "csv export is slow", "request", "2026-11-10", 1, {}),
     ("forum", "f2", "csv export fails csv", "problem", "2026-10-01", 1, {}),
@@ -54,12 +55,13 @@ ITEMS = [
     ("desk", "d2", "dark mode please", "request", "2026-11-12", 2, {}),
     ("forum", "f3", "dark mode would be nice <script>x</script>", "request", "2026-09-01", 2, {}),
     ("forum", "f4", "login with sso", "question", "2026-11-01", -1, {}),
+    ("forum", "f6", "sso login fails", "problem", "2026-10-20", 4, {}),
     ("forum", "r1", "csv invoice spam", "request", "2026-11-02", 3, {}),
     ("desk", "x1", "csv export bot noise", "problem", "2026-11-03", -1, {"drop_reason": "bot"}),
     ("desk", "x2", "csv export deleted", "problem", "2026-11-04", -1, {"deleted": True}),
 ]
 THEMES = {1: ("CSV export", "active", 1), 2: ("Dark mode", "active", 2),
-          3: ("Invoice spam", "rejected", None)}
+          3: ("Invoice spam", "rejected", None), 4: ("SSO login", "active", None)}
 
 
 def build(path: Path, embedder: Embedder) -> Path:
@@ -108,7 +110,8 @@ def test_items_and_themes_nearest_first_with_their_theme(topic_warehouse):
     items = result["items"]
     # x1 (dropped by the cleaner) and x2 (deleted) are never shown
     # d1 and f1 say exactly the query's topics; ties go by source, then id
-    assert [it["external_id"] for it in items] == ["d1", "f1", "f2", "r1", "d2", "f3", "f4"]
+    assert [it["external_id"] for it in items] == ["d1", "f1", "f2", "r1", "d2", "f3", "f4",
+                                                   "f6"]
     assert items[0]["similarity"] == pytest.approx(1.0, abs=1e-4)
     assert items[2]["similarity"] == pytest.approx(3.01 / np.sqrt(2.01 * 5.01), abs=1e-4)
     assert items[0]["theme"] == {"id": 1, "title": "CSV export", "rank": 1}
@@ -116,7 +119,7 @@ def test_items_and_themes_nearest_first_with_their_theme(topic_warehouse):
     assert items[6]["theme"] is None  # noise
     assert [t["id"] for t in result["themes"]] == [1, 2]  # the rejected theme is not listed
     assert result["themes"][0] == {**result["themes"][0], "title": "CSV export", "rank": 1,
-                                   "items": 3, "status": "active"}
+                                   "items": 3, "needs_review": False}
     assert [it["date"] for it in items[:2]] == ["2026-11-15", "2026-11-10"]
 
 
@@ -124,7 +127,7 @@ def test_items_and_themes_nearest_first_with_their_theme(topic_warehouse):
     ({"source": "desk"}, ["d1", "d2"]),
     ({"item_type": "request"}, ["f1", "r1", "d2", "f3"]),
     ({"since": datetime(2026, 11, 10)}, ["d1", "f1", "d2"]),
-    ({"source": "forum", "item_type": "problem"}, ["f2"]),
+    ({"source": "forum", "item_type": "problem"}, ["f2", "f6"]),
     ({"limit": 2}, ["d1", "f1"]),
 ])
 def test_filters(topic_warehouse, filters, expected):
@@ -151,6 +154,19 @@ def test_personal_data_and_markup_never_leave(topic_warehouse):
     # JSON is inert inside HTML too, as every JSON output (markup.json_document)
     assert "<script>" not in search_json(result)
     assert "\\u003cscript\\u003e" in search_json(result)
+
+
+def test_only_ranked_themes_are_named(topic_warehouse):
+    """Theme 4 is the nearest to "sso login" but below rank.min_authors: never surfaced as a
+    theme (its item is found, as an item without one), as in every other output."""
+    result = find(topic_warehouse, "sso login", limit=3)
+    assert [(it["external_id"], it["theme"]) for it in result["items"][:2]] == [("f4", None),
+                                                                                 ("f6", None)]
+    assert 4 not in [t["id"] for t in result["themes"]] and result["themes"]
+    only = find(topic_warehouse, "sso login", source="forum", item_type="problem",
+                since=datetime(2026, 10, 15))
+    assert [it["external_id"] for it in only["items"]] == ["f6"] and only["themes"] == []
+    assert search_table(only).endswith("no ranked theme has an item that passes these filters")
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t"])

@@ -27,8 +27,6 @@ from feedback_pipeline.redact import safe_link_url
 SNIPPET_MAX, TITLE_MAX, ID_MAX = 240, 300, 120
 THEMES_SHOWN = 5  # nearest themes listed after the items
 QUERY_MAX = 2_000  # characters of the query that are embedded (the model reads ~256 tokens)
-# Themes a search may name: a rejected theme is noise, a merged one lives on in its target.
-LISTED = "('active', 'faded')"
 
 
 @dataclass(frozen=True)
@@ -110,11 +108,15 @@ def nearest(con: duckdb.DuckDBPyConnection, model_id: str, vector: list[float],
             query: SearchQuery) -> dict:
     """Items (filtered) and themes nearest to ``vector``, by cosine similarity in DuckDB.
 
-    Items come with their theme (id, title, rank in the latest ranking); themes are those with
-    at least one member that passes the filters, nearest centroid first.
+    Items come with their theme (id, title, rank); themes are those with at least one member
+    that passes the filters, nearest centroid first. Only themes of the latest ranking are
+    named, as everywhere else: one under ``rank.min_authors``, rejected, merged or faded is
+    never surfaced (its items are, as items without a theme).
     """
     dim = len(vector)
     where, params = _filters(query)
+    ranking = {t["theme_id"]: t for t in latest_ranking(con)}
+    ranked = sorted(ranking)
     # The dimension is a number we computed: safe to put in the SQL text (a cast needs it).
     items = con.execute(
         f"""
@@ -124,23 +126,22 @@ def nearest(con: duckdb.DuckDBPyConnection, model_id: str, vector: list[float],
         FROM items i
         JOIN embeddings e ON e.text_hash = i.text_hash AND e.model = ?
         LEFT JOIN item_themes t ON t.source = i.source AND t.external_id = i.external_id
-        LEFT JOIN themes th ON th.theme_id = t.theme_id AND th.status IN {LISTED}
+        LEFT JOIN themes th ON th.theme_id = t.theme_id AND list_contains(?, th.theme_id)
         WHERE {where}
         ORDER BY similarity DESC, i.source, i.external_id
         LIMIT ?
-        """, [vector, model_id, *params, query.limit]).fetchall()
+        """, [vector, model_id, ranked, *params, query.limit]).fetchall()
     themes = con.execute(
         f"""
         SELECT array_cosine_similarity(th.centroid::FLOAT[{dim}], ?::FLOAT[{dim}]) AS similarity,
-               th.theme_id, th.title, th.size, th.status
+               th.theme_id, th.title, th.size
         FROM themes th
-        WHERE th.status IN {LISTED} AND len(th.centroid) = {dim}
+        WHERE list_contains(?, th.theme_id) AND len(th.centroid) = {dim}
           AND EXISTS (SELECT 1 FROM item_themes t JOIN items i USING (source, external_id)
                       WHERE t.theme_id = th.theme_id AND {where})
         ORDER BY similarity DESC, th.theme_id
         LIMIT {THEMES_SHOWN}
-        """, [vector, *params]).fetchall()
-    ranks = {t["theme_id"]: t["rank"] for t in latest_ranking(con)}
+        """, [vector, ranked, *params]).fetchall()
     return {
         "query": json_text(query.text, TITLE_MAX),
         "model": model_id,
@@ -158,14 +159,14 @@ def nearest(con: duckdb.DuckDBPyConnection, model_id: str, vector: list[float],
             "snippet": json_text(text, SNIPPET_MAX),
             "theme": None if theme_title is None else {
                 "id": theme_id, "title": json_text(theme_title, TITLE_MAX),
-                "rank": ranks.get(theme_id)},
+                "rank": ranking[theme_id]["rank"]},
         } for (sim, source, external_id, kind, item_type, created, url, text, theme_id,
                theme_title) in items],
         "themes": [{
             "similarity": round(float(sim), 4), "id": theme_id,
-            "title": json_text(title, TITLE_MAX), "rank": ranks.get(theme_id), "items": size,
-            "status": status,
-        } for sim, theme_id, title, size, status in themes],
+            "title": json_text(title, TITLE_MAX), "rank": ranking[theme_id]["rank"],
+            "items": size, "needs_review": bool(ranking[theme_id].get("needs_review")),
+        } for sim, theme_id, title, size in themes],
     }
 
 
@@ -200,8 +201,7 @@ def search_json(result: dict) -> str:
 def _theme_label(theme: dict | None) -> str:
     if theme is None:
         return "no theme"
-    rank = f"#{theme['rank']}" if theme["rank"] is not None else "unranked"
-    return f"theme {theme['id']} ({rank}): {theme['title']}"
+    return f"theme {theme['id']} (#{theme['rank']}): {theme['title']}"
 
 
 def search_table(result: dict, width: int = 100) -> str:
@@ -216,12 +216,13 @@ def search_table(result: dict, width: int = 100) -> str:
         lines.append(f"{'':>7}{snippet}")
         if it["url"]:
             lines.append(f"{'':>7}{it['url']}")
+    if not result["themes"]:
+        return "\n".join([*lines, "", "no ranked theme has an item that passes these filters"])
     lines += ["", "nearest themes:", f"{'sim':>5}  {'id':>4}  {'rank':>4}  {'items':>5}  title"]
     for th in result["themes"]:
-        rank = th["rank"] if th["rank"] is not None else "-"
-        status = "" if th["status"] == "active" else f" [{th['status']}]"
-        lines.append(f"{th['similarity']:>5.2f}  {th['id']:>4}  {rank:>4}  {th['items']:>5}  "
-                     f"{th['title'][:width]}{status}")
+        review = "[needs review] " if th["needs_review"] else ""
+        lines.append(f"{th['similarity']:>5.2f}  {th['id']:>4}  {th['rank']:>4}  {th['items']:>5}  "
+                     f"{review}{th['title'][:width]}")
     return "\n".join(lines)
 
 
