@@ -169,6 +169,18 @@ def test_only_ranked_themes_are_named(topic_warehouse):
     assert search_table(only).endswith("no ranked theme has an item that passes these filters")
 
 
+def test_items_are_found_before_any_ranking(topic_warehouse):
+    # e.g. the first run stopped after embedding: items are there, no theme is ranked yet
+    with closing(db.connect(topic_warehouse)) as con:
+        con.execute("DELETE FROM theme_scores")
+    result = find(topic_warehouse, "csv export", limit=3)
+    assert [(it["external_id"], it["theme"]) for it in result["items"]] == [
+        ("d1", None), ("f1", None), ("f2", None)]
+    assert result["themes"] == []
+    assert search_table(result).endswith("no ranked themes yet (items are searchable once "
+                                         "embedded; themes once a run has ranked them)")
+
+
 @pytest.mark.parametrize("text", ["", "   ", "\n\t"])
 def test_an_empty_query_is_refused_before_the_model_loads(topic_warehouse, text):
     embedder = TopicEmbedder()

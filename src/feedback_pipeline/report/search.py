@@ -217,7 +217,10 @@ def search_table(result: dict, width: int = 100) -> str:
         if it["url"]:
             lines.append(f"{'':>7}{it['url']}")
     if not result["themes"]:
-        return "\n".join([*lines, "", "no ranked theme has an item that passes these filters"])
+        filtered = any(v is not None for v in result["filters"].values())
+        return "\n".join([*lines, "", "no ranked theme has an item that passes these filters"
+                           if filtered else "no ranked themes yet (items are searchable once "
+                           "embedded; themes once a run has ranked them)"])
     lines += ["", "nearest themes:", f"{'sim':>5}  {'id':>4}  {'rank':>4}  {'items':>5}  title"]
     for th in result["themes"]:
         review = "[needs review] " if th["needs_review"] else ""
