@@ -6,32 +6,26 @@ import os
 import sys
 from contextlib import closing
 from datetime import datetime
-from enum import Enum, StrEnum
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from feedback_pipeline.cli_options import ConfigOpt, StatusFormat, WarehouseOpt
+from feedback_pipeline.cli_options import fail as _fail
+from feedback_pipeline.cli_options import open_warehouse as _open
+from feedback_pipeline.cli_search import search
 from feedback_pipeline.errors import FeedbackPipelineError
 
 app = typer.Typer(help="Turn community posts and support tickets into ranked product themes.",
                   no_args_is_help=True, add_completion=False)
-
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.",
-                                                 exists=True, dir_okay=False)]
-WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", "-w",
-                                                    help="DuckDB file (overrides the config).")]
 
 
 class Format(str, Enum):
     table = "table"
     json = "json"
     csv = "csv"
-
-
-def _fail(exc: Exception) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
 
 
 @app.command()
@@ -86,17 +80,6 @@ def run(
 themes_app = typer.Typer(help="Ranked themes, and corrections: merge, split, rename, reject.",
                          invoke_without_command=True)
 app.add_typer(themes_app, name="themes")
-
-
-def _open(config: Path | None, warehouse: Path | None, *, read_only: bool):
-    from feedback_pipeline.config import load_settings
-    from feedback_pipeline.warehouse.db import connect
-
-    settings = load_settings(config, warehouse=warehouse)
-    if not settings.warehouse.exists():
-        raise FeedbackPipelineError(
-            f"no warehouse at {settings.warehouse}: run `feedback-pipeline run` first")
-    return settings, connect(settings.warehouse, read_only=read_only)
 
 
 @themes_app.callback()
@@ -291,11 +274,6 @@ def automations(config: ConfigOpt = None) -> None:
                + ", ".join(names))
 
 
-class StatusFormat(StrEnum):
-    table = "table"
-    json = "json"
-
-
 @app.command()
 def status(
     config: ConfigOpt = None,
@@ -386,6 +364,9 @@ def backfill(
         line += (f"; {done[-1].day}: {cl.get('themes', '?')} themes, "
                  f"{done[-1].stats['rank']['ranked']} ranked")
     typer.echo(line)
+
+
+app.command()(search)
 
 
 def main() -> None:

@@ -339,6 +339,10 @@ def pii_run(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[RunO
         result = runner.invoke(app, ["report", "--config", str(config), "--output",
                                      str(html_report), "--limit", "100"])
         cli["cli:report"] = result.output
+        for fmt in ("table", "json"):  # search shows any item, quoted or not: here all of them
+            result = runner.invoke(app, ["search", "the export fails", "--config", str(config),
+                                         "--format", fmt, "--limit", "100000"])
+            cli[f"cli:search --format {fmt}"] = result.output
         outputs = {
             **emulator_outputs(jira, slack),
             "report:html": html_report.read_text(encoding="utf-8") if html_report.exists() else "",

@@ -61,6 +61,10 @@ def test_no_seeded_pii_reaches_any_sink(pii_run):
                                        json.loads(outputs["jira:issues"]).values()))
     assert "[email]" in descriptions and "[phone]" in descriptions
     assert "[email]" in outputs["slack:messages"]
+    # search shows every item of the corpus, nearest first, not only the quoted ones
+    searched = json.loads(outputs["cli:search --format json"])
+    assert len(searched["items"]) >= len(corpus()) // 2
+    assert "[email]" in outputs["cli:search --format table"]
 
 
 def test_no_fragment_of_a_seeded_pii_string_reaches_any_sink(pii_run):
@@ -93,8 +97,14 @@ def test_themes_need_three_distinct_authors(pii_run):
     assert all(t["distinct_authors"] >= 3 for t in pii_run.ranking)
     few = [tid for tid, _title, authors in pii_run.themes if authors < 3]
     assert not ranked_ids & set(few)
-    # The two-author cluster ("bulk delete", 6 posts) is never surfaced anywhere.
-    assert leaks(["Bulk delete", "bulk delete"], pii_run.outputs) == {}
+    # The two-author cluster ("bulk delete", 6 posts) is never surfaced anywhere as a theme.
+    # search finds any item, these posts too, but names only ranked themes.
+    themed = {k: v for k, v in pii_run.outputs.items() if not k.startswith("cli:search")}
+    assert leaks(["Bulk delete", "bulk delete"], themed) == {}
+    searched = json.loads(pii_run.outputs["cli:search --format json"])
+    named = {t["id"] for t in searched["themes"]} | {it["theme"]["id"] for it in
+                                                     searched["items"] if it["theme"]}
+    assert named and named <= ranked_ids
 
 
 def test_extra_patterns_from_config_are_applied(pii_run):

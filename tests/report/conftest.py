@@ -155,3 +155,51 @@ def page(chromium_binary, report_file, tmp_path_factory) -> Iterator[Page]:
         tab.close()
     finally:
         browser.close()
+
+
+# --- The whole demo, clustered and ranked by the real stages (no Prefect, no delivery), plus one
+# planted ticket carrying an e-mail and a phone number: built once per session, ~1 min.
+DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "feedback_demo.jsonl"
+PLANTED_EMAIL, PLANTED_PHONE = "martha.klein@example.org", "+44 20 7946 0958"
+PLANTED = {"source": "planted", "kind": "support_ticket", "external_id": "pii-1",
+           "url": f"https://support.example.com/tickets/pii-1?email={PLANTED_EMAIL}",
+           "author": "cust-pii", "title": "",
+           "body": f"My card payment was declined at the supermarket twice today. Please call me "
+                   f"on {PLANTED_PHONE} or write to {PLANTED_EMAIL}",
+           "created_at": "2026-11-19T10:00:00+00:00"}
+
+
+def build_demo_warehouse(folder: Path) -> Path:
+    """The demo data set (and :data:`PLANTED`) through ingest, clean, embed, cluster and rank."""
+    from feedback_pipeline import pipeline
+    from feedback_pipeline.config import load_settings
+    from feedback_pipeline.warehouse.runs import open_run
+
+    (folder / "planted.jsonl").write_text(json.dumps(PLANTED) + "\n", encoding="utf-8")
+    config = folder / "demo.toml"
+    config.write_text(f"""warehouse = "{folder / 'wh.duckdb'}"
+[[sources]]
+name = "demo"
+path = "{DEMO_FILE}"
+[[sources]]
+name = "planted"
+path = "{folder / 'planted.jsonl'}"
+[rank]
+as_of = "latest"
+""", encoding="utf-8")
+    settings = load_settings(config)
+    con = db.connect(settings.warehouse)
+    try:
+        with open_run(con, as_of=settings.rank.as_of) as run:
+            for stage in ("ingest", "clean", "embed"):
+                run.stats[stage] = getattr(pipeline, f"stage_{stage}")(run, settings)
+            run.stats["cluster"] = pipeline.stage_cluster(run, settings, full=True)
+            run.stats["rank"] = {"ranked": len(pipeline.stage_rank(run, settings))}
+    finally:
+        con.close()
+    return settings.warehouse
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory, embedder) -> Path:
+    return build_demo_warehouse(tmp_path_factory.mktemp("demo"))
