@@ -184,14 +184,7 @@ def search(con: duckdb.DuckDBPyConnection, embedder: Embedder, query: SearchQuer
             f"the model {embedder.model_id!r} makes {len(vector)}-dimensional vectors but the "
             f"warehouse stores {dim}-dimensional ones under that name: re-embed with "
             "`feedback-pipeline run` after changing the model")
-    try:
-        return nearest(con, embedder.model_id, [float(x) for x in vector], query)
-    except (duckdb.BinderException, duckdb.CatalogException) as exc:
-        # Read-only opens do not upgrade the schema; a read-write open (any run) does.
-        cause = str(exc).splitlines()[0]
-        raise FeedbackPipelineError(
-            f"the warehouse was written by an older feedback-pipeline ({cause}): run "
-            "`feedback-pipeline run` once with this version to upgrade its tables") from exc
+    return nearest(con, embedder.model_id, [float(x) for x in vector], query)
 
 
 def search_json(result: dict) -> str:

@@ -67,7 +67,39 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
             con.execute(sql_text(name))
         # With the write lock held, a `running` row of another process is a dead run.
         mark_crashed_runs(con)
+    elif target != ":memory:" and (missing := missing_columns(con)):
+        con.close()
+        upgrade(target, missing)
+        con = duckdb.connect(target, read_only=True)
     return con
+
+
+def missing_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """``table.column`` of this version's schema that the open warehouse lacks (it was written
+    by an older version and not opened read-write since), for tables the warehouse has."""
+    have = {(t, c) for t, c in con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() "
+        "WHERE database_name = current_database()").fetchall()}
+    tables_there = {t for t, _ in have}
+    with duckdb.connect(":memory:") as fresh:
+        for name in schema_files():
+            fresh.execute(sql_text(name))
+        want = fresh.execute("SELECT table_name, column_name FROM duckdb_columns() "
+                             "WHERE database_name = current_database()").fetchall()
+    return sorted(f"{t}.{c}" for t, c in want if t in tables_there and (t, c) not in have)
+
+
+def upgrade(target: str, missing: list[str]) -> None:
+    """Add the columns a read-only command needs, with one short read-write open: a `themes`
+    or `search` after upgrading the package then works without a nightly run first."""
+    try:
+        connect(target).close()
+    except WarehouseError as exc:
+        raise WarehouseError(
+            f"the warehouse {target} was written by an older feedback-pipeline (it lacks "
+            f"{', '.join(missing[:3])}{' and more' if len(missing) > 3 else ''}) and could not "
+            f"be upgraded now ({exc}): run `feedback-pipeline run` once with this version, "
+            "then try again") from exc
 
 
 @contextmanager
@@ -138,5 +170,5 @@ def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
 
 
-__all__ = ["arrow_query", "columns", "connect", "owner_only", "rows_as_dicts", "sql_text", "tables",
+__all__ = ["arrow_query", "columns", "connect", "missing_columns", "owner_only", "rows_as_dicts", "sql_text", "tables",
            "transaction"]
