@@ -18,7 +18,16 @@ from hypothesis import strategies as st
 from feedback_pipeline.deliver.jira.config import JiraConfig
 from feedback_pipeline.deliver.jira.render import jira_issue_fields, safe_url
 from feedback_pipeline.deliver.slack.digest import slack_digest
-from feedback_pipeline.markup import csv_cell, csv_rows, jira_text, slack_text
+from feedback_pipeline.markup import (
+    clean,
+    csv_cell,
+    csv_rows,
+    html_text,
+    jira_text,
+    json_text,
+    markdown_text,
+    slack_text,
+)
 from feedback_pipeline.redact import safe_link_url
 from feedback_pipeline.report.html import ReportData, render_report
 from feedback_pipeline.report.terminal import ranking_csv, ranking_json
@@ -227,3 +236,15 @@ def test_themes_json_keeps_its_structure_and_is_inert(make_ranked_theme, f):
     assert not re.search("[<>&\u2028\u2029]", text)
     for q in theme["quotes"]:
         assert q["url"] is None or q["url"] == safe_link_url(q["url"])
+
+
+@example(text="\x1b]8;;http://evil.example\x07click\x1b]8;;\x07 \x1b[2J\x1b[31mred\u202eevil")
+@given(text=st.text(max_size=40))
+def test_no_control_character_reaches_an_output(text):
+    # ESC sequences would recolour, clear or link a terminal running `themes` or `search`;
+    # bidi overrides make a title read other than it is stored.
+    for render in (slack_text, jira_text, markdown_text, html_text, json_text):
+        out = render(text, 80)
+        assert not re.search(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-\u2069]",
+                             out), (render.__name__, out)
+    assert clean("a\x1b[31mb\u202ec\x85d", 80) == "a[31mbc d"

@@ -46,9 +46,15 @@ def bound(value: object, limit: int) -> str:
     return text[: space if space > 0 else cap]
 
 
+# C0/C1 controls (a terminal obeys ESC sequences: a title could recolour, hide or rewrite the
+# lines of `themes` or `search`) and the bidi overrides that make text read other than it is
+# stored. Whitespace controls are not here: splitting on whitespace folds them to spaces.
+CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def clean(value: object, limit: int) -> str:
-    """Bounded, redacted, on one line (not yet escaped)."""
-    return " ".join(redact(bound(value, limit)).split())
+    """Bounded, redacted, on one line, without control characters (not yet escaped)."""
+    return " ".join(CONTROLS.sub("", redact(bound(value, limit))).split())
 
 
 def cut(pieces: list[str], limit: int) -> str:
