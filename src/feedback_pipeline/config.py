@@ -26,6 +26,7 @@ from feedback_pipeline.deliver.config import DeliverConfig, JiraConfig, SlackCon
 from feedback_pipeline.deliver.slack.config import check_sources
 from feedback_pipeline.embed.config import DEFAULT_MODEL, DaskConfig, EmbedConfig
 from feedback_pipeline.errors import ConfigError
+from feedback_pipeline.ingest.accounts import AccountsConfig
 from feedback_pipeline.ingest.config import FileSourceConfig, IngestConfig
 from feedback_pipeline.ingest.discourse.config import DiscourseSourceConfig
 from feedback_pipeline.ingest.github.config import GitHubSourceConfig
@@ -117,6 +118,7 @@ class Settings(Section):
         default_factory=lambda: [FileSourceConfig(
             name="demo", path=demo_data() or Path("demo") / "feedback_demo.jsonl")])
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    accounts: AccountsConfig = Field(default_factory=AccountsConfig)
     clean: CleanConfig = Field(default_factory=CleanConfig)
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
@@ -191,13 +193,15 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
     for src in s.sources:
         if isinstance(src, FileSourceConfig):
             src.path = r(src.path)
+    if s.accounts.path is not None:
+        s.accounts.path = r(s.accounts.path)
     if s.embed.cache_folder is not None:
         s.embed.cache_folder = r(s.embed.cache_folder)
     return s
 
 
 __all__ = [
-    "DEFAULT_MODEL", "AlertsConfig", "CleanConfig", "ClusterConfig", "DaskConfig",
+    "DEFAULT_MODEL", "AccountsConfig", "AlertsConfig", "CleanConfig", "ClusterConfig", "DaskConfig",
     "DeliverConfig", "DiscourseSourceConfig", "EmbedConfig", "FileSourceConfig",
     "GitHubSourceConfig", "IngestConfig", "IntercomSourceConfig", "JiraConfig", "LabelConfig",
     "RankConfig", "RankWeights", "RedactConfig", "ScheduleConfig", "Settings", "SlackConfig",
