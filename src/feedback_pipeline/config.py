@@ -33,7 +33,7 @@ from feedback_pipeline.ingest.github.config import GitHubSourceConfig
 from feedback_pipeline.ingest.intercom.config import IntercomSourceConfig
 from feedback_pipeline.ingest.slack.config import SlackSourceConfig
 from feedback_pipeline.ingest.zendesk.config import ZendeskSourceConfig
-from feedback_pipeline.paths import demo_data
+from feedback_pipeline.paths import demo_accounts, demo_data
 from feedback_pipeline.rank.config import RankConfig, RankWeights, TrendsConfig
 from feedback_pipeline.redact import set_extra_patterns
 from feedback_pipeline.section import Section
@@ -138,6 +138,14 @@ class Settings(Section):
         if len(names) != len(set(names)):
             raise ValueError(f"source names must be unique, got {names}")
         return v
+
+    @model_validator(mode="after")
+    def _demo_accounts(self) -> Settings:
+        # The default (demo) sources come with the demo's accounts; any other set-up has none
+        # unless [accounts] names a file.
+        if not {"sources", "accounts"} & self.model_fields_set:
+            self.accounts = AccountsConfig(path=demo_accounts())
+        return self
 
     @model_validator(mode="after")
     def _digest_sources_exist(self) -> Settings:
