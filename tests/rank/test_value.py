@@ -79,8 +79,8 @@ def test_value_reason_says_why(valued):
                           "largest theme's (132,000)")
 
 
-def test_value_reason_without_accounts_and_for_a_theme_no_account_asks(ranked_warehouse,
-                                                                        valued=None):
+def test_value_reason_without_accounts_and_for_a_theme_no_account_asks(
+        ranked_warehouse):  # noqa: F811 - the fixture imported above
     ranking = rank_themes(ranked_warehouse, RankConfig(), run_id="run-1", as_of=AS_OF)
     assert {json.loads(r["breakdown"])["value"]["reason"] for r in ranking} == {
         "no accounts loaded ([accounts] path unset): adds nothing"}
@@ -91,7 +91,8 @@ def test_value_reason_without_accounts_and_for_a_theme_no_account_asks(ranked_wa
         "no known account among its customers"}
 
 
-def test_without_accounts_the_ranking_is_the_one_without_the_component(ranked_warehouse):
+def test_without_accounts_the_ranking_is_the_one_without_the_component(
+        ranked_warehouse):  # noqa: F811 - the fixture imported above
     with_weight = rank_themes(ranked_warehouse, RankConfig(), run_id="run-1", as_of=AS_OF)
     off = rank_themes(ranked_warehouse, RankConfig(weights=RankWeights(value=0)),
                       run_id="run-1", as_of=AS_OF)

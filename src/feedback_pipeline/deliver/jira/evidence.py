@@ -2,10 +2,10 @@
 
 One call, :func:`issue_evidence`, serves the dry-run outbox and the live sink alike, so what a
 user reviews in dry run is what would be filed: weekly counts, sources and thread links
-(``store.theme_evidence``), who asks (customers per plan, accounts, and the customer value: accounts affected, ARR at
-stake, top accounts), quotes covering every kind
-of source, the reports that match each urgency rule's vocabulary, and the nearest other themes
-by centroid with their issue keys.
+(``store.theme_evidence``), who asks (customers per plan, accounts; the customer value:
+accounts affected, ARR at stake, top accounts), quotes covering every kind of source, the
+reports that match each urgency rule's vocabulary, and the nearest other themes by centroid
+with their issue keys.
 """
 
 from __future__ import annotations
