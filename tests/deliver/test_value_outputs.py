@@ -25,9 +25,8 @@ ACCOUNTS = [("acme", "Acme Corp", "enterprise", "enterprise", 250_000.0),
             ("ceo@initech.com", "acct_5f3a9c0d1e", "enterprise", "enterprise", 90_000.0)]
 
 
-@pytest.fixture
-def con():
-    con = build()
+def with_accounts(con):
+    """The digest warehouse's helpdesk tickets given customers and accounts, ranked again."""
     for (source, theme), customers in CUSTOMERS.items():
         ids = [r[0] for r in con.execute(
             "SELECT i.external_id FROM items i JOIN item_themes t USING (source, external_id) "
@@ -39,6 +38,12 @@ def con():
     con.executemany("INSERT INTO accounts (customer, label, plan, segment, arr, arr_from) "
                     "VALUES (?, ?, ?, ?, ?, 'arr')", [list(a) for a in ACCOUNTS])
     rank_themes(con, RankConfig(), run_id="r1", as_of=AS_OF)
+    return con
+
+
+@pytest.fixture
+def con():
+    con = with_accounts(build())
     yield con
     con.close()
 

@@ -9,28 +9,14 @@ import pytest
 from typer.testing import CliRunner
 
 from feedback_pipeline.cli import app
-from feedback_pipeline.config import RankConfig
-from feedback_pipeline.rank.score import rank_themes
-from tests.deliver.digest_warehouse import AS_OF, build
-from tests.deliver.test_value_outputs import ACCOUNTS, CUSTOMERS
+from tests.deliver.digest_warehouse import build
+from tests.deliver.test_value_outputs import with_accounts
 
 
 @pytest.fixture(scope="module")
 def warehouse_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("value") / "feedback.duckdb"
-    con = build(path)
-    for (source, theme), customers in CUSTOMERS.items():
-        ids = [r[0] for r in con.execute(
-            "SELECT i.external_id FROM items i JOIN item_themes t USING (source, external_id) "
-            "WHERE i.source = ? AND t.theme_id = ? ORDER BY i.external_id", [source, theme]
-        ).fetchall()]
-        for ext, customer in zip(ids, customers * len(ids), strict=False):
-            con.execute("UPDATE items SET customer = ? WHERE source = ? AND external_id = ?",
-                        [customer, source, ext])
-    con.executemany("INSERT INTO accounts (customer, label, plan, segment, arr, arr_from) "
-                    "VALUES (?, ?, ?, ?, ?, 'arr')", [list(a) for a in ACCOUNTS])
-    rank_themes(con, RankConfig(), run_id="r1", as_of=AS_OF)
-    con.close()
+    with_accounts(build(path)).close()
     return path
 
 
