@@ -58,8 +58,9 @@ def test_per_theme_value_matches_the_hand_computed_figures(valued):
 def test_value_component_is_log_arr_relative_to_the_largest(valued):
     ranking = rank_themes(valued, RankConfig(), run_id="run-1", as_of=AS_OF)
     by_id = {r["theme_id"]: r for r in ranking}
-    largest = math.log(1 + 132_000)
-    expected = {1: 1.0, 2: math.log(1 + 15_000) / largest, 5: math.log(1 + 3_000) / largest}
+    # the largest scores 1; each 10x less, 1/3 less (value_decades = 3)
+    expected = {1: 1.0, 2: 1 + math.log10(15 / 132) / 3, 5: 1 + math.log10(3 / 132) / 3}
+    assert expected[2] == pytest.approx(0.6852, abs=1e-4)
     base = reference_scores(RankWeights())
     for tid, norm in expected.items():
         part = json.loads(by_id[tid]["breakdown"])["value"]
@@ -70,13 +71,20 @@ def test_value_component_is_log_arr_relative_to_the_largest(valued):
     assert (by_id[1]["accounts_affected"], by_id[1]["arr_at_stake"]) == (2, 132_000)
 
 
+def test_value_scale_is_a_setting_and_floors_at_zero(valued):
+    ranking = rank_themes(valued, RankConfig(value_decades=1), run_id="run-1", as_of=AS_OF)
+    norm = {r["theme_id"]: json.loads(r["breakdown"])["value"]["normalized"] for r in ranking}
+    # over one decade: 15k is 0.11 of 132k (0.0555 after the log), 3k is under a tenth: 0
+    assert norm == pytest.approx({1: 1.0, 2: 1 + math.log10(15 / 132), 5: 0.0}, abs=1e-4)
+
+
 def test_value_reason_says_why(valued):
     ranking = rank_themes(valued, RankConfig(), run_id="run-1", as_of=AS_OF)
     reasons = {r["theme_id"]: json.loads(r["breakdown"])["value"]["reason"] for r in ranking}
-    assert reasons[1] == ("132,000 ARR at stake in 2 accounts; ln(1 + ARR) is 100% of the "
-                          "largest theme's (132,000)")
-    assert reasons[5] == ("3,000 ARR at stake in 1 account; ln(1 + ARR) is 68% of the "
-                          "largest theme's (132,000)")
+    assert reasons[1] == ("132,000 ARR at stake in 2 accounts: 100% of the largest theme's "
+                          "(132,000); on a log scale over 3 decades, 1.00")
+    assert reasons[5] == ("3,000 ARR at stake in 1 account: 2% of the largest theme's "
+                          "(132,000); on a log scale over 3 decades, 0.45")
 
 
 def test_value_reason_without_accounts_and_for_a_theme_no_account_asks(

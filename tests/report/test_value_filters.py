@@ -53,7 +53,7 @@ def test_themes_plan_filter_table_and_csv(warehouse_file):
 
 def test_themes_show_has_the_value_reason_and_breakdown(warehouse_file):
     out = cli("themes", "show", "1", "-w", str(warehouse_file))
-    assert "(262,000 ARR at stake in 2 accounts; ln(1 + ARR) is 100% of the largest" in out
+    assert "(262,000 ARR at stake in 2 accounts: 100% of the largest theme's (262,000)" in out
     assert "value: 2 accounts, ARR at stake 262,000" in out
     assert "by segment: enterprise 1 (250k), mid-market 1 (12k)" in out
     assert "top accounts: Acme Corp (250k), globex (12k)" in out

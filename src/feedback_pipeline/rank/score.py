@@ -29,6 +29,7 @@ def rank_themes(
         "w_support_share": w.support_share,
         "w_coherence": w.coherence,
         "w_value": w.value,
+        "value_decades": config.value_decades,
         "min_coherence": config.min_coherence,
         "types": list(config.types),
     }
