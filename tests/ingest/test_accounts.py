@@ -157,3 +157,38 @@ def test_config_resolves_the_path_against_the_config_file(tmp_path):
     with pytest.raises(Exception, match="accounts"):
         (tmp_path / "bad.toml").write_text('[accounts]\nmrr_to_arr = 0\n')
         load_settings(tmp_path / "bad.toml")
+
+
+def test_the_nightly_ingest_loads_accounts_and_a_missing_file_fails_like_a_source(
+        warehouse, tmp_path, write_jsonl, make_record):
+    from datetime import UTC, datetime
+
+    from feedback_pipeline.config import Settings
+    from feedback_pipeline.ingest.config import FileSourceConfig
+    from feedback_pipeline.pipeline import stage_ingest
+    from feedback_pipeline.warehouse.runs import Run
+
+    data = write_jsonl("desk.jsonl", [make_record(source="", external_id="1", customer="acme")])
+    accounts_file = tmp_path / "accounts.csv"
+    accounts_file.write_text("customer,arr\nacme,100\n,5\n", encoding="utf-8")
+    settings = Settings(sources=[FileSourceConfig(name="desk", path=data)],
+                        accounts=AccountsConfig(path=accounts_file))
+    as_of = datetime(2026, 11, 20, tzinfo=UTC)
+
+    stats = stage_ingest(Run(warehouse, "run-1", as_of), settings)
+
+    assert stats["accounts"] == {"loaded": 1, "rejected": 1} and not stats["errors"]
+    assert stats["stored"] == 1  # the items' own reconciliation is untouched
+    accounts_file.unlink()
+    stats = stage_ingest(Run(warehouse, "run-2", as_of), settings)
+    assert "cannot read the accounts file" in stats["errors"]["accounts"]
+    assert stats["failed_sources"] == ["accounts"]
+    assert set(accounts(warehouse)) == {"acme"}  # last night's, kept
+
+
+def test_without_accounts_settings_a_custom_setup_has_none():
+    from feedback_pipeline.config import Settings
+    from feedback_pipeline.ingest.config import FileSourceConfig
+
+    assert Settings(sources=[FileSourceConfig(name="x", path="x.jsonl")]).accounts.path is None
+    assert Settings().accounts.path is not None  # the demo's, with the demo's sources
