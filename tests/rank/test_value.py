@@ -148,6 +148,7 @@ def test_no_filter_keeps_the_ranking(valued):
 
 
 @pytest.mark.parametrize(("amount", "shown"), [(0, "0"), (950, "950"), (12_000, "12k"),
-                                               (132_500, "132.5k"), (1_200_000, "1.2M")])
+                                               (132_500, "132.5k"), (1_200_000, "1.2M"),
+                                               (999_999, "1M"), (999.96, "1k"), (999.4, "999")])
 def test_money(amount, shown):
     assert money(amount) == shown

@@ -113,10 +113,10 @@ def ranking_for(con: duckdb.DuckDBPyConnection, *, segments: list[str] | None = 
 def money(amount: float | int | None) -> str:
     """ARR, compactly: 1.2M, 45k, 900."""
     value = float(amount or 0)
+    # compared after rounding to one decimal, so 999,999 reads 1M, never 1000k
     for limit, suffix in ((1e6, "M"), (1e3, "k")):
-        if value >= limit:
-            shown = f"{value / limit:.1f}".removesuffix(".0")
-            return f"{shown}{suffix}"
+        if value >= limit * 0.99995:
+            return f"{value / limit:.1f}".removesuffix(".0") + suffix
     return f"{value:.0f}"
 
 
