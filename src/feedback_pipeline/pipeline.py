@@ -9,6 +9,7 @@ ranking and delivery of one run never disagree on what "now" is.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 
 from feedback_pipeline.authors import author_salt
 from feedback_pipeline.clean.stage import clean_pending
@@ -30,7 +31,7 @@ from feedback_pipeline.errors import SinkError
 from feedback_pipeline.ingest.accounts import load_accounts
 from feedback_pipeline.ingest.connector import ConnectorSource
 from feedback_pipeline.ingest.sources import build_sources
-from feedback_pipeline.ingest.stage import ingest
+from feedback_pipeline.ingest.stage import SourceStats, ingest
 from feedback_pipeline.rank.score import rank_themes
 from feedback_pipeline.rank.trends import compute_trends
 from feedback_pipeline.warehouse.runs import Run
@@ -70,9 +71,11 @@ def stage_ingest(run: Run, settings: Settings) -> dict:
     out["accounts"] = load_accounts(run.con, settings.accounts, run_id=run.run_id,
                                     salt=author_salt(settings.accounts.pseudonym_salt_env),
                                     limits=settings.ingest)
-    if "error" in out["accounts"]:
-        out["errors"][settings.accounts.name] = out["accounts"]["error"]
-        out["failed_sources"].append(settings.accounts.name)
+    if "error" in out["accounts"]:  # named where every failed source is (flow, status, CLI)
+        name, error = settings.accounts.name, out["accounts"]["error"]
+        out["errors"][name] = error
+        out["failed_sources"].append(name)
+        out["by_source"][name] = {**asdict(SourceStats(error=error)), "stored": 0}
     crashpoint("ingest.done")
     return out
 

@@ -183,6 +183,8 @@ def test_the_nightly_ingest_loads_accounts_and_a_missing_file_fails_like_a_sourc
     stats = stage_ingest(Run(warehouse, "run-2", as_of), settings)
     assert "cannot read the accounts file" in stats["errors"]["accounts"]
     assert stats["failed_sources"] == ["accounts"]
+    # where the flow looks for a failed source's error
+    assert stats["by_source"]["accounts"]["error"] == stats["errors"]["accounts"]
     assert set(accounts(warehouse)) == {"acme"}  # last night's, kept
 
 
