@@ -3,7 +3,8 @@
 * ``flows/*.py`` as the package ``feedback_pipeline_flows`` (the repository keeps its ``flows/``
   folder; a top-level package named ``flows`` would clash with any other project's).
 * ``warehouse/*.sql`` as ``feedback_pipeline/_warehouse_sql/`` (never the local ``*.duckdb``).
-* ``demo/feedback_demo.jsonl`` as ``feedback_pipeline/_demo/``: the default source without a config.
+* ``demo/feedback_demo.jsonl`` as ``feedback_pipeline/_demo/``: the default source without a config,
+  and ``demo/accounts_demo.csv`` beside it: the demo's accounts (``[accounts]``).
 
 Files are listed by pattern here rather than as folders in pyproject.toml, since a folder
 force-include copies everything in it (a 7 MB ``warehouse/feedback.duckdb``, ``__pycache__``).
@@ -21,6 +22,7 @@ SHIPPED = [
     ("flows", "*.py", "feedback_pipeline_flows"),
     ("warehouse", "*.sql", "feedback_pipeline/_warehouse_sql"),
     ("demo", "feedback_demo.jsonl", "feedback_pipeline/_demo"),
+    ("demo", "accounts_demo.csv", "feedback_pipeline/_demo"),
 ]
 
 

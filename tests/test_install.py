@@ -67,6 +67,7 @@ def test_wheel_ships_code_sql_and_demo_data_and_nothing_else(wheel: Path):
     sql = {n.split("/")[-1] for n in names if n.startswith("feedback_pipeline/_warehouse_sql/")}
     assert sql == {p.name for p in (ROOT / "warehouse").glob("*.sql")}
     assert "feedback_pipeline/_demo/feedback_demo.jsonl" in names
+    assert "feedback_pipeline/_demo/accounts_demo.csv" in names  # the demo's accounts
     assert not [n for n in names if n.endswith((".duckdb", ".wal", ".pyc"))]
 
 
@@ -147,11 +148,14 @@ def test_without_a_config_the_wheel_reads_its_demo_data_and_writes_in_the_workin
         "import json; from feedback_pipeline.config import load_settings; s = load_settings();"
         "from feedback_pipeline.warehouse.db import schema_files;"
         "print(json.dumps({'wh': str(s.warehouse), 'outbox': str(s.deliver.outbox),"
-        "'demo': str(s.sources[0].path), 'schemas': schema_files()}))")],
+        "'demo': str(s.sources[0].path), 'accounts': str(s.accounts.path),"
+        "'schemas': schema_files()}))")],
         cwd=work, env=env).stdout)
     assert out["wh"] == str(work.resolve() / "warehouse" / "feedback.duckdb")
     assert out["outbox"] == str(work.resolve() / "outbox")
     assert Path(out["demo"]).is_file() and Path(out["demo"]).is_relative_to(tmp_path / "venv")
+    assert Path(out["accounts"]).is_file() and Path(out["accounts"]).parent == \
+        Path(out["demo"]).parent
     assert out["schemas"] == ["schema.sql", *sorted(p.name for p in
                                                     (ROOT / "warehouse").glob("schema_*.sql"))]
 

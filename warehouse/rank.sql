@@ -2,7 +2,9 @@
 -- Parameters: $run_id, $as_of (TIMESTAMPTZ), $half_life_days, $window_days, $min_authors,
 --             $w_volume, $w_authors, $w_growth, $w_recency, $w_votes, $w_support_share,
 --             $types (item types counted, e.g. ['request', 'problem']; untyped items always count),
---             $w_coherence, $min_coherence (see the coherence CTE).
+--             $w_coherence, $min_coherence (see the coherence CTE),
+--             $w_value, $value_decades (customer value: theme_value.sql's ARR at stake, see the
+--             value CTE).
 -- Each component is computed, normalised to [0, 1] across the themes of this run (min-max), then
 -- weighted; the breakdown keeps all three numbers so every score can be explained.
 WITH all_members AS (
@@ -57,6 +59,15 @@ coherence AS (
            END                                                            AS coherence
     FROM themes WHERE status = 'active'
 ),
+-- Customer value: ARR at stake relative to the largest theme's, on a log scale spanning
+-- $value_decades decades: the largest scores 1, each 10x less scores 1/$value_decades less, and
+-- from 10^-$value_decades of it down (and without any ARR) 0. A ratio, so the currency and its
+-- unit do not matter; a log, so one giant contract cannot dwarf every other theme.
+-- No accounts loaded: 0 for every theme, so the ranking is exactly the one without it.
+value AS (
+    SELECT theme_id, accounts AS v_accounts, arr AS v_arr
+    FROM theme_value WHERE run_id = $run_id
+),
 features AS (
     SELECT *,
            support_count / item_count::DOUBLE                             AS support_share,
@@ -70,8 +81,11 @@ features AS (
                                                                           AS f_recency,
            ln(1 + votes)                                                  AS f_votes,
            support_count / item_count::DOUBLE                             AS f_support_share,
-           coherence.coherence                                            AS f_coherence
-    FROM stats LEFT JOIN coherence USING (theme_id)
+           coherence.coherence                                            AS f_coherence,
+           coalesce(v_accounts, 0)                                        AS accounts_affected,
+           coalesce(v_arr, 0)                                             AS arr_at_stake,
+           coalesce(v_arr, 0)                                             AS f_value
+    FROM stats LEFT JOIN coherence USING (theme_id) LEFT JOIN value USING (theme_id)
 ),
 normalised AS (
     SELECT *,
@@ -81,14 +95,18 @@ normalised AS (
            coalesce((f_recency - min(f_recency) OVER ()) / nullif(max(f_recency) OVER () - min(f_recency) OVER (), 0), 0) AS n_recency,
            coalesce((f_votes - min(f_votes) OVER ()) / nullif(max(f_votes) OVER () - min(f_votes) OVER (), 0), 0) AS n_votes,
            f_support_share                                                AS n_support_share,
-           coalesce((f_coherence - min(f_coherence) OVER ()) / nullif(max(f_coherence) OVER () - min(f_coherence) OVER (), 0), 0) AS n_coherence
+           coalesce((f_coherence - min(f_coherence) OVER ()) / nullif(max(f_coherence) OVER () - min(f_coherence) OVER (), 0), 0) AS n_coherence,
+           CASE WHEN f_value > 0
+                THEN greatest(0, 1 + log10(f_value / max(f_value) OVER ()) / $value_decades)
+                ELSE 0 END                                                AS n_value,
+           max(arr_at_stake) OVER ()                                      AS max_arr
     FROM features
 ),
 scored AS (
     SELECT *,
            $w_volume * n_volume + $w_authors * n_authors + $w_growth * n_growth
          + $w_recency * n_recency + $w_votes * n_votes + $w_support_share * n_support_share
-         + $w_coherence * n_coherence                                     AS score,
+         + $w_coherence * n_coherence + $w_value * n_value                AS score,
            coalesce(f_coherence < $min_coherence, FALSE)                  AS needs_review
     FROM normalised
 )
@@ -109,10 +127,19 @@ SELECT $run_id                                                            AS run
            'recency',       json_object('value', round(days_since_last, 2),  'normalized', round(n_recency, 4),       'weight', $w_recency,       'points', round($w_recency * n_recency, 4)),
            'votes',         json_object('value', votes,                      'normalized', round(n_votes, 4),         'weight', $w_votes,         'points', round($w_votes * n_votes, 4)),
            'support_share', json_object('value', round(support_share, 4),    'normalized', round(n_support_share, 4), 'weight', $w_support_share, 'points', round($w_support_share * n_support_share, 4)),
-           'coherence',     json_object('value', round(f_coherence, 4),      'normalized', round(n_coherence, 4),     'weight', $w_coherence,     'points', round($w_coherence * n_coherence, 4))
+           'coherence',     json_object('value', round(f_coherence, 4),      'normalized', round(n_coherence, 4),     'weight', $w_coherence,     'points', round($w_coherence * n_coherence, 4)),
+           'value',         json_object('value', round(arr_at_stake),     'normalized', round(n_value, 4),         'weight', $w_value,         'points', round($w_value * n_value, 4),
+                                        'reason', CASE
+               WHEN NOT EXISTS (SELECT 1 FROM accounts) THEN 'no accounts loaded ([accounts] path unset): adds nothing'
+               WHEN accounts_affected = 0 THEN 'no known account among its customers'
+               ELSE format('{:,.0f} ARR at stake in {} account{}: {:.0f}% of the largest theme''s ({:,.0f}); on a log scale over {:g} decades, {:.2f}',
+                           arr_at_stake, accounts_affected, CASE WHEN accounts_affected = 1 THEN '' ELSE 's' END,
+                           100 * arr_at_stake / max_arr, max_arr, $value_decades, n_value) END)
        )                                                                  AS breakdown,
        type_mix.type_mix,
        round(f_coherence, 4)                                              AS coherence,
-       needs_review
+       needs_review,
+       accounts_affected,
+       round(arr_at_stake, 2)                                             AS arr_at_stake
 FROM scored LEFT JOIN type_mix USING (theme_id)
 ORDER BY rank

@@ -191,3 +191,39 @@ CREATE TABLE IF NOT EXISTS theme_trends (
 );
 -- the recent window the counts above cover, so every output words the trend the same way
 ALTER TABLE theme_trends ADD COLUMN IF NOT EXISTS window_days INTEGER;
+
+-- Customer value (issue #18; ingest/accounts.py, warehouse/theme_value.sql). The accounts file
+-- replaces `accounts` whole each night; `account_loads` keeps what each night loaded.
+CREATE TABLE IF NOT EXISTS accounts (
+    customer      VARCHAR PRIMARY KEY,          -- the id items carry in `customer`
+    label         VARCHAR NOT NULL,             -- shown in outputs: name, id or pseudonym, never an e-mail
+    plan          VARCHAR,
+    segment       VARCHAR,
+    arr           DOUBLE NOT NULL,              -- annual revenue (mrr x accounts.mrr_to_arr)
+    arr_from      VARCHAR NOT NULL,             -- arr | mrr: what the file gave
+    owner         VARCHAR,
+    position      VARCHAR,                      -- file:line
+    loaded_run    VARCHAR,
+    loaded_at     TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS account_loads (
+    run_id     VARCHAR PRIMARY KEY,
+    path       VARCHAR,
+    loaded     INTEGER,
+    rejected   INTEGER,
+    total_arr  DOUBLE,
+    loaded_at  TIMESTAMPTZ
+);
+-- Per run and theme: accounts affected, ARR at stake, by plan and segment, top accounts.
+CREATE TABLE IF NOT EXISTS theme_value (
+    run_id        VARCHAR NOT NULL,
+    theme_id      INTEGER NOT NULL,
+    accounts      INTEGER NOT NULL,
+    arr           DOUBLE NOT NULL,
+    by_plan       JSON,                         -- [{name, accounts, arr}] by ARR
+    by_segment    JSON,                         -- [{name, accounts, arr}] by ARR
+    top_accounts  JSON,                         -- [{label, plan, segment, arr, items}] by ARR
+    PRIMARY KEY (run_id, theme_id)
+);
+ALTER TABLE theme_scores ADD COLUMN IF NOT EXISTS accounts_affected INTEGER;
+ALTER TABLE theme_scores ADD COLUMN IF NOT EXISTS arr_at_stake DOUBLE;

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from feedback_pipeline.cli_options import ConfigOpt, StatusFormat, WarehouseOpt
+from feedback_pipeline.cli_options import AccountOpt, ConfigOpt, StatusFormat, WarehouseOpt
 from feedback_pipeline.cli_options import fail as _fail
 from feedback_pipeline.cli_options import open_warehouse as _open
 from feedback_pipeline.cli_search import search
@@ -89,19 +89,16 @@ def themes(
     warehouse: WarehouseOpt = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table, json or csv.")] = Format.table,
     limit: Annotated[int, typer.Option(help="Show at most this many themes.")] = 20,
+    segment: AccountOpt = None, plan: AccountOpt = None,
 ) -> None:
     """Show the ranked themes of the latest run, with why each ranks where it does."""
     if ctx.invoked_subcommand:
         return
-    from feedback_pipeline.rank.score import latest_ranking
+    from feedback_pipeline.rank.value import ranking_for
     from feedback_pipeline.report.terminal import ranking_csv, ranking_json, ranking_table
 
-    try:
-        _, con = _open(config, warehouse, read_only=True)
-        with closing(con):
-            ranking = latest_ranking(con)[:limit]
-    except FeedbackPipelineError as exc:
-        _fail(exc)
+    ranking = _read(config, warehouse,
+                    lambda con: ranking_for(con, segments=segment, plans=plan))[:limit]
     render = {Format.table: ranking_table, Format.json: ranking_json, Format.csv: ranking_csv}[fmt]
     typer.echo(render(ranking) if ranking else "no ranked themes yet")
 
@@ -206,6 +203,7 @@ def report(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the HTML page.",
                                          dir_okay=False)] = Path("report.html"),
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many themes.")] = 20,
+    segment: AccountOpt = None, plan: AccountOpt = None,
 ) -> None:
     """Write the PM report: one self-contained HTML page of the ranked themes."""
     from feedback_pipeline.report.html import write_report
@@ -213,7 +211,7 @@ def report(
     try:
         settings, con = _open(config, warehouse, read_only=True)
         with closing(con):
-            summary = write_report(con, output, limit=limit,
+            summary = write_report(con, output, limit=limit, segments=segment, plans=plan,
                                    jira_server=settings.deliver.jira.server)
     except FeedbackPipelineError as exc:
         _fail(exc)

@@ -18,6 +18,8 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML con
                                                  exists=True, dir_okay=False)]
 WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", "-w",
                                                     help="DuckDB file (overrides the config).")]
+AccountOpt = Annotated[list[str] | None, typer.Option(help="Only themes with an item from an "
+                       "account of this segment/plan (repeatable); counts over those items.")]
 
 
 class StatusFormat(StrEnum):
@@ -42,4 +44,4 @@ def open_warehouse(config: Path | None, warehouse: Path | None, *, read_only: bo
     return settings, connect(settings.warehouse, read_only=read_only)
 
 
-__all__ = ["ConfigOpt", "StatusFormat", "WarehouseOpt", "fail", "open_warehouse"]
+__all__ = ["AccountOpt", "ConfigOpt", "StatusFormat", "WarehouseOpt", "fail", "open_warehouse"]

@@ -26,13 +26,14 @@ from feedback_pipeline.deliver.config import DeliverConfig, JiraConfig, SlackCon
 from feedback_pipeline.deliver.slack.config import check_sources
 from feedback_pipeline.embed.config import DEFAULT_MODEL, DaskConfig, EmbedConfig
 from feedback_pipeline.errors import ConfigError
+from feedback_pipeline.ingest.accounts import AccountsConfig
 from feedback_pipeline.ingest.config import FileSourceConfig, IngestConfig
 from feedback_pipeline.ingest.discourse.config import DiscourseSourceConfig
 from feedback_pipeline.ingest.github.config import GitHubSourceConfig
 from feedback_pipeline.ingest.intercom.config import IntercomSourceConfig
 from feedback_pipeline.ingest.slack.config import SlackSourceConfig
 from feedback_pipeline.ingest.zendesk.config import ZendeskSourceConfig
-from feedback_pipeline.paths import demo_data
+from feedback_pipeline.paths import demo_accounts, demo_data
 from feedback_pipeline.rank.config import RankConfig, RankWeights, TrendsConfig
 from feedback_pipeline.redact import set_extra_patterns
 from feedback_pipeline.section import Section
@@ -117,6 +118,7 @@ class Settings(Section):
         default_factory=lambda: [FileSourceConfig(
             name="demo", path=demo_data() or Path("demo") / "feedback_demo.jsonl")])
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    accounts: AccountsConfig = Field(default_factory=AccountsConfig)
     clean: CleanConfig = Field(default_factory=CleanConfig)
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
@@ -136,6 +138,14 @@ class Settings(Section):
         if len(names) != len(set(names)):
             raise ValueError(f"source names must be unique, got {names}")
         return v
+
+    @model_validator(mode="after")
+    def _demo_accounts(self) -> Settings:
+        # The default (demo) sources come with the demo's accounts; any other set-up has none
+        # unless [accounts] names a file.
+        if not {"sources", "accounts"} & self.model_fields_set:
+            self.accounts = AccountsConfig(path=demo_accounts())
+        return self
 
     @model_validator(mode="after")
     def _digest_sources_exist(self) -> Settings:
@@ -191,13 +201,15 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
     for src in s.sources:
         if isinstance(src, FileSourceConfig):
             src.path = r(src.path)
+    if s.accounts.path is not None:
+        s.accounts.path = r(s.accounts.path)
     if s.embed.cache_folder is not None:
         s.embed.cache_folder = r(s.embed.cache_folder)
     return s
 
 
 __all__ = [
-    "DEFAULT_MODEL", "AlertsConfig", "CleanConfig", "ClusterConfig", "DaskConfig",
+    "DEFAULT_MODEL", "AccountsConfig", "AlertsConfig", "CleanConfig", "ClusterConfig", "DaskConfig",
     "DeliverConfig", "DiscourseSourceConfig", "EmbedConfig", "FileSourceConfig",
     "GitHubSourceConfig", "IngestConfig", "IntercomSourceConfig", "JiraConfig", "LabelConfig",
     "RankConfig", "RankWeights", "RedactConfig", "ScheduleConfig", "Settings", "SlackConfig",

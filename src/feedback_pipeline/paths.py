@@ -45,4 +45,10 @@ def demo_data() -> Path | None:
     return shipped("_demo/feedback_demo.jsonl", "demo/feedback_demo.jsonl")
 
 
-__all__ = ["CHECKOUT_ROOT", "PACKAGE_DIR", "demo_data", "shipped", "sql_dir"]
+def demo_accounts() -> Path | None:
+    """The demo's synthetic accounts (CSV, ``demo/build_accounts.py``): the default accounts
+    file while the sources are the default demo data."""
+    return shipped("_demo/accounts_demo.csv", "demo/accounts_demo.csv")
+
+
+__all__ = ["CHECKOUT_ROOT", "PACKAGE_DIR", "demo_accounts", "demo_data", "shipped", "sql_dir"]

@@ -9,6 +9,7 @@ ranking and delivery of one run never disagree on what "now" is.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 
 from feedback_pipeline.authors import author_salt
 from feedback_pipeline.clean.stage import clean_pending
@@ -27,9 +28,10 @@ from feedback_pipeline.embed.embedder import SentenceTransformerEmbedder, get_em
 from feedback_pipeline.embed.item_types import classify_pending
 from feedback_pipeline.embed.stage import CHUNK, MapChunks, embed_pending
 from feedback_pipeline.errors import SinkError
+from feedback_pipeline.ingest.accounts import load_accounts
 from feedback_pipeline.ingest.connector import ConnectorSource
 from feedback_pipeline.ingest.sources import build_sources
-from feedback_pipeline.ingest.stage import ingest
+from feedback_pipeline.ingest.stage import SourceStats, ingest
 from feedback_pipeline.rank.score import rank_themes
 from feedback_pipeline.rank.trends import compute_trends
 from feedback_pipeline.warehouse.runs import Run
@@ -64,8 +66,18 @@ def stage_ingest(run: Run, settings: Settings) -> dict:
     stats = ingest(run.con, build_sources(settings.sources, settings.ingest, rules),
                    run_id=run.run_id, salt=author_salt(settings.ingest.author_salt_env),
                    bots=settings.clean.bots(), rules=rules)
+    out = stats.as_dict()
+    # Accounts replace last night's whole; an unreadable file keeps them and fails like a source.
+    out["accounts"] = load_accounts(run.con, settings.accounts, run_id=run.run_id,
+                                    salt=author_salt(settings.accounts.pseudonym_salt_env),
+                                    limits=settings.ingest)
+    if "error" in out["accounts"]:  # named where every failed source is (flow, status, CLI)
+        name, error = settings.accounts.name, out["accounts"]["error"]
+        out["errors"][name] = error
+        out["failed_sources"].append(name)
+        out["by_source"][name] = {**asdict(SourceStats(error=error)), "stored": 0}
     crashpoint("ingest.done")
-    return stats.as_dict()
+    return out
 
 
 def stage_clean(run: Run, settings: Settings) -> dict:

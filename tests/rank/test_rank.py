@@ -9,7 +9,8 @@ from feedback_pipeline.rank.score import latest_ranking, rank_themes
 from feedback_pipeline.warehouse.runs import resolve_as_of
 
 AS_OF = datetime(2024, 6, 30, tzinfo=UTC)
-COMPONENTS = {"volume", "authors", "growth", "recency", "votes", "support_share", "coherence"}
+COMPONENTS = {"volume", "authors", "growth", "recency", "votes", "support_share", "coherence",
+              "value"}
 
 # (external_id, theme_id, kind, author, days before AS_OF, votes, deleted, drop_reason)
 ITEMS = [
@@ -82,6 +83,7 @@ def reference_scores(weights: RankWeights, half_life: float = 14.0) -> dict[int,
             "recency": math.exp(-math.log(2) * days / half_life), "votes": math.log(1 + votes),
             "support_share": share,
             "coherence": 0.0,  # the fixture's themes have no vectors: no coherence known
+            "value": 0.0,  # no accounts loaded: the value component adds nothing
         }
     scores = dict.fromkeys(feats, 0.0)
     for comp in COMPONENTS:
@@ -142,14 +144,15 @@ def test_scores_match_the_documented_formula(ranked_warehouse):
     assert {r["theme_id"]: r["score"] for r in ranking} == pytest.approx(expected, abs=1e-3)
 
 
-def test_breakdown_has_seven_components_summing_to_score(ranked_warehouse):
+def test_breakdown_has_eight_components_summing_to_score(ranked_warehouse):
     ranking = rank_themes(ranked_warehouse, RankConfig(), run_id="run-1", as_of=AS_OF)
 
     for row in ranking:
         breakdown = json.loads(row["breakdown"])
         assert set(breakdown) == COMPONENTS
         for name, part in breakdown.items():
-            assert set(part) == {"value", "normalized", "weight", "points"}
+            # the value component also says why in words (tests/rank/test_value.py)
+            assert set(part) - {"reason"} == {"value", "normalized", "weight", "points"}
             assert part["weight"] == getattr(RankWeights(), name)
             assert part["points"] == pytest.approx(part["weight"] * part["normalized"], abs=1e-3)
             assert 0.0 <= part["normalized"] <= 1.0

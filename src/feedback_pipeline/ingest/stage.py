@@ -151,6 +151,28 @@ ON CONFLICT (source, external_id) DO UPDATE SET
 """
 
 
+def save_rejections(con: duckdb.DuckDBPyConnection, source_name: str,
+                    rejections: list[Rejection], *, run_id: str) -> None:
+    """Keep rejected records with their reason, keyed by content (a rerun adds none twice);
+    inside the caller's transaction."""
+    for rej in rejections:
+        con.execute(
+            """
+            INSERT INTO rejected_items (source, raw_hash, position, external_id, reason, raw, run_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+            """,
+            [
+                rej.source or source_name,
+                fingerprint(rej.raw, errors="replace"),
+                bounded(rej.position, 200),
+                bounded(rej.external_id, 200) if rej.external_id is not None else None,
+                bound_reason(rej.reason),
+                bounded(rej.raw, MAX_RAW_CHARS),
+                run_id,
+            ],
+        )
+
+
 def save_batch(
     con: duckdb.DuckDBPyConnection,
     source_name: str,
@@ -185,22 +207,7 @@ def save_batch(
                     setattr(stats, status, getattr(stats, status) + 1)
             con.execute(_UPSERT, {"run_id": run_id})
             con.execute("DROP TABLE staged_items")
-        for rej in batch.rejections:
-            con.execute(
-                """
-                INSERT INTO rejected_items (source, raw_hash, position, external_id, reason, raw, run_id)
-                VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-                """,
-                [
-                    rej.source or source_name,
-                    fingerprint(rej.raw, errors="replace"),
-                    bounded(rej.position, 200),
-                    bounded(rej.external_id, 200) if rej.external_id is not None else None,
-                    bound_reason(rej.reason),
-                    bounded(rej.raw, MAX_RAW_CHARS),
-                    run_id,
-                ],
-            )
+        save_rejections(con, source_name, batch.rejections, run_id=run_id)
         stats.rejected = len(batch.rejections)
         if batch.cursor is not None:
             con.execute(
@@ -321,4 +328,5 @@ def rejected_summary(con: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(("source", "position", "reason"), r, strict=True)) for r in rows]
 
 
-__all__ = ["IngestStats", "SourceStats", "get_cursor", "ingest", "rejected_summary", "save_batch"]
+__all__ = ["IngestStats", "SourceStats", "get_cursor", "ingest", "rejected_summary", "save_batch",
+           "save_rejections"]

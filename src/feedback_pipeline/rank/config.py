@@ -31,6 +31,11 @@ class RankWeights(Section):
     # Mean member cosine to the centroid (rank.sql): a tight theme beats a loose one of the
     # same size, so size alone never makes a blob #1.
     coherence: float = 1.0
+    # Customer value (rank.sql): ARR at stake relative to the largest theme's, log-scaled over
+    # rank.value_decades. 1.0, as volume: revenue is one signal beside how many ask (authors 1.5
+    # stays the largest), and the log keeps one large contract from outranking a theme many
+    # accounts ask for. 0 disables it; without [accounts] it adds nothing whatever its weight.
+    value: float = 1.0
 
 
 class RankConfig(Section):
@@ -45,6 +50,11 @@ class RankConfig(Section):
     # ["request", "problem"].
     types: list[Literal["request", "problem", "question", "praise"]] = Field(
         default_factory=lambda: ["request", "problem", "question", "praise"], min_length=1)
+    value_decades: float = Field(
+        3.0, gt=0, description="The value component's log scale: the theme with the most ARR at "
+        "stake scores 1, each 10x less 1/value_decades less, 0 from 10^-value_decades of it.")
+    top_accounts: int = Field(5, ge=0, description="Accounts listed per theme (Jira, report), "
+                              "largest ARR first.")
     as_of: Literal["now", "latest"] | datetime = Field(
         "latest",
         description="'latest' (the newest item's time), 'now' (recency decays while sources "

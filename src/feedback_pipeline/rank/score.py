@@ -28,11 +28,17 @@ def rank_themes(
         "w_votes": w.votes,
         "w_support_share": w.support_share,
         "w_coherence": w.coherence,
+        "w_value": w.value,
+        "value_decades": config.value_decades,
         "min_coherence": config.min_coherence,
         "types": list(config.types),
     }
     with transaction(con):
         con.execute("DELETE FROM theme_scores WHERE run_id = ?", [run_id])
+        con.execute("DELETE FROM theme_value WHERE run_id = ?", [run_id])
+        con.execute(f"INSERT INTO theme_value BY NAME ({sql_text('theme_value.sql')})",
+                    {"run_id": run_id, "as_of": as_of, "types": list(config.types),
+                     "top_accounts": config.top_accounts})
         con.execute(f"INSERT INTO theme_scores BY NAME ({sql_text('rank.sql')})", params)
     return latest_ranking(con, run_id=run_id)
 

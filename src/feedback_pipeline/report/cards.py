@@ -14,6 +14,7 @@ from feedback_pipeline.markup import html_escape, html_text
 from feedback_pipeline.rank.trends import trend_phrase
 from feedback_pipeline.report.data import ReportData, source_name
 from feedback_pipeline.report.terminal import explain
+from feedback_pipeline.report.value import value_block
 
 TREND_HELP = {
     "new": "first seen in the last few days",
@@ -79,7 +80,9 @@ def _breakdown(theme: dict) -> str:
     return (f'<table class="breakdown"><caption>score {theme["score"]:.2f} = '
             f'{e(explain(parts)) or "0"}</caption><thead><tr><th>component</th><th>value</th>'
             f'<th>normalised</th><th>weight</th><th>points</th><th></th></tr></thead>'
-            f"<tbody>{rows}</tbody></table>")
+            f"<tbody>{rows}</tbody></table>"
+            + "".join(f'<p class="reason">{e(name.replace("_", " "))}: {e(c["reason"])}</p>'
+                      for name, c in parts.items() if c.get("reason")))
 
 
 def _quote(q: dict) -> str:
@@ -137,6 +140,7 @@ def card(theme: dict, data: ReportData, shipped_ids: set[int]) -> str:
       <figcaption class="trend-caption">items per day</figcaption></figure>
     {f'<div class="mixes">{mixes}</div>' if mixes else ""}
   </div>
+  {value_block(theme, data.value.get(tid))}
   {_quotes(data.quotes.get(tid, []))}
   <details class="why"><summary>Why it ranks here (score {theme["score"]:.2f})</summary>
     {_breakdown(theme)}</details>

@@ -14,6 +14,7 @@ from feedback_pipeline.deliver.slack.queries import community_threads, jira_link
 from feedback_pipeline.errors import WarehouseError
 from feedback_pipeline.markup import clean
 from feedback_pipeline.rank.score import latest_ranking
+from feedback_pipeline.rank.value import filter_by_accounts, theme_values
 from feedback_pipeline.report.terminal import type_mix
 from feedback_pipeline.warehouse import db
 
@@ -37,6 +38,8 @@ class ReportData:
     types: dict[int, dict[str, int]] = field(default_factory=dict)
     jira: dict[int, tuple[str, str | None]] = field(default_factory=dict)
     shipped: list[dict] = field(default_factory=list)
+    value: dict[int, dict] = field(default_factory=dict)  # rank.value.theme_values of the run
+    filtered_by: str = ""  # the segment/plan filter, worded; "" without one
 
 
 def _member_rows(con: duckdb.DuckDBPyConnection, ids: list[int]) -> list[tuple]:
@@ -102,8 +105,9 @@ def _shipped(con: duckdb.DuckDBPyConnection, tables: set[str],
             for theme_id, key, at, title, size in rows]
 
 
-def collect_report(con: duckdb.DuckDBPyConnection, *, limit: int = 20,
-                   jira_server: str = "") -> ReportData:
+def collect_report(con: duckdb.DuckDBPyConnection, *, limit: int = 20, jira_server: str = "",
+                   segments: list[str] | None = None,
+                   plans: list[str] | None = None) -> ReportData:
     """Read what the page shows: the latest stored ranking (top ``limit``) and its evidence.
 
     Only reads; works on a read-only connection.
@@ -117,9 +121,10 @@ def collect_report(con: duckdb.DuckDBPyConnection, *, limit: int = 20,
         raise WarehouseError(
             f"the warehouse has no {', '.join(sorted(missing))} table yet: run "
             "`feedback-pipeline run` once with this version to bring it up to date")
-    ranking = latest_ranking(con)
+    ranking = filter_by_accounts(con, latest_ranking(con), segments=segments, plans=plans)
     data = ReportData(generated_at=datetime.now(UTC), ranked_total=len(ranking),
-                      themes=ranking[:limit])
+                      themes=ranking[:limit],
+                      filtered_by=ranking[0].get("filtered_by", "") if ranking else "")
     links = jira_links(con, jira_server)
     data.shipped = _shipped(con, tables, links)
     if not data.themes:
@@ -133,6 +138,7 @@ def collect_report(con: duckdb.DuckDBPyConnection, *, limit: int = 20,
     data.types = {t["theme_id"]: type_mix(con, t["theme_id"], t) for t in data.themes}
     data.quotes = _quotes(con, data.themes)
     data.jira = {i: links[i] for i in ids if i in links}
+    data.value = theme_values(con, data.run_id) if "theme_value" in tables else {}
     return data
 
 

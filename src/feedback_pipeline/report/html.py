@@ -29,6 +29,7 @@ from feedback_pipeline.markup import json_document
 from feedback_pipeline.report.cards import card, e, mix
 from feedback_pipeline.report.data import ReportData, collect_report
 from feedback_pipeline.report.summary import flag_lists, shipped_section, summary_table
+from feedback_pipeline.report.value import filtered
 
 CHART_DAYS = 90  # the trend charts show at most the last 90 days with items
 # Nothing may be loaded from anywhere: the page works from a file, offline, in an e-mail.
@@ -98,7 +99,7 @@ def render_report(data: ReportData) -> str:
     body = f"""
 <header class="top">
   <h1>Customer feedback themes</h1>
-  <p class="meta">{run} · {len(data.themes)} of {data.ranked_total} ranked themes ·
+  <p class="meta">{run} · {len(data.themes)} of {data.ranked_total} ranked themes{filtered(data)} ·
     {sum(sources.values())} items in them · generated {data.generated_at:%Y-%m-%d %H:%M} UTC</p>
 </header>{filters}
 <main>
@@ -114,9 +115,12 @@ def render_report(data: ReportData) -> str:
 
 
 def write_report(con: duckdb.DuckDBPyConnection, output: Path, *, limit: int = 20,
-                 jira_server: str = "") -> dict:
-    """Write the page to ``output``; return what it holds ({themes, ranked, shipped, bytes})."""
-    data = collect_report(con, limit=limit, jira_server=jira_server)
+                 jira_server: str = "", segments: list[str] | None = None,
+                 plans: list[str] | None = None) -> dict:
+    """Write the page to ``output``; return what it holds ({themes, ranked, shipped, bytes}).
+    ``segments``/``plans``: only themes asked for by such accounts (``rank.value``)."""
+    data = collect_report(con, limit=limit, jira_server=jira_server, segments=segments,
+                          plans=plans)
     html = render_report(data)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf-8")

@@ -31,6 +31,10 @@ def _public(theme: dict) -> dict:
         "last_seen": theme["last_seen"].isoformat() if theme["last_seen"] else None,
         "breakdown": breakdown,
         "quotes": [_public_quote(q) for q in quotes or []],
+        # customer value (rank.value): over the segment/plan filter when one is applied
+        "accounts_affected": theme.get("accounts_affected") or 0,
+        "arr_at_stake": float(theme.get("arr_at_stake") or 0),
+        **({"filtered_by": theme["filtered_by"]} if theme.get("filtered_by") else {}),
     }
 
 
@@ -48,11 +52,11 @@ def ranking_json(ranking: list[dict]) -> str:
 
 def ranking_csv(ranking: list[dict]) -> str:
     """The ranking as CSV; cells that would start a formula are neutralised (``markup``)."""
-    rows = [[*COLUMNS, "trend", "keywords", "why"]]
+    rows = [[*COLUMNS, "trend", "keywords", "why", "accounts_affected", "arr_at_stake"]]
     for t in ranking:
         p = _public(t)
         rows.append([*(p[k] for k in COLUMNS), p["trend_phrase"], "; ".join(p["keywords"]),
-                     explain(p["breakdown"])])
+                     explain(p["breakdown"]), p["accounts_affected"], p["arr_at_stake"]])
     return csv_rows(rows)
 
 
@@ -73,6 +77,10 @@ def ranking_table(ranking: list[dict], width: int = 70) -> str:
                      f"{p['distinct_authors']:>4} {100 * p['support_share']:>5.0f}  {title}")
         lines.append(f"{'':>26}trend: {p['trend_phrase']}")
         lines.append(f"{'':>26}why: {explain(p['breakdown'])}")
+        if p["accounts_affected"]:
+            lines.append(f"{'':>26}value: {p['accounts_affected']} account"
+                         f"{'' if p['accounts_affected'] == 1 else 's'}, "
+                         f"ARR at stake {p['arr_at_stake']:,.0f}")
         if t.get("sentence") and t["sentence"] != t["title"]:
             lines.append(f"{'':>26}e.g.: {clean(t['sentence'], TITLE_MAX)}")
         if p["keywords"]:
@@ -85,6 +93,8 @@ def theme_detail(con, theme_id: int) -> str:
     from feedback_pipeline.errors import FeedbackPipelineError
     from feedback_pipeline.rank.score import latest_ranking
     from feedback_pipeline.rank.trends import daily_counts
+    from feedback_pipeline.rank.value import theme_values
+    from feedback_pipeline.report.value import value_text
 
     row = con.execute("SELECT title, status, keywords, quotes, size, first_seen, last_seen, "
                       "merged_into FROM themes WHERE theme_id = ?", [theme_id]).fetchone()
@@ -103,6 +113,9 @@ def theme_detail(con, theme_id: int) -> str:
         for name, c in sorted(p["breakdown"].items(), key=lambda kv: -kv[1]["points"]):
             lines.append(f"  {name:<14} value {c['value']!s:<8} normalised {c['normalized']:.2f}"
                          f" x weight {c['weight']} = {c['points']:.2f}")
+            if c.get("reason"):
+                lines.append(f"  {'':<14} ({c['reason']})")
+        lines += value_text(theme_values(con, ranked["run_id"]).get(theme_id))
     mix = type_mix(con, theme_id, ranked)
     if mix:
         lines.append(format_type_mix(mix))

@@ -1,7 +1,8 @@
 """The description of a theme's Jira issue, in the order a PM reads it (wiki markup).
 
 1. two lines: what customers ask; who (customers, accounts, plan mix), since when and how fast
-   (the trend in ``rank.trends.trend_phrase``'s one wording), then why this priority and type;
+   (the trend in ``rank.trends.trend_phrase``'s one wording), the accounts affected and ARR at
+   stake with the top accounts (``value.py``), then why this priority and type;
 2. three quotes, taking turns between community posts and support tickets;
 3. activity by week, sources and languages, the link to all reports;
 4. related and possibly-duplicate themes with their issue keys;
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from feedback_pipeline.deliver.jira.config import JiraConfig
 from feedback_pipeline.deliver.jira.triage import Decision
+from feedback_pipeline.deliver.jira.value import value_lines
 from feedback_pipeline.markup import jira_text
 from feedback_pipeline.rank.trends import trend_phrase
 from feedback_pipeline.redact import safe_link_url
@@ -148,7 +150,9 @@ def thread_lines(ev: ThemeEvidence) -> list[str]:
 def breakdown_lines(breakdown: dict | str) -> list[str]:
     parts = json.loads(breakdown) if isinstance(breakdown, str) else breakdown
     return [
-        f"|{name.replace('_', ' ')}|{c['value']}|{c['normalized']:.2f}|{c['weight']}|"
+        f"|{name.replace('_', ' ')}|{c['value']}"
+        f"{' — ' + jira_text(c['reason'], 200) if c.get('reason') else ''}|"
+        f"{c['normalized']:.2f}|{c['weight']}|"
         f"{c['points']:.2f}|"
         for name, c in sorted(parts.items(), key=lambda kv: -kv[1]["points"])
     ]
@@ -177,6 +181,7 @@ def issue_body(theme: dict, ev: ThemeEvidence, config: JiraConfig, *,
     lines = [
         f"*What customers ask:* {jira_text(theme['title'], 200) or '_untitled_'}",
         who_line(theme, ev),
+        *value_lines(ev.value),
         triage_line(priority, issue_type),
         "",
         "h2. What customers say",

@@ -2,9 +2,10 @@
 
 One call, :func:`issue_evidence`, serves the dry-run outbox and the live sink alike, so what a
 user reviews in dry run is what would be filed: weekly counts, sources and thread links
-(``store.theme_evidence``), who asks (customers per plan, accounts), quotes covering every kind
-of source, the reports that match each urgency rule's vocabulary, and the nearest other themes
-by centroid with their issue keys.
+(``store.theme_evidence``), who asks (customers per plan, accounts; the customer value:
+accounts affected, ARR at stake, top accounts), quotes covering every kind of source, the
+reports that match each urgency rule's vocabulary, and the nearest other themes by centroid
+with their issue keys.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from feedback_pipeline.deliver.jira import store
 from feedback_pipeline.deliver.jira.body import pick_quotes
 from feedback_pipeline.deliver.jira.config import JiraConfig
 from feedback_pipeline.deliver.jira.render import Related, ThemeEvidence
+from feedback_pipeline.rank.value import theme_values
 
 _MEMBERS = """
     FROM item_themes t JOIN items i USING (source, external_id)
@@ -42,8 +44,9 @@ def issue_evidence(con: duckdb.DuckDBPyConnection, theme: dict, config: JiraConf
     accounts = con.execute(f"SELECT count(DISTINCT i.customer) {_MEMBERS}", p).fetchone()[0]
     urgency = {rule.name: vocabulary_hits(con, tid, rule.terms, as_of=as_of)
                for rule in config.urgency if rule.terms}
+    value = theme_values(con, theme["run_id"]).get(tid) if theme.get("run_id") else None
     return dataclasses.replace(
-        base, plans=dict(plans), accounts=int(accounts or 0),
+        base, plans=dict(plans), accounts=int(accounts or 0), value=value,
         quotes=_quotes(con, theme, as_of=as_of), urgency=urgency,
         related=related_themes(con, tid, config))
 

@@ -43,6 +43,8 @@ class ThemeEvidence:
     quotes: list[dict] | None = None  # the quotes shown, with their kind; None: the theme's own
     urgency: dict[str, dict[str, int]] = field(default_factory=dict)  # rule -> {term: reports}
     related: list[Related] = field(default_factory=list)
+    # customer value (theme_value.sql): {accounts, arr, by_plan, by_segment, top_accounts}
+    value: dict | None = None
 
 
 GLOBAL_ID = "feedback-pipeline:theme:{theme_id}"  # the remote link's id: one per theme and issue

@@ -57,6 +57,12 @@ class SlackConfig(Section):
     kinds: list[Literal["community", "support"]] = Field(
         default_factory=list, description="Only these kinds of items: 'community' (forum, "
         "GitHub, Slack posts), 'support' (tickets); empty: both.")
+    segments: list[str] = Field(
+        default_factory=list, description="Only items from accounts of these segments (the "
+        "[accounts] file's `segment`, any case); empty: every account and none.")
+    plans: list[str] = Field(
+        default_factory=list, description="Only items from accounts on these plans (the "
+        "account's plan, else the item's own); empty: every plan.")
     min_customers: int = Field(3, ge=1, description="With a sources/kinds filter, a theme "
                                "needs this many distinct customers among the items it keeps.")
     report_url: str = Field("", description="Where the HTML report is published; the digest "

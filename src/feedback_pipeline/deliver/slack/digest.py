@@ -47,9 +47,10 @@ from feedback_pipeline.deliver.slack.sections import (
 FALLBACK_MAX = 3_000
 
 RANKING_NOTE = (
-    "Ranked by volume, distinct customers, growth, recency, votes and support share "
-    "(weights in the config); themes need 3+ distinct customers. Every score's breakdown: "
-    "`feedback-pipeline themes`. Quotes and sources are in the thread."
+    "Ranked by volume, distinct customers, growth, recency, votes, support share, coherence "
+    "and customer value (ARR at stake; weights in the config); themes need 3+ distinct "
+    "customers. Every score's breakdown: `feedback-pipeline themes`. Quotes and sources are "
+    "in the thread."
 )
 
 

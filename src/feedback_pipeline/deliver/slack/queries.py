@@ -2,7 +2,7 @@
 
 Split from ``digest.py`` so that rendering the digest (Block Kit, limits, preview) stays pure and
 testable without a warehouse; everything that reads or writes DuckDB for the digest lives here:
-the sources/kinds filter (``item_filter``, ``filtered_ranking``), the header counts
+the sources/kinds/segments/plans filter (``item_filter``, ``filtered_ranking``), the header counts
 (``digest_counts``), Jira links, the previous digest, new and shipped themes, the community
 threads to answer and the praise to thank (``digest_context``), and the ``slack_shipped`` table
 (``mark_shipped``, ``announce_shipped``, ``sync_shipped_from_jira``).
@@ -17,6 +17,8 @@ import duckdb
 
 from feedback_pipeline.deliver.slack.config import SlackConfig
 from feedback_pipeline.deliver.slack.digest import DigestContext, digest_key, slack_digest
+from feedback_pipeline.deliver.slack.value import digest_account_filter
+from feedback_pipeline.rank.value import value_over
 from feedback_pipeline.warehouse.db import columns
 from feedback_pipeline.warehouse.runs import ANNOUNCED_RUNS, digest_day
 
@@ -59,7 +61,8 @@ def item_filter(config: SlackConfig | None, alias: str = "i", *,
     if config and config.kinds:
         sql += f" AND list_contains(?, {alias}.kind)"
         params.append(config.item_kinds)
-    return sql, params
+    accounts_sql, accounts_params = digest_account_filter(config, alias)
+    return sql + accounts_sql, params + accounts_params
 
 
 def community_threads(con: duckdb.DuckDBPyConnection, theme_id: int, limit: int,
@@ -87,9 +90,10 @@ def filtered_ranking(con: duckdb.DuckDBPyConnection, ranking: list[dict],
     """The ranking as the digest's filter sees it: themes with ``min_customers`` distinct authors
     among the matching items, their counts and quotes over those items only (ranks and trends
     stay the ranking's, so "#8" is the theme's rank everywhere). No filter: unchanged."""
-    if not (config.sources or config.kinds) or not ranking:
+    if not (config.sources or config.kinds or config.segments or config.plans) or not ranking:
         return ranking
     where, params = item_filter(config)
+    value = value_over(con, [t["theme_id"] for t in ranking], where, params)
     counts = {r[0]: r[1:] for r in con.execute(
         f"""
         SELECT t.theme_id, count(*), count(DISTINCT i.author_hash),
@@ -110,8 +114,10 @@ def filtered_ranking(con: duckdb.DuckDBPyConnection, ranking: list[dict],
         keys = set(keys)
         quotes = [q for q in quotes
                   if f"{q.get('source')}\0{q.get('external_id')}" in keys]
+        accounts, arr = value.get(theme["theme_id"], (0, 0.0))
         out.append({**theme, "item_count": n, "distinct_authors": authors,
-                    "support_count": support, "community_count": community, "quotes": quotes})
+                    "support_count": support, "community_count": community, "quotes": quotes,
+                    "accounts_affected": accounts, "arr_at_stake": arr})
     return out
 
 

@@ -25,6 +25,7 @@ from feedback_pipeline.deliver.slack.blockkit import (
     section,
 )
 from feedback_pipeline.deliver.slack.config import SlackConfig
+from feedback_pipeline.deliver.slack.value import value_parts
 from feedback_pipeline.rank.trends import trend_phrase
 
 TITLE_MAX = 150
@@ -80,6 +81,7 @@ def theme_line(theme: dict, ctx: DigestContext, config: SlackConfig) -> str:
     if theme.get("support_count") is not None:
         parts.append(f"{count_of(theme['support_count'], 'ticket')} / "
                      f"{count_of(theme['community_count'], 'post')}")
+    parts += value_parts(theme)
     if jira:
         parts.append(link(jira[1], jira[0], trusted=True))
     line = (f"*{theme['rank']}. {plain(theme['title'], TITLE_MAX)}* — {trend_phrase(theme)}\n"
