@@ -106,3 +106,51 @@ def test_a_merge_a_person_undid_is_not_made_again(sample):
     out, joined = merge_duplicates(X, labels, _knn(X), keep_apart=[parts],
                                    closeness=SHIPPED.match_similarity, **RULE)
     assert joined == [] and (out == labels).all()
+
+
+def test_a_merge_on_a_later_night_is_recorded_as_lineage():
+    """Two stored themes that are one request are merged by the next full night's curation:
+    the absorbed theme is ``merged`` into the kept one with a ``merged_into`` event, the lineage
+    the Jira sink follows (tests/deliver/test_jira_lineage.py: its issue is linked to, or moves
+    to, the kept theme's, and no new issue is filed)."""
+    from feedback_pipeline.cluster.config import LabelConfig
+    from feedback_pipeline.cluster.corpus import load_corpus
+    from feedback_pipeline.cluster.identity import save_clustering
+    from feedback_pipeline.warehouse.runs import open_run
+
+    from .test_themes_lifecycle import AS_OF, Warehouse
+
+    wh = Warehouse()
+    one = set(wh.add("export", 60, spread=0.1))
+    wh.add("login", 40)
+
+    def night(day: int, themes: ThemesConfig) -> str:
+        with open_run(wh.con, as_of=AS_OF.replace(day=AS_OF.day + day)) as run:
+            c = load_corpus(wh.con, "synthetic")
+            in_one = np.array([c.keys[i][1] in one for i in range(len(c.keys))])
+            rows = np.unique(c.item_rows[in_one])
+            # The clustering cut the request in two (along one of its own directions).
+            cut = _one_side(c.X[rows])
+            c.labels[:] = 2
+            c.labels[rows] = np.where(cut, 1, 0)
+            save_clustering(wh.con, c, run_id=run.run_id, themes_config=themes, min_size=8,
+                            member_floor=0.4, label_config=LabelConfig(rerank_titles=False))
+            return run.run_id
+
+    night(0, ThemesConfig(merge_share=2.0))  # merging off: two themes of one request stored
+    before = wh.theme_of(sorted(one))
+    assert len(before) == 2
+    wh.last_run = night(1, ThemesConfig())
+    (kept,) = wh.theme_of(sorted(one))
+    (gone,) = before - {kept}
+    assert (gone, "merged_into", kept) in wh.events()
+    assert wh.status(gone) == "merged"
+    assert wh.con.execute("SELECT merged_into FROM themes WHERE theme_id = ?",
+                          [gone]).fetchone()[0] == kept
+
+
+def _one_side(X: np.ndarray) -> np.ndarray:
+    """True for the rows on one side of the group's first principal direction."""
+    centred = X - X.mean(axis=0)
+    direction = np.linalg.svd(centred, full_matrices=False)[2][0]
+    return centred @ direction > 0
