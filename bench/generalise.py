@@ -12,8 +12,10 @@ choose anything, each built from ``../shared/data`` (SOURCES.md):
 - ``tickets+forum``: the whole test split plus the Stack Exchange questions, the demo's shape
   (support tickets and community posts in one corpus, 89 labels).
 
-Every set runs our pipeline with the configuration before issue #16 (``PREVIOUS``) and with
-today's defaults, next to the baselines of quality.py, on the same vectors.
+Every set runs our pipeline with the configuration before issue #16 (``PREVIOUS``), with
+today's defaults but without the near-duplicate merge (``unmerged``) and with today's defaults,
+next to the baselines of quality.py, on the same vectors. Ours is scored after the curation a
+full night applies before it stores themes (curate.py), as delivered.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # What issue #16 changed in ClusterConfig; everything else is the same default.
 PREVIOUS = {"cluster_selection_epsilon": 0.0, "recluster_leftovers": False}
+PREVIOUS_THEMES = {"merge_share": 2.0, "split_share": 0.0}
 OTHER_SETS = ("stackexchange", "banking77-test-zipf", "tickets+forum")
 
 
@@ -54,8 +57,16 @@ def labelled_set(name: str) -> tuple[list[str], list[str], str]:
 
 
 def previous(settings):
-    """``settings`` with the clustering as it was before issue #16."""
-    return settings.model_copy(update={"cluster": settings.cluster.model_copy(update=PREVIOUS)})
+    """``settings`` with the clustering as it was before issue #16 (no curation either)."""
+    return settings.model_copy(update={
+        "cluster": settings.cluster.model_copy(update=PREVIOUS),
+        "themes": settings.themes.model_copy(update=PREVIOUS_THEMES)})
+
+
+def unmerged(settings):
+    """``settings`` without the curation before delivery (curate.py): the merge's own effect."""
+    return settings.model_copy(update={
+        "themes": settings.themes.model_copy(update=PREVIOUS_THEMES)})
 
 
 def before_after(texts: list[str], truth: list[str], embedder, settings, repeat: int = 1) -> dict:
@@ -64,10 +75,11 @@ def before_after(texts: list[str], truth: list[str], embedder, settings, repeat:
     from quality import run_pipeline, scores
 
     out: dict = {}
-    times: dict[str, list[float]] = {"before": [], "after": []}
+    times: dict[str, list[float]] = {"before": [], "after": [], "unmerged": []}
     for _ in range(max(1, repeat)):
         # After first: in quality.py's speed run it pairs with the raw encode just before it.
-        for name, s in (("after", settings), ("before", previous(settings))):
+        for name, s in (("after", settings), ("before", previous(settings)),
+                        ("unmerged", unmerged(settings))):
             run = run_pipeline(texts, embedder, s, cluster=True)
             times[name].append(run["cluster"])
             out[name] = run
@@ -76,7 +88,8 @@ def before_after(texts: list[str], truth: list[str], embedder, settings, repeat:
             for name in out}
 
 
-ROW_BEFORE = "ours, before issue #16 (eom, no epsilon, leftovers stay noise)"
+ROW_BEFORE = "ours, before issue #16 (eom, no epsilon, leftovers stay noise, no merge)"
+ROW_UNMERGED = "ours, default ClusterConfig without the near-duplicate merge (themes.merge_share 2)"
 ROW_AFTER = "**ours** (default ClusterConfig)"
 
 
@@ -90,7 +103,8 @@ def other_sets_section(names: list[str], embedder, settings) -> list[str]:
         texts, truth, how = labelled_set(name)
         X = embedder.embed(texts)
         ours = before_after(texts, truth, embedder, settings)
-        results = {ROW_BEFORE: ours["before"], ROW_AFTER: ours["after"], **baselines(X, truth)}
+        results = {ROW_BEFORE: ours["before"], ROW_UNMERGED: ours["unmerged"],
+                   ROW_AFTER: ours["after"], **baselines(X, truth)}
         lines += [f"#### {name}: {len(texts):,} texts, {len(set(truth))} labels ({how})", "",
                   *quality_table(results), ""]
         print(f"{name}: before NMI {ours['before']['nmi']:.3f} / after "
@@ -98,5 +112,5 @@ def other_sets_section(names: list[str], embedder, settings) -> list[str]:
     return lines
 
 
-__all__ = ["OTHER_SETS", "PREVIOUS", "before_after", "labelled_set", "other_sets_section",
-           "previous"]
+__all__ = ["OTHER_SETS", "PREVIOUS", "ROW_UNMERGED", "before_after", "labelled_set",
+           "other_sets_section", "previous", "unmerged"]

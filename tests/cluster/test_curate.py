@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from feedback_pipeline.cluster.curate import curate_themes, merge_duplicates, split_mixed
+from feedback_pipeline.cluster.curate import (
+    curate_themes,
+    merge_duplicates,
+    pair_scores,
+    split_mixed,
+)
 from feedback_pipeline.cluster.model import NOISE, neighbours
 
 RULE = {"similarity": 0.8, "share": 0.1}
@@ -91,3 +96,30 @@ def test_curation_keeps_the_member_floor():
     same, stats = curate_themes(X, labels, merge_similarity=0.8, merge_share=2.0,
                                 split_share=0.0, floor=0.5, min_size=10)
     assert (same == labels).all() and stats == {"split_themes": 0, "merged_duplicates": 0}
+
+
+def test_a_theme_touching_several_neighbours_is_not_merged_with_one_of_them():
+    """Exclusivity: a theme between three requests shares neighbours with each of them (share
+    and cosine alone would join it to one), while one request cut in two touches mostly its
+    other half."""
+    rng = np.random.default_rng(3)
+    eye = np.eye(16)
+    hub = (eye[0] + eye[1] + eye[2]) / np.sqrt(3)
+    sides = [_blob(rng, hub * 0.8 + eye[k] * 0.5, 30) for k in range(3)]
+    middle = _blob(rng, hub, 30)
+    one = _blob(rng, eye[5], 60)
+    cut = np.where(one[:, 6] > np.median(one[:, 6]), 4, 5)
+    X = np.vstack([*sides, middle, one]).astype(np.float32)
+    labels = np.concatenate([np.full(30, 0), np.full(30, 1), np.full(30, 2), np.full(30, 3),
+                             cut])
+    scores = pair_scores(X, labels, _knn(X))
+    hub_pairs = [scores[(k, 3)] for k in range(3)]
+    assert min(cos for cos, _, _ in hub_pairs) >= 0.8 and min(s for _, s, _ in hub_pairs) >= 0.12
+    assert max(e for _, _, e in hub_pairs) < 0.5 <= scores[(4, 5)][2]
+    out, joined = merge_duplicates(X, labels, _knn(X), similarity=0.8, share=0.1,
+                                   exclusivity=0.5)
+    assert joined == [(4, 5)] or joined == [(5, 4)]
+    assert (out[:120] == labels[:120]).all()
+    # Without exclusivity themes of the crowded zone are joined.
+    _, loose = merge_duplicates(X, labels, _knn(X), similarity=0.8, share=0.1)
+    assert any(max(pair) <= 3 for pair in loose)

@@ -7,18 +7,21 @@ and delivered:
    the merge below would *not* join again is two requests: it is re-clustered within itself
    (the parts become themes; each must keep ``min_size`` items);
 2. **merge**: two themes whose members' nearest neighbours lie in the other one at least
-   ``merge_share`` of the time (``model.neighbour_share``) *and* whose centroids are at least
-   ``merge_similarity`` alike are one request split in two: they are joined, unless a person
-   kept them apart (``keep_apart``: the stored centroids of the two parts of a person's split;
-   that is how a rejected merge stays rejected);
+   ``merge_share`` of the time (``model.neighbour_share``), whose centroids are at least
+   ``merge_similarity`` alike, *and* whose contact is mostly with each other (``exclusivity``
+   at least ``merge_exclusivity``, ``pair_scores``) are one request split in two: they are
+   joined, unless a person kept them apart (``keep_apart``: the stored centroids of the two
+   parts of a person's split; that is how a rejected merge stays rejected);
 3. **the member floor** (``model.apply_member_floor``): a merge or a split moves centroids, so
    every member is checked against its theme's new centroid and the far ones become noise.
 
-The thresholds were measured on Banking77's *train* split (``bench/tune_themes.py --part
-curation``: split below 0.1 and merge at 0.15 / 0.8 were best there) and checked on the two
-labelled mixes of bench/delivered.py, where they did not improve the delivered top 20; so both
-are off by default (``ThemesConfig.split_share`` 0, ``merge_share`` 2). BENCHMARKS.md has the
-figures. A merge on a
+The merge thresholds were chosen by the precision of its joins over every pair of themes of
+six labelled sets (the demo, the train mix, a Banking77 *train* sample, and the three sets of
+bench/generalise.py; BENCHMARKS.md "Near-duplicate merge"): shared neighbours tell one request
+cut in two from two neighbouring requests best (ROC AUC 0.75-0.83 against 0.60-0.66 for centroid
+cosine), and exclusivity keeps a theme that touches several neighbours (a zone of neighbouring
+intents) from being joined to one of them. Splitting is off by default (``split_share`` 0): it
+did not improve any set. A merge on a
 later night is recorded as ``merged_into`` lineage by ``identity.identify`` (a stored theme
 whose members went to another theme), which the Jira sink follows.
 """
@@ -34,15 +37,26 @@ NEIGHBOURS = 10
 
 
 def pair_scores(X: np.ndarray, labels: np.ndarray, knn: np.ndarray) -> dict:
-    """{(a, b): (centroid cosine, neighbour share)} for every pair of themes that are each
-    other's neighbours (``knn``: each row's nearest rows, self excluded)."""
+    """{(a, b): (centroid cosine, neighbour share, exclusivity)} for every pair of themes that
+    are each other's neighbours (``knn``: each row's nearest rows, self excluded).
+
+    Exclusivity: the pair's neighbour share over the larger of the two themes' contact with
+    all other themes (the sum of their shares). One request cut in two touches mostly its other
+    half; a theme in a zone of neighbouring requests (the identity-verification intents) touches
+    several themes a little each, and its contact with any one of them says little.
+    """
     share = neighbour_share(labels, knn)
     if not share:
         return {}
     ids = sorted(set(labels.tolist()) - {NOISE})
     pos = {k: i for i, k in enumerate(ids)}
     C = unit(np.stack([X[labels == k].sum(axis=0) for k in ids]))
-    return {(a, b): (float(C[pos[a]] @ C[pos[b]]), s) for (a, b), s in share.items()}
+    contact: dict[int, float] = {}
+    for (a, b), s in share.items():
+        contact[a] = contact.get(a, 0.0) + s
+        contact[b] = contact.get(b, 0.0) + s
+    return {(a, b): (float(C[pos[a]] @ C[pos[b]]), s, s / max(contact[a], contact[b]))
+            for (a, b), s in share.items()}
 
 
 def pair_score(X: np.ndarray, knn: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -56,9 +70,12 @@ def pair_score(X: np.ndarray, knn: np.ndarray, a: np.ndarray, b: np.ndarray) -> 
     return float(ca @ cb / max(np.linalg.norm(ca) * np.linalg.norm(cb), 1e-12)), float(share)
 
 
-def one_request(score: tuple[float, float], *, similarity: float, share: float) -> bool:
-    """Whether two themes with these (centroid cosine, neighbour share) are one request."""
-    return score[0] >= similarity and score[1] >= share
+def one_request(score: tuple[float, ...], *, similarity: float, share: float,
+                exclusivity: float = 0.0) -> bool:
+    """Whether two themes with these (centroid cosine, neighbour share[, exclusivity]) are one
+    request."""
+    return score[0] >= similarity and score[1] >= share and \
+        (len(score) < 3 or score[2] >= exclusivity)
 
 
 def halves(X: np.ndarray, knn: np.ndarray, rows: np.ndarray, *,
@@ -91,7 +108,8 @@ def _kept_apart(X: np.ndarray, labels: np.ndarray, a: int, b: int,
 
 
 def merge_duplicates(X: np.ndarray, labels: np.ndarray, knn: np.ndarray, *, similarity: float,
-                     share: float, split_share: float = 0.0, keep_apart: list | None = None,
+                     share: float, exclusivity: float = 0.0, split_share: float = 0.0,
+                     keep_apart: list | None = None,
                      closeness: float = 0.8) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Join themes that are one request (``one_request``), strongest pair first, each theme in
     at most one join (no chains: a chain of look-alikes is how a blob forms). A join whose
@@ -102,7 +120,8 @@ def merge_duplicates(X: np.ndarray, labels: np.ndarray, knn: np.ndarray, *, simi
     scores = pair_scores(X, out, knn)
     busy: set[int] = set()
     for _, _, (a, b) in sorted(((s[1], s[0], pair) for pair, s in scores.items()
-                                if one_request(s, similarity=similarity, share=share)),
+                                if one_request(s, similarity=similarity, share=share,
+                                               exclusivity=exclusivity)),
                                reverse=True):
         if a in busy or b in busy or _kept_apart(X, out, a, b, keep_apart or [], closeness):
             continue
@@ -138,6 +157,7 @@ def split_mixed(X: np.ndarray, labels: np.ndarray, knn: np.ndarray, *, split_sha
 
 def curate_themes(X: np.ndarray, labels: np.ndarray, *, merge_similarity: float,
                   merge_share: float, split_share: float, floor: float, min_size: int,
+                  merge_exclusivity: float = 0.0,
                   keep_apart: list | None = None, closeness: float = 0.8,
                   weights: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Split mixed themes, merge duplicate ones, keep the member floor (module docstring).
@@ -156,7 +176,8 @@ def curate_themes(X: np.ndarray, labels: np.ndarray, *, merge_similarity: float,
         stats["split_themes"] = len(parts)
     if merge_share <= 1.0:
         out, joined = merge_duplicates(X, out, knn, similarity=merge_similarity,
-                                       share=merge_share, split_share=split_share,
+                                       share=merge_share, exclusivity=merge_exclusivity,
+                                       split_share=split_share,
                                        keep_apart=keep_apart, closeness=closeness)
         stats["merged_duplicates"] = len(joined)
     out = apply_member_floor(X, out, floor, weights=weights, min_size=min_size)

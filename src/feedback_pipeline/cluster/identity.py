@@ -362,8 +362,9 @@ def curate(c: Clustering, stored: StoredThemes, cfg: ThemesConfig, *, min_size: 
                   if a in pos and b in pos]
     c.labels, stats = curate_themes(
         c.X, c.labels, merge_similarity=cfg.merge_similarity, merge_share=cfg.merge_share,
-        split_share=cfg.split_share, floor=member_floor, min_size=min_size, keep_apart=keep_apart,
-        closeness=cfg.match_similarity, weights=np.bincount(c.item_rows, minlength=len(c.X)))
+        merge_exclusivity=cfg.merge_exclusivity, split_share=cfg.split_share, floor=member_floor,
+        min_size=min_size, keep_apart=keep_apart, closeness=cfg.match_similarity,
+        weights=np.bincount(c.item_rows, minlength=len(c.X)))
     return stats
 
 
