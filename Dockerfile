@@ -36,7 +36,7 @@ COPY flows ./flows
 COPY warehouse ./warehouse
 COPY demo ./demo
 COPY deploy ./deploy
-RUN pip install -c constraints.txt '.[dask]'
+RUN pip install -c constraints.txt '.[dask,onnx]'
 
 # The flow and the workers run as a user without root; the warehouse lives on a volume.
 RUN useradd --create-home --uid 10001 feedback \
