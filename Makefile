@@ -18,7 +18,7 @@ $(BIN)/python:
 # would pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -c constraints.txt -e '.[dev,dask]'
+	$(BIN)/pip install -c constraints.txt -e '.[dev,dask,onnx]'
 	touch $@
 
 setup: $(VENV)/.installed

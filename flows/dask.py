@@ -4,7 +4,9 @@
 :func:`dask_chunk_mapper` only moves the model call. Each chunk becomes one ``embed-chunk`` task
 run submitted to Prefect's ``DaskTaskRunner``: on the cluster at ``[embed.dask] address``, or on
 a ``LocalCluster`` of ``n_workers`` processes started for the run. Every worker loads the model
-once (``embed.embedder.get_embedder`` is cached per process) and must have this package installed.
+once (``embed.embedder.get_embedder`` is cached per process) and must have this package installed;
+with an onnx ``embed.backend`` a worker builds the ONNX export from the model's weights on first
+use if its ``onnx_folder`` has none (nothing but the installed packages is needed).
 
 The runner is used directly inside the ``embed`` task rather than through a sub-flow: a
 sub-flow's parameters (here, every pending text) would be uploaded to the Prefect API.
@@ -93,7 +95,8 @@ class DaskChunkMapper:
                     f"within {self.timeout_seconds:g} s ([embed.dask] chunk_timeout_seconds): "
                     "the workers may be gone, or unable to run it (each needs this package, the "
                     "model and the flow's versions of prefect, prefect-dask, torch and "
-                    "sentence-transformers; see the Dask workers' logs)") from exc
+                    "sentence-transformers, and onnxruntime and onnx for an onnx embed.backend; "
+                    "see the Dask workers' logs)") from exc
             self.chunks += 1
             self.workers.add(worker)
             yield np.asarray(vectors, dtype=np.float32)

@@ -148,7 +148,7 @@ def themes_split(theme_id: ThemeArg, config: ConfigOpt = None, warehouse: Wareho
     from feedback_pipeline.cluster.corrections import split_theme
 
     _correct(config, warehouse,
-             lambda s, con: split_theme(con, theme_id, model_id=s.embed.model,
+             lambda s, con: split_theme(con, theme_id, model_id=s.embed.vector_key,
                                         label_config=s.label, by=by),
              f"theme {theme_id} split: the smaller part is now theme {{result}}")
 

@@ -68,7 +68,7 @@ def cluster_file(
                bots=settings.clean.bots())
     clean_pending(con, settings.clean)
     embed_pending(con, get_embedder(settings.embed))
-    c = cluster_corpus(con, settings.embed.model, settings.cluster)
+    c = cluster_corpus(con, settings.embed.vector_key, settings.cluster)
     embedder = get_embedder(settings.embed)
     labels = label_themes(c.texts, c.labels, c.similarity, settings.label, vectors=c.X,
                           embed=embedder.embed if settings.label.rerank_titles else None) \

@@ -205,6 +205,8 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
         s.accounts.path = r(s.accounts.path)
     if s.embed.cache_folder is not None:
         s.embed.cache_folder = r(s.embed.cache_folder)
+    if s.embed.onnx_folder is not None:
+        s.embed.onnx_folder = r(s.embed.onnx_folder)
     return s
 
 

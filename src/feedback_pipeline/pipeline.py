@@ -24,7 +24,7 @@ from feedback_pipeline.deliver.dry_run import OutboxFiles
 from feedback_pipeline.deliver.jira import JiraSink
 from feedback_pipeline.deliver.slack import SlackDigestSink
 from feedback_pipeline.deliver.slack.config import bot_token, webhook_url
-from feedback_pipeline.embed.embedder import SentenceTransformerEmbedder, get_embedder
+from feedback_pipeline.embed.embedder import Embedder, get_embedder
 from feedback_pipeline.embed.item_types import classify_pending
 from feedback_pipeline.embed.stage import CHUNK, MapChunks, embed_pending
 from feedback_pipeline.errors import SinkError
@@ -37,7 +37,7 @@ from feedback_pipeline.rank.trends import compute_trends
 from feedback_pipeline.warehouse.runs import Run
 
 
-def embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
+def embedder_for(settings: Settings) -> Embedder:
     return get_embedder(settings.embed)
 
 
@@ -118,7 +118,7 @@ def stage_cluster(run: Run, settings: Settings, *, full: bool = False) -> dict:
     con, as_of = run.con, run.as_of
     split_languages = not is_multilingual(settings.embed)
     if full or needs_full_recluster(con, settings.themes, now=as_of):
-        clustering = cluster_corpus(con, settings.embed.model, settings.cluster, until=as_of,
+        clustering = cluster_corpus(con, settings.embed.vector_key, settings.cluster, until=as_of,
                                     split_languages=split_languages)
         stats = save_clustering(con, clustering, run_id=run.run_id, label_config=settings.label,
                                 themes_config=settings.themes,
@@ -128,7 +128,7 @@ def stage_cluster(run: Run, settings: Settings, *, full: bool = False) -> dict:
         stats.update(clustering.language_stats)
     else:
         stats = update_incrementally(
-            con, settings.embed.model, run_id=run.run_id, cluster_config=settings.cluster,
+            con, settings.embed.vector_key, run_id=run.run_id, cluster_config=settings.cluster,
             themes_config=settings.themes, label_config=settings.label, as_of=as_of,
             split_languages=split_languages, embed=_title_embed(settings))
     crashpoint("cluster.done")

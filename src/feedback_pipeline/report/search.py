@@ -57,8 +57,8 @@ def stored_dimension(con: duckdb.DuckDBPyConnection, model_id: str) -> int:
         raise FeedbackPipelineError(
             f"the warehouse has no embeddings of the configured model {model_id!r} (it has "
             f"{', '.join(map(repr, others))}): run `feedback-pipeline run` with this "
-            "configuration to embed the items, or set embed.model to the model they were "
-            "embedded with")
+            "configuration to embed the items, or set embed.model and embed.backend to the "
+            "ones they were embedded with (a stored name reads model@backend)")
     raise FeedbackPipelineError("the warehouse has no embeddings yet: run `feedback-pipeline "
                                 "run` (the pipeline embeds every item) before searching")
 
