@@ -25,7 +25,7 @@ FLOWS = SRC.parents[1] / "flows"
 FOUNDATION = {"_exports", "authors", "crashpoints", "errors", "fingerprint", "markup", "paths",
               "records", "redact", "secret_shapes", "secrets", "section"}
 STAGES = ["warehouse", "ingest", "clean", "embed", "cluster", "rank", "deliver", "report"]
-TOP = {"config", "pipeline", "backfill", "cluster_file", "cli"}
+TOP = {"config", "pipeline", "backfill", "cluster_file", "cli", "cli_pulse"}
 LEVEL = {**dict.fromkeys(FOUNDATION, 0), **{name: i + 1 for i, name in enumerate(STAGES)},
          **dict.fromkeys(TOP, len(STAGES) + 1)}
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from feedback_pipeline.cli_pulse import register as register_pulse
 from feedback_pipeline.errors import FeedbackPipelineError
 
 app = typer.Typer(help="Turn community posts and support tickets into ranked product themes.",
@@ -231,7 +232,7 @@ def report(
         settings, con = _open(config, warehouse, read_only=True)
         with closing(con):
             summary = write_report(con, output, limit=limit,
-                                   jira_server=settings.deliver.jira.server)
+                                   jira_server=settings.deliver.jira.server, pulse=settings.pulse)
     except FeedbackPipelineError as exc:
         _fail(exc)
     typer.echo(f"wrote {output}: {summary['themes']} of {summary['ranked']} ranked themes, "
@@ -395,4 +396,5 @@ def main() -> None:
         sys.exit(130)
 
 
+register_pulse(app, _open, _fail)
 __all__ = ["app", "main"]

@@ -40,9 +40,10 @@ import pytest
 
 from feedback_pipeline.ingest.source import Batch
 from feedback_pipeline.ingest.stage import save_batch
-from feedback_pipeline.rank.pulse import PulseConfig, compute_pulse, period_windows, pulse_as_of
+from feedback_pipeline.rank.pulse import PulseConfig, compute_pulse, period_windows
 from feedback_pipeline.records import item_from_mapping
 from feedback_pipeline.warehouse.db import connect
+from feedback_pipeline.warehouse.runs import resolve_as_of
 
 AS_OF = datetime(2026, 3, 10, 12, tzinfo=UTC)
 
@@ -139,7 +140,7 @@ def test_sources_filter_and_as_of(con):
     assert [u.thread_id for u in pulse.unanswered] == ["d2"]
     assert _figures(compute_pulse(con, PulseConfig(nights=1), as_of=datetime(
         2026, 3, 9, 23, tzinfo=UTC), sources=["desk"]).periods[0]) == (2, 3, 3, 3, 2, 2)
-    assert pulse_as_of(con, "latest") == AS_OF.replace(hour=8)  # carol's post, the newest
+    assert resolve_as_of(con, "latest") == AS_OF.replace(hour=8)  # carol's post, the newest
 
 
 def test_refetched_ticket_replaces_its_replies(con):

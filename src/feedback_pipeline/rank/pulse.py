@@ -59,11 +59,13 @@ WITH posts AS (
            coalesce(nullif(i.title, ''), left(i.body, 100)) AS title
     FROM items i
     WHERE NOT i.deleted AND (len($sources) = 0 OR list_contains($sources, i.source))
+      AND (len($kinds) = 0 OR list_contains($kinds, i.kind))
     UNION ALL
     SELECT r.source, r.thread_id, TRUE, TRUE, r.author_hash, r.author_role, r.created_at,
            NULL, NULL
     FROM thread_replies r JOIN items i ON i.source = r.source AND i.external_id = r.thread_id
     WHERE NOT i.deleted AND (len($sources) = 0 OR list_contains($sources, r.source))
+      AND (len($kinds) = 0 OR list_contains($kinds, i.kind))
 ),
 people AS (SELECT * FROM posts WHERE role <> 'bot' AND created_at <= $now),
 first_seen AS (
@@ -111,6 +113,20 @@ WHERE first_staff_at IS NULL AND created_at <= $answer_by AND created_at >= $old
 ORDER BY created_at, source, thread_id
 LIMIT $limit
 """
+
+
+def staff_answered_sql(alias: str = "i") -> str:
+    """SQL over ``items`` row ``alias``: TRUE when its thread has a (non-bot) staff reply, FALSE
+    when it has none, NULL when its source brings no thread data (then nobody knows)."""
+    return f"""CASE WHEN {alias}.thread_id IS NULL AND NOT EXISTS (
+            SELECT 1 FROM thread_replies r0 WHERE r0.source = {alias}.source
+              AND r0.thread_id = {alias}.external_id) THEN NULL
+        ELSE EXISTS (SELECT 1 FROM items r WHERE r.source = {alias}.source
+                       AND r.thread_id = {alias}.thread_id AND r.reply_to IS NOT NULL
+                       AND r.author_role = 'staff' AND NOT r.author_is_bot AND NOT r.deleted)
+          OR EXISTS (SELECT 1 FROM thread_replies r WHERE r.source = {alias}.source
+                       AND r.thread_id = coalesce({alias}.thread_id, {alias}.external_id)
+                       AND r.author_role = 'staff') END"""
 
 
 @dataclass(frozen=True)
@@ -164,19 +180,6 @@ class Pulse:
                 "unanswered": [u.as_dict() for u in self.unanswered]}
 
 
-def pulse_as_of(con: duckdb.DuckDBPyConnection, as_of: str | datetime) -> datetime:
-    """'latest' (the newest post or reply: a quiet warehouse is not a silent company), 'now', or
-    a fixed time; the same words as ``rank.as_of``."""
-    if isinstance(as_of, datetime):
-        return as_of
-    if as_of == "latest":
-        row = con.execute("SELECT greatest((SELECT max(created_at) FROM items), "
-                          "(SELECT max(created_at) FROM thread_replies))").fetchone()
-        if row and row[0] is not None:
-            return row[0]
-    return con.execute("SELECT now()").fetchone()[0]
-
-
 def period_windows(as_of: datetime, period: Period, *, count: int | None = None,
                    since: datetime | None = None) -> list[tuple[datetime, datetime]]:
     """Whole UTC nights (or ISO weeks, Monday first) up to the one holding ``as_of``, oldest
@@ -199,11 +202,12 @@ def period_windows(as_of: datetime, period: Period, *, count: int | None = None,
 
 def compute_pulse(con: duckdb.DuckDBPyConnection, config: PulseConfig, *, as_of: datetime,
                   period: Period = "night", since: datetime | None = None,
-                  sources: list[str] | None = None) -> Pulse:
-    """The pulse per night or week up to ``as_of`` and the unanswered customer threads."""
+                  sources: list[str] | None = None, kinds: list[str] | None = None) -> Pulse:
+    """The pulse per night or week up to ``as_of`` and the unanswered customer threads, over
+    the items of ``sources`` and ``kinds`` (``items.kind``; empty or None: all)."""
     windows = period_windows(as_of, period, since=since,
                              count=config.nights if period == "night" else config.weeks)
-    params = {"now": as_of, "sources": list(sources or [])}
+    params = {"now": as_of, "sources": list(sources or []), "kinds": list(kinds or [])}
     rows = con.execute(_PERIODS, {**params, "starts": [w[0] for w in windows],
                                   "ends": [w[1] for w in windows]}).fetchall()
     ends = dict(windows)
@@ -223,4 +227,4 @@ def compute_pulse(con: duckdb.DuckDBPyConnection, config: PulseConfig, *, as_of:
 
 
 __all__ = ["Pulse", "PulseConfig", "PulsePeriod", "Unanswered", "compute_pulse",
-           "period_windows", "pulse_as_of"]
+           "period_windows", "staff_answered_sql"]

@@ -37,6 +37,8 @@ class ReportData:
     types: dict[int, dict[str, int]] = field(default_factory=dict)
     jira: dict[int, tuple[str, str | None]] = field(default_factory=dict)
     shipped: list[dict] = field(default_factory=list)
+    # (per week, per night) community pulse (``report.pulse_section``); None: no thread data
+    pulse: tuple | None = None
 
 
 def _member_rows(con: duckdb.DuckDBPyConnection, ids: list[int]) -> list[tuple]:

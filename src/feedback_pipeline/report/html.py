@@ -28,6 +28,8 @@ import duckdb
 from feedback_pipeline.markup import json_document
 from feedback_pipeline.report.cards import card, e, mix
 from feedback_pipeline.report.data import ReportData, collect_report
+from feedback_pipeline.rank.pulse import PulseConfig
+from feedback_pipeline.report.pulse_section import pulse_section, report_pulse
 from feedback_pipeline.report.summary import flag_lists, shipped_section, summary_table
 
 CHART_DAYS = 90  # the trend charts show at most the last 90 days with items
@@ -105,6 +107,7 @@ def render_report(data: ReportData) -> str:
   {summary_table(data)}
   {overview}
   {shipped_section(data)}
+  {pulse_section(data.pulse)}
   {themes}
 </main>"""
     return Template(_asset("report.html")).substitute(
@@ -114,9 +117,10 @@ def render_report(data: ReportData) -> str:
 
 
 def write_report(con: duckdb.DuckDBPyConnection, output: Path, *, limit: int = 20,
-                 jira_server: str = "") -> dict:
+                 jira_server: str = "", pulse: PulseConfig | None = None) -> dict:
     """Write the page to ``output``; return what it holds ({themes, ranked, shipped, bytes})."""
     data = collect_report(con, limit=limit, jira_server=jira_server)
+    data.pulse = report_pulse(con, pulse or PulseConfig())
     html = render_report(data)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf-8")

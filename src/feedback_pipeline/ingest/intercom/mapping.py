@@ -16,12 +16,13 @@ def role_of(author: dict[str, Any] | None) -> str:
 
 
 def thread_replies(conversation: dict[str, Any]) -> list[dict[str, Any]]:
-    """The conversation's comment parts (not notes, assignments or state changes) as replies."""
+    """The conversation's comment parts (not notes, assignments or state changes) as replies;
+    a part without a time cannot be placed in the thread and is left out (never the record)."""
     parts = (conversation.get("conversation_parts") or {}).get("conversation_parts") or []
     return [
         {"id": str(p.get("id")), "created_at": p.get("created_at"),
          "author": (p.get("author") or {}).get("id"), "role": role_of(p.get("author"))}
-        for p in parts if p.get("part_type") == "comment"
+        for p in parts if p.get("part_type") == "comment" and p.get("created_at")
     ]
 
 

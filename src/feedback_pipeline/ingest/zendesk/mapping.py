@@ -26,12 +26,13 @@ def public_replies(comments: list[dict[str, Any]], *, limit: int) -> list[str]:
 
 def thread_replies(comments: list[dict[str, Any]], requester: object) -> list[dict[str, Any]]:
     """The public comments after the description as pulse replies: the requester's own are the
-    customer's, anyone else's an agent's (staff). Private notes are not answers."""
+    customer's, anyone else's an agent's (staff). Private notes are not answers; a comment
+    without a time cannot be placed in the thread and is left out (never the record)."""
     return [
         {"id": str(c.get("id")), "created_at": c.get("created_at"),
          "author": str(c["author_id"]) if c.get("author_id") is not None else None,
          "role": "customer" if c.get("author_id") == requester else "staff"}
-        for c in comments[1:] if c.get("public")
+        for c in comments[1:] if c.get("public") and c.get("created_at")
     ]
 
 
