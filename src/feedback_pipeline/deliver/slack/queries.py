@@ -75,12 +75,14 @@ def community_threads(con: duckdb.DuckDBPyConnection, theme_id: int, limit: int,
     where, params = item_filter(config)
     rows = con.execute(
         f"""
-        SELECT i.url, coalesce(nullif(i.title, ''), left(i.body, 80)) AS title, i.item_type,
-               {staff_answered_sql("i")} AS answered
-        FROM item_themes t JOIN items i USING (source, external_id)
-        WHERE t.theme_id = ? AND i.kind = 'community_post' AND i.url IS NOT NULL AND {where}
-        ORDER BY coalesce(answered::INTEGER, 0.5), i.item_type = 'question' DESC NULLS LAST,
-                 i.votes DESC NULLS LAST, i.created_at DESC, i.external_id LIMIT ?
+        SELECT url, title, item_type, answered FROM (
+            SELECT i.url, coalesce(nullif(i.title, ''), left(i.body, 80)) AS title, i.item_type,
+                   i.votes, i.created_at, i.external_id, {staff_answered_sql("i")} AS answered
+            FROM item_themes t JOIN items i USING (source, external_id)
+            WHERE t.theme_id = ? AND i.kind = 'community_post' AND i.url IS NOT NULL
+              AND {where})
+        ORDER BY coalesce(answered::INTEGER, 0.5), item_type = 'question' DESC NULLS LAST,
+                 votes DESC NULLS LAST, created_at DESC, external_id LIMIT ?
         """, [theme_id, *params, limit]).fetchall()
     return [{"url": u, "title": t, "item_type": k, "answered": a} for u, t, k, a in rows]
 
