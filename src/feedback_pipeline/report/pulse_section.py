@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import duckdb
 
-from feedback_pipeline.deliver.slack.pulse_block import has_thread_data
-from feedback_pipeline.rank.pulse import Pulse, PulseConfig, compute_pulse
+from feedback_pipeline.rank.pulse import Pulse, PulseConfig, compute_pulse, has_thread_data
 from feedback_pipeline.warehouse.runs import resolve_as_of
 from feedback_pipeline.report.cards import e, link, text
 from feedback_pipeline.report.pulse_text import hours_text, share_text

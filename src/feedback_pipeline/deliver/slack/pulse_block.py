@@ -13,15 +13,16 @@ import duckdb
 
 from feedback_pipeline.deliver.slack.blockkit import count_of, link, pack, plain
 from feedback_pipeline.deliver.slack.config import SlackConfig
-from feedback_pipeline.rank.pulse import Pulse, PulseConfig, PulsePeriod, compute_pulse
+from feedback_pipeline.rank.pulse import (
+    Pulse,
+    PulseConfig,
+    PulsePeriod,
+    compute_pulse,
+    has_thread_data,
+)
 
 PULSE_MAX_CHARS = 1_500
 WAITING_SHOWN = 5
-
-
-def has_thread_data(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute("SELECT EXISTS (SELECT 1 FROM items WHERE thread_id IS NOT NULL) "
-                            "OR EXISTS (SELECT 1 FROM thread_replies)").fetchone()[0])
 
 
 def digest_pulse(con: duckdb.DuckDBPyConnection, config: SlackConfig, pulse: PulseConfig,
@@ -65,4 +66,4 @@ def pulse_blocks(pulse: tuple[Pulse, Pulse] | None) -> list[dict]:
                 "`feedback-pipeline pulse`)", lines, max_blocks=1, max_chars=PULSE_MAX_CHARS)
 
 
-__all__ = ["digest_pulse", "has_thread_data", "pulse_blocks"]
+__all__ = ["digest_pulse", "pulse_blocks"]

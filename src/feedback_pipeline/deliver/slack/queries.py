@@ -18,7 +18,7 @@ import duckdb
 from feedback_pipeline.deliver.slack.config import SlackConfig
 from feedback_pipeline.deliver.slack.digest import DigestContext, digest_key, slack_digest
 from feedback_pipeline.deliver.slack.pulse_block import digest_pulse
-from feedback_pipeline.rank.pulse import PulseConfig, staff_answered_sql
+from feedback_pipeline.rank.pulse import PulseConfig, has_pulse_schema, staff_answered_sql
 from feedback_pipeline.warehouse.db import columns
 from feedback_pipeline.warehouse.runs import ANNOUNCED_RUNS, digest_day
 
@@ -73,11 +73,13 @@ def community_threads(con: duckdb.DuckDBPyConnection, theme_id: int, limit: int,
     the newest.
     """
     where, params = item_filter(config)
+    # a warehouse made before the pulse, opened read-only (the report): answered is unknown
+    answered = staff_answered_sql("i") if has_pulse_schema(con) else "NULL"
     rows = con.execute(
         f"""
         SELECT url, title, item_type, answered FROM (
             SELECT i.url, coalesce(nullif(i.title, ''), left(i.body, 80)) AS title, i.item_type,
-                   i.votes, i.created_at, i.external_id, {staff_answered_sql("i")} AS answered
+                   i.votes, i.created_at, i.external_id, {answered} AS answered
             FROM item_themes t JOIN items i USING (source, external_id)
             WHERE t.theme_id = ? AND i.kind = 'community_post' AND i.url IS NOT NULL
               AND {where})
