@@ -33,7 +33,8 @@ def test_pulse_table_per_night(tmp_path):
     assert rows["2026-03-08"][:6] == ["1", "1", "2", "2", "1", "1"]
     assert rows["2026-03-10"][-1] == "-"
     # 48 h before 03-10 08:00: D2 (92 h) and T2 (71 h) wait; carol's is 0 h old
-    waiting = result.output.split("(oldest first):")[1]
+    waiting = result.output.split(
+        "2 customer thread(s) without a staff reply after 48 h, oldest first:")[1]
     assert "ticket d2" in waiting and "thread t2" in waiting and "thread t3" not in waiting
     assert "https://forum.example.com/t/2" in waiting
 

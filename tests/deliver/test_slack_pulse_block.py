@@ -39,7 +39,7 @@ def test_pulse_block_last_night_this_week_and_waiting(warehouse, make_ranked_the
            "customer threads (0%)" in text
     assert "This week: 6 participants (5 new), 4 posts, 4 replies; staff answered 2/3 " \
            "customer threads (67%), first reply after 3.0 h (median)" in text
-    waiting = text.split("Waiting for a staff reply over 48 h:")[1]
+    waiting = text.split("2 customer threads waiting for a staff reply over 48 h; the oldest:")[1]
     assert waiting.index("desk.example.com/agent/tickets/d2") < \
         waiting.index("forum.example.com/t/2")
     assert "forum.example.com/t/3" not in waiting  # 4 h old
@@ -77,3 +77,14 @@ def test_threads_to_answer_put_unanswered_first(warehouse):
     # T2 has fewer votes but no staff reply: it comes first, and says so
     assert [(t["url"], t["answered"]) for t in threads] == [
         ("https://forum.example.com/t/2", False), ("https://forum.example.com/t/1", True)]
+
+
+def test_pulse_counts_up_to_the_runs_as_of_not_the_digest_day(warehouse, make_ranked_theme):
+    """With rank.as_of = latest the digest is dated by the run's day, days after the newest item;
+    the pulse still counts up to the run's as_of, as the ranking does."""
+    load_threads(warehouse)
+    later = AS_OF.replace(day=20)
+    digest = build_digest(warehouse, [make_ranked_theme(theme_id=7)], as_of=later, run_id="r",
+                          config=SlackConfig(), pulse_as_of=AS_OF)
+    assert digest["date"] == "2026-03-20"
+    assert "Last night: 1 participant (1 new), 1 post" in _pulse_text(digest)

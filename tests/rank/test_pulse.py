@@ -92,6 +92,12 @@ def test_unanswered_lists_only_customer_threads_past_the_threshold(con):
     # a lower threshold brings in carol's 4-hour-old thread; a customer reply never answers one
     younger = compute_pulse(con, PulseConfig(unanswered_hours=3), as_of=AS_OF)
     assert [u.thread_id for u in younger.unanswered] == ["d2", "2", "3"]
+    # the list keeps the oldest max_unanswered; the total counts them all
+    few = compute_pulse(con, PulseConfig(unanswered_hours=3, max_unanswered=1), as_of=AS_OF)
+    assert ([u.thread_id for u in few.unanswered], few.unanswered_total) == (["d2"], 3)
+    # older than unanswered_days: left out (D2 is 4 days old)
+    recent = compute_pulse(con, PulseConfig(unanswered_days=3.5), as_of=AS_OF)
+    assert [u.thread_id for u in recent.unanswered] == ["2"]
 
 
 def test_sources_filter_and_as_of(con):

@@ -41,7 +41,7 @@ def test_the_section_shows_weeks_nights_and_waiting_threads(pulse_page):
                                      "2026-03-08"]
     assert cells[0][1:] == ["6", "5", "4", "4", "3", "2 (67%)", "3.0 h"]
     assert cells[3][1:] == ["5", "4", "3", "4", "2", "2 (100%)", "3.0 h"]
-    waiting = section.split("Waiting for a staff reply over 48 h")[1]
+    waiting = section.split("2 customer threads waiting for a staff reply over 48 h (the oldest 2)")[1]
     assert waiting.index("tickets/d2") < waiting.index("forum.example.com/t/2")
     assert "&lt;b&gt;help&lt;/b&gt;" in waiting and "bob@example.com" not in waiting
     assert "1 customer reply" in waiting  # bob's own reply on T2; the bot's is not one

@@ -92,7 +92,7 @@ class OutboxFiles:
                         f"{request['fields']['summary']}\n\n{request['fields']['description']}\n")
         digest = build_digest(con, ranking, as_of=run.digest_as_of, run_id=run.run_id,
                               config=self.config.slack, jira_server=self.config.jira.server,
-                              pulse=self.pulse)
+                              pulse=self.pulse, pulse_as_of=run.as_of)
         key = digest["key"]
         counts[outbox.record(con, key, sink="slack", theme_id=None, run_id=run.run_id,
                              payload=digest, status="dry_run", skip_unchanged=True)] += 1

@@ -113,7 +113,6 @@ SELECT source, thread_id, title, url, created_at, replies,
 FROM threads
 WHERE first_staff_at IS NULL AND created_at <= $answer_by AND created_at >= $oldest
 ORDER BY created_at, source, thread_id
-LIMIT $limit
 """
 
 
@@ -187,10 +186,12 @@ class Pulse:
     periods: list[PulsePeriod]
     unanswered: list[Unanswered]
     unanswered_hours: float
+    unanswered_total: int = 0  # all of them; ``unanswered`` holds the oldest max_unanswered
 
     def as_dict(self) -> dict:
         return {"as_of": self.as_of.isoformat(), "period": self.period,
                 "unanswered_hours": self.unanswered_hours,
+                "unanswered_total": self.unanswered_total,
                 "periods": [p.as_dict() for p in self.periods],
                 "unanswered": [u.as_dict() for u in self.unanswered]}
 
@@ -240,13 +241,12 @@ def compute_pulse(con: duckdb.DuckDBPyConnection, config: PulseConfig, *, as_of:
                            median_hours_to_staff_reply=r[7]) for r in rows]
     waiting = con.execute(_UNANSWERED, {
         **params, "answer_by": as_of - timedelta(hours=config.unanswered_hours),
-        "oldest": as_of - timedelta(days=config.unanswered_days),
-        "limit": config.max_unanswered}).fetchall()
+        "oldest": as_of - timedelta(days=config.unanswered_days)}).fetchall()
     unanswered = [Unanswered(source=r[0], thread_id=r[1], title=r[2] or "", url=r[3],
                              created_at=r[4], replies=r[5], hours_waiting=r[6])
-                  for r in waiting]
+                  for r in waiting[: config.max_unanswered]]
     return Pulse(as_of=as_of, period=period, periods=periods, unanswered=unanswered,
-                 unanswered_hours=config.unanswered_hours)
+                 unanswered_hours=config.unanswered_hours, unanswered_total=len(waiting))
 
 
 __all__ = ["Pulse", "PulseConfig", "PulsePeriod", "Unanswered", "compute_pulse",

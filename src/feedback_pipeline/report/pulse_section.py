@@ -50,8 +50,9 @@ def pulse_section(pulse: tuple[Pulse, Pulse] | None) -> str:
             f"waiting {e(hours_text(u.hours_waiting))}"
             + (f", {u.replies} customer repl{'y' if u.replies == 1 else 'ies'}" if u.replies
                else "") + "</span></li>" for u in weeks.unanswered)
-        unanswered = (f"<h3>Waiting for a staff reply over {weeks.unanswered_hours:g} h "
-                      f'(oldest first)</h3><ul class="unanswered">{waiting}</ul>')
+        unanswered = (f"<h3>{weeks.unanswered_total} customer threads waiting for a staff reply "
+                      f"over {weeks.unanswered_hours:g} h (the oldest {len(weeks.unanswered)})"
+                      f'</h3><ul class="unanswered">{waiting}</ul>')
     else:
         unanswered = (f'<p class="none">No customer thread waits for a staff reply over '
                       f"{weeks.unanswered_hours:g} h.</p>")

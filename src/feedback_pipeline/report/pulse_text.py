@@ -38,8 +38,10 @@ def pulse_table(pulse: Pulse) -> str:
         lines.append(f"no customer thread waits for a staff reply past "
                      f"{pulse.unanswered_hours:g} h")
         return "\n".join(lines)
-    lines.append(f"customer threads without a staff reply after {pulse.unanswered_hours:g} h "
-                 "(oldest first):")
+    shown = len(pulse.unanswered)
+    lines.append(f"{pulse.unanswered_total} customer thread(s) without a staff reply after "
+                 f"{pulse.unanswered_hours:g} h" + (f", the oldest {shown}:" if shown <
+                                                     pulse.unanswered_total else ", oldest first:"))
     for u in pulse.unanswered:
         lines.append(f"  {hours_text(u.hours_waiting):>7}  {clean(u.source, 30)}  "
                      f"{json_text(u.title, TITLE_MAX)}")

@@ -56,7 +56,8 @@ def pulse_blocks(pulse: tuple[Pulse, Pulse] | None) -> list[dict]:
              f"• {_line('This week', week.periods[-1])}"]
     waiting = night.unanswered
     if waiting:
-        lines.append(f"• Waiting for a staff reply over {night.unanswered_hours:g} h: " + ", ".join(
+        lines.append(f"• {count_of(night.unanswered_total, 'customer thread')} waiting for a "
+                     f"staff reply over {night.unanswered_hours:g} h; the oldest: " + ", ".join(
             link(u.url, f"{plain(u.title, 60)} ({u.hours_waiting / 24:.1f} d)")
             for u in waiting))
     else:

@@ -252,7 +252,7 @@ def sync_shipped_from_jira(con: duckdb.DuckDBPyConnection) -> int:
 
 def build_digest(con: duckdb.DuckDBPyConnection, ranking: list[dict], *, as_of: datetime,
                  run_id: str, config: SlackConfig, jira_server: str = "",
-                 pulse: PulseConfig | None = None) -> dict:
+                 pulse: PulseConfig | None = None, pulse_as_of: datetime | None = None) -> dict:
     """The full digest of this run, as posted live and as written to the dry-run outbox.
 
     Its header counts are read here, from the warehouse, with the digest's filter
@@ -262,7 +262,8 @@ def build_digest(con: duckdb.DuckDBPyConnection, ranking: list[dict], *, as_of: 
     ranking = filtered_ranking(con, ranking, config)
     ctx = digest_context(con, ranking, as_of=as_of, run_id=run_id, config=config,
                          jira_server=jira_server)
-    ctx.pulse = digest_pulse(con, config, pulse or PulseConfig(), as_of=as_of)
+    # the pulse counts up to the run's as_of (the ranking's), the digest is dated by the run's day
+    ctx.pulse = digest_pulse(con, config, pulse or PulseConfig(), as_of=pulse_as_of or as_of)
     totals = digest_counts(con, ranking, as_of=as_of, config=config)
     digest = slack_digest(ranking, as_of=as_of, totals=totals, config=config, context=ctx)
     digest["shipped_theme_ids"] = [s["theme_id"] for s in ctx.shipped]

@@ -158,7 +158,7 @@ class SlackDigestSink:
         # The digest counts its own items, with its filter (queries.digest_counts).
         digest = build_digest(con, ranking, as_of=run.digest_as_of, run_id=run_id,
                               config=self.settings, jira_server=self.jira_server,
-                              pulse=self.pulse)
+                              pulse=self.pulse, pulse_as_of=run.as_of)
         key = digest["key"]
         row = state.load_row(con, key)
         result = {"key": key, "channel": self.channel, "quiet": digest["quiet"]}
