@@ -23,7 +23,8 @@ from screenshots import PAGE_WIDTH, _browser_module  # noqa: E402
 ONLY_PULSE = """(() => {
   for (const el of document.querySelectorAll("nav.filters, main > *:not(#pulse)"))
     el.style.display = "none";
-  return document.documentElement.scrollHeight; })()"""
+  const bottom = document.getElementById("pulse").getBoundingClientRect().bottom;
+  return Math.ceil(bottom + window.scrollY) + 24; })()"""
 
 
 def main(argv: list[str] | None = None) -> int:

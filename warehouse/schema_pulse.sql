@@ -13,5 +13,6 @@ CREATE TABLE IF NOT EXISTS thread_replies (
     author_hash  VARCHAR,
     author_role  VARCHAR NOT NULL,              -- customer | staff | bot
     created_at   TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (source, reply_id)
+    -- reply ids are only trusted within their thread (a file's "r1", an emulator's "p0")
+    PRIMARY KEY (source, thread_id, reply_id)
 );

@@ -125,9 +125,9 @@ def save_replies(con: duckdb.DuckDBPyConnection, items: list[Item], salt: str) -
              r.role, r.created_at] for it in threads for r in it.replies or ()]
     if rows:
         con.executemany("INSERT INTO thread_replies VALUES (?, ?, ?, ?, ?, ?) "
-                        "ON CONFLICT (source, reply_id) DO UPDATE SET thread_id = excluded.thread_id,"
-                        " author_hash = excluded.author_hash, author_role = excluded.author_role,"
-                        " created_at = excluded.created_at", rows)
+                        "ON CONFLICT (source, thread_id, reply_id) DO UPDATE SET "
+                        "author_hash = excluded.author_hash, author_role = excluded.author_role, "
+                        "created_at = excluded.created_at", rows)
 
 
 def _latest_per_key(items: list[Item]) -> list[Item]:

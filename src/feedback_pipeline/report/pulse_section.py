@@ -59,7 +59,7 @@ def pulse_section(pulse: tuple[Pulse, Pulse] | None) -> str:
     return (f'<section id="pulse"><h2>Community pulse</h2><p class="help">As of '
             f"{weeks.as_of:%Y-%m-%d %H:%M} UTC. Participants are distinct authors who posted or "
             "replied; bots never count. A customer thread is answered when a staff member "
-            "replied; `feedback-pipeline pulse` prints the same figures.</p>"
+            "replied; <code>feedback-pipeline pulse</code> prints the same figures.</p>"
             + _table(weeks, "Per week (ISO weeks, Monday first)")
             + _table(nights, "Per night (UTC)") + unanswered + "</section>")
 
