@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
-from screenshots import PAGE_WIDTH, _browser_module  # noqa: E402
+from screenshots import PAGE_WIDTH, chromium  # noqa: E402
 
 ONLY_PULSE = """(() => {
   for (const el of document.querySelectorAll("nav.filters, main > *:not(#pulse)"))
@@ -40,10 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(args.config)
     if not Path(settings.warehouse).exists():
         raise SystemExit(f"no warehouse at {settings.warehouse}: run `make demo` first")
-    browser_mod = _browser_module()
-    binary = browser_mod.find_chromium()
-    if binary is None:
-        raise SystemExit(f"Chromium not found: {browser_mod.INSTALL_HINT}")
+    browser_mod, binary = chromium()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         with closing(db.connect(settings.warehouse, read_only=True)) as con:
