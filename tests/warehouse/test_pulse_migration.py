@@ -37,8 +37,10 @@ def old_warehouse(path) -> None:
 
 
 def test_read_only_old_warehouse_says_what_to_do(tmp_path):
+    """A read-only connection that was not upgraded (a plain DuckDB one here: the file as an
+    older version left it) still renders everything but the pulse, which says what to do."""
     old_warehouse(tmp_path / "w.duckdb")
-    with closing(db.connect(tmp_path / "w.duckdb", read_only=True)) as con:
+    with closing(duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)) as con:
         assert not has_thread_data(con)
         assert report_pulse(con, PulseConfig()) is None  # the report leaves the section out
         assert community_threads(con, 7, 3)[0]["answered"] is None
