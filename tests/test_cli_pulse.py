@@ -56,3 +56,17 @@ def test_pulse_without_a_warehouse_says_what_to_do(tmp_path):
     result = runner.invoke(app, ["pulse", "--warehouse", str(tmp_path / "none.duckdb")])
     assert result.exit_code == 2
     assert "feedback-pipeline run" in result.output
+
+
+def test_thread_titles_are_redacted_in_table_and_json(tmp_path):
+    path = tmp_path / "w.duckdb"
+    con = connect(path)
+    load_threads(con)
+    con.execute("UPDATE items SET title = 'call +44 20 7946 0958 or bob@example.com', "
+                "url = 'https://forum.example.com/t/2?email=bob@example.com' "
+                "WHERE external_id = 't2'")
+    con.close()
+    for fmt in ("table", "json"):
+        result = runner.invoke(app, ["pulse", "--warehouse", str(path), "--format", fmt])
+        assert result.exit_code == 0, result.output
+        assert "bob@example.com" not in result.output and "7946" not in result.output

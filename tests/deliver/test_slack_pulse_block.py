@@ -88,3 +88,12 @@ def test_pulse_counts_up_to_the_runs_as_of_not_the_digest_day(warehouse, make_ra
                           config=SlackConfig(), pulse_as_of=AS_OF)
     assert digest["date"] == "2026-03-20"
     assert "Last night: 1 participant (1 new), 1 post" in _pulse_text(digest)
+
+
+def test_waiting_titles_are_redacted_and_escaped(warehouse, make_ranked_theme):
+    load_threads(warehouse)
+    warehouse.execute("UPDATE items SET title = '<!channel> mail bob@example.com' "
+                      "WHERE external_id = 't2'")
+    text = _pulse_text(build_digest(warehouse, [make_ranked_theme(theme_id=7)], as_of=AS_OF,
+                                    run_id="r", config=SlackConfig()))
+    assert "bob@example.com" not in text and "<!channel>" not in text
