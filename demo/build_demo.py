@@ -4,6 +4,13 @@ Texts are used exactly as published (see README "Data and licences"); only metad
 dates spread over 60 days, pseudonymous customer ids and plans for the support tickets, and
 like counts for the community posts. Deterministic: the same inputs give the same file.
 
+Replies, for the community pulse, are synthetic metadata too (no text: they are folded into their
+thread's record as ``replies`` and never embedded or clustered, so the themes do not move): a
+staff member answers most threads some hours after the post, customers follow up, a bot
+acknowledges a few threads (bots never count as an answer), and some threads get no staff reply.
+Replies that would fall after the demo's last day are left out (those threads are still waiting).
+They come from their own random generator, so the records' texts and dates are unchanged.
+
     python demo/build_demo.py [--shared ../shared/data] [--out demo/feedback_demo.jsonl]
 """
 
@@ -21,6 +28,37 @@ ANCHOR = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
 DAYS = 60
 N_INTENTS = 30
 RISING = 6  # intents whose tickets cluster in the last three weeks, so growth means something
+STAFF = ("staff-ana", "staff-ben", "staff-chloe", "staff-dev")
+BOT = "helpbot"
+
+
+def _replies(rng: random.Random, record: dict, support: bool) -> list[dict]:
+    """A thread's synthetic replies (who, role, when; no text), oldest first."""
+    start = datetime.fromisoformat(record["created_at"])
+    out: list[tuple[datetime, str, str]] = []
+    if rng.random() < (0.15 if support else 0.2):
+        out.append((start + timedelta(minutes=rng.randint(1, 5)), BOT, "bot"))
+    answered = rng.random() < (0.85 if support else 0.65)
+    if answered:
+        hours = rng.triangular(0.2, 30, 3) if support else rng.triangular(0.5, 96, 8)
+        out.append((start + timedelta(hours=hours), rng.choice(STAFF), "staff"))
+    for _ in range(rng.choices([0, 1, 2], weights=[5, 3, 1])[0]):
+        follow_up = start + timedelta(hours=rng.uniform(0.5, 120))
+        who = record["author"] if rng.random() < 0.6 or support \
+            else f"member-{rng.randint(1, 400):03d}"
+        out.append((follow_up, who, "customer"))
+    out = sorted(r for r in out if r[0] <= ANCHOR)
+    return [{"id": f"{record['external_id']}-r{n}", "author": who, "role": role,
+             "created_at": when.isoformat()} for n, (when, who, role) in enumerate(out, start=1)]
+
+
+def add_threads(records: list[dict]) -> None:
+    """Every record becomes a thread started by a customer, with its synthetic replies."""
+    rng = random.Random(1818)
+    for record in records:
+        record["thread_id"] = record["external_id"]
+        record["author_role"] = "customer"
+        record["replies"] = _replies(rng, record, record["kind"] == "support_ticket")
 
 
 def _when(rng: random.Random, rising: bool) -> datetime:
@@ -83,6 +121,7 @@ def build(shared: Path) -> list[dict]:
                 "tags": [],
             })
     records.sort(key=lambda r: (r["created_at"], r["source"], r["external_id"]))
+    add_threads(records)
     return records
 
 

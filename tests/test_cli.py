@@ -13,7 +13,7 @@ from feedback_pipeline.cli import app
 runner = CliRunner()
 COMMANDS = [[], ["run"], ["themes"], ["themes", "show"], ["themes", "merge"], ["themes", "split"],
             ["themes", "rename"], ["themes", "reject"], ["cluster"], ["status"], ["backfill"],
-            ["rejected"]]
+            ["rejected"], ["pulse"]]
 
 
 def _plain(text: str) -> str:

@@ -25,7 +25,8 @@ FLOWS = SRC.parents[1] / "flows"
 FOUNDATION = {"_exports", "authors", "crashpoints", "errors", "fingerprint", "markup", "paths",
               "records", "redact", "secret_shapes", "secrets", "section"}
 STAGES = ["warehouse", "ingest", "clean", "embed", "cluster", "rank", "deliver", "report"]
-TOP = {"config", "pipeline", "backfill", "cluster_file", "cli", "cli_options", "cli_search"}
+TOP = {"config", "pipeline", "backfill", "cluster_file", "cli", "cli_options", "cli_search",
+       "cli_pulse"}
 LEVEL = {**dict.fromkeys(FOUNDATION, 0), **{name: i + 1 for i, name in enumerate(STAGES)},
          **dict.fromkeys(TOP, len(STAGES) + 1)}
 

@@ -50,6 +50,16 @@ def _browser_module():
     return module
 
 
+def chromium():
+    """The test suite's Chromium driver (tests/report/browser.py) and the binary; exits when
+    there is no Chromium."""
+    browser_mod = _browser_module()
+    binary = browser_mod.find_chromium()
+    if binary is None:
+        raise SystemExit(f"Chromium not found: {browser_mod.INSTALL_HINT}")
+    return browser_mod, binary
+
+
 def _page(title: str, body: str, css_class: str) -> str:
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{PAGE_CSP}">'
@@ -182,10 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if not warehouse.exists():
         raise SystemExit(f"no warehouse at {warehouse}: run `make demo` (or `feedback-pipeline "
                          f"run --config {args.config}`) first")
-    browser_mod = _browser_module()
-    binary = browser_mod.find_chromium()
-    if binary is None:
-        raise SystemExit(f"Chromium not found: {browser_mod.INSTALL_HINT}")
+    browser_mod, binary = chromium()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         with closing(db.connect(warehouse, read_only=True)) as con:

@@ -15,6 +15,7 @@ import typer
 from feedback_pipeline.cli_options import AccountOpt, ConfigOpt, StatusFormat, WarehouseOpt
 from feedback_pipeline.cli_options import fail as _fail
 from feedback_pipeline.cli_options import open_warehouse as _open
+from feedback_pipeline.cli_pulse import pulse
 from feedback_pipeline.cli_search import search
 from feedback_pipeline.errors import FeedbackPipelineError
 
@@ -212,7 +213,7 @@ def report(
         settings, con = _open(config, warehouse, read_only=True)
         with closing(con):
             summary = write_report(con, output, limit=limit, segments=segment, plans=plan,
-                                   jira_server=settings.deliver.jira.server)
+                                   jira_server=settings.deliver.jira.server, pulse=settings.pulse)
     except FeedbackPipelineError as exc:
         _fail(exc)
     typer.echo(f"wrote {output}: {summary['themes']} of {summary['ranked']} ranked themes, "
@@ -374,4 +375,5 @@ def main() -> None:
         sys.exit(130)
 
 
+app.command()(pulse)
 __all__ = ["app", "main"]

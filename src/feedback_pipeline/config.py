@@ -35,6 +35,7 @@ from feedback_pipeline.ingest.slack.config import SlackSourceConfig
 from feedback_pipeline.ingest.zendesk.config import ZendeskSourceConfig
 from feedback_pipeline.paths import demo_accounts, demo_data
 from feedback_pipeline.rank.config import RankConfig, RankWeights, TrendsConfig
+from feedback_pipeline.rank.pulse import PulseConfig
 from feedback_pipeline.redact import set_extra_patterns
 from feedback_pipeline.section import Section
 
@@ -130,6 +131,7 @@ class Settings(Section):
     redact: RedactConfig = Field(default_factory=RedactConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    pulse: PulseConfig = Field(default_factory=PulseConfig)
 
     @field_validator("sources")
     @classmethod

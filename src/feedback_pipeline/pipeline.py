@@ -164,11 +164,12 @@ def stage_deliver(run: Run, settings: Settings, ranking: list[dict]) -> dict:
             jira_failure = exc
     # Live, the Jira sink owns the jira:theme:<id> outbox rows (pending -> sent), so the files
     # record only the rest.
-    files = OutboxFiles(deliver, jira=not live_jira)
+    files = OutboxFiles(deliver, jira=not live_jira, pulse=settings.pulse)
     stats = {**files.deliver(run, ranking), **stats}
     crashpoint("deliver.outbox.recorded")
     if not deliver.dry_run and deliver.slack.enabled:
-        sink = SlackDigestSink(deliver.slack, jira_server=deliver.jira.server)
+        sink = SlackDigestSink(deliver.slack, jira_server=deliver.jira.server,
+                               pulse=settings.pulse)
         stats["slack"] = sink.deliver(run, ranking)
     stats["digest_date"] = f"{run.digest_as_of:%Y-%m-%d}"
     if jira_failure is not None:

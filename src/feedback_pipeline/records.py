@@ -17,6 +17,11 @@ A record is one community post or support ticket::
     plan          str   customer plan/tier
     deleted       bool  the source deleted it (kept, marked)
     is_bot        bool  the source says a bot wrote it
+    thread_id     str   the conversation it belongs to (a topic, a Slack thread, a ticket)
+    reply_to      str   set on a reply: what it answers (unset on a thread's first post)
+    author_role   str   customer | staff | bot, from the source's staff flags (unset: unknown)
+    replies       list  replies folded into this record's body (a ticket's comments):
+                        [{id, author, role, created_at}], for the community pulse
 
     * title or body must be non-empty.
 
@@ -40,8 +45,19 @@ from feedback_pipeline.errors import RecordError
 from feedback_pipeline.fingerprint import fingerprint
 
 KINDS = ("community_post", "support_ticket")
+ROLES = ("customer", "staff", "bot")
 PART_SEPARATOR = "\n\n----- reply -----\n\n"
 REQUIRED = ("source", "kind", "external_id", "created_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A reply folded into its thread's record (not an item of its own: never clustered)."""
+
+    reply_id: str
+    created_at: datetime
+    author: str | None = None
+    role: str = "customer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +77,11 @@ class Item:
     plan: str | None = None
     deleted: bool = False
     is_bot: bool = False
+    thread_id: str | None = None
+    reply_to: str | None = None
+    author_role: str | None = None
+    # None: the source does not fold replies into the record; () a thread with none yet.
+    replies: tuple[Reply, ...] | None = field(default=None, compare=False)
     # Where the record came from (file:line, page/offset): named when it is superseded or
     # rejected by a later check. Not part of the record's identity.
     position: str = field(default="", compare=False)
@@ -225,6 +246,35 @@ def _bool(value: object, name: str) -> bool:
     raise RecordError(f"field '{name}' must be true or false, got {show(value)}")
 
 
+def _role(value: object, name: str) -> str | None:
+    role = _text(value, name, ids=True).strip().lower() or None
+    if role is not None and role not in ROLES:
+        raise RecordError(f"field '{name}' must be one of {ROLES}, got {show(role)}")
+    return role
+
+
+def _replies(value: object) -> tuple[Reply, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple):
+        raise RecordError(f"field 'replies' must be a list, got {type(value).__name__}")
+    replies = []
+    for n, reply in enumerate(value):
+        where = f"replies[{n}]"
+        if not isinstance(reply, dict):
+            raise RecordError(f"field '{where}' must be an object, got {type(reply).__name__}")
+        reply_id = _text(reply.get("id"), f"{where}.id", ids=True).strip()
+        if not reply_id:
+            raise RecordError(f"field '{where}.id' is missing or empty")
+        replies.append(Reply(
+            reply_id=reply_id,
+            created_at=parse_timestamp(reply.get("created_at"), f"{where}.created_at"),
+            author=_text(reply.get("author"), f"{where}.author", ids=True) or None,
+            role=_role(reply.get("role"), f"{where}.role") or "customer",
+        ))
+    return tuple(replies)
+
+
 def item_from_mapping(raw: dict, *, max_body_chars: int, position: str = "") -> Item:
     """Validate one raw record (already decoded from JSON/CSV) into an :class:`Item`.
 
@@ -271,6 +321,10 @@ def item_from_mapping(raw: dict, *, max_body_chars: int, position: str = "") -> 
         plan=_text(raw.get("plan"), "plan", ids=True) or None,
         deleted=_bool(raw.get("deleted", False), "deleted"),
         is_bot=_bool(raw.get("is_bot", False), "is_bot"),
+        thread_id=_text(raw.get("thread_id"), "thread_id", ids=True).strip() or None,
+        reply_to=_text(raw.get("reply_to"), "reply_to", ids=True).strip() or None,
+        author_role=_role(raw.get("author_role"), "author_role"),
+        replies=_replies(raw.get("replies")),
         position=position,
     )
 
@@ -321,7 +375,8 @@ class RecordRules:
         if len(item.title) > self.max_title_chars:
             return (f"title is {len(item.title):,} characters, over the limit of "
                     f"{self.max_title_chars:,} (ingest.max_title_chars)")
-        for name in ("external_id", "url", "author", "customer", "plan"):
+        for name in ("external_id", "url", "author", "customer", "plan", "thread_id",
+                     "reply_to"):
             value = getattr(item, name) or ""
             if len(value) > self.max_field_chars:
                 return (f"field '{name}' is {len(value):,} characters, over the limit of "
@@ -334,6 +389,6 @@ class RecordRules:
         return None
 
 
-__all__ = ["KINDS", "MAX_RAW_CHARS", "MAX_REASON_CHARS", "PART_SEPARATOR", "Item", "RecordRules",
-           "Rejection", "bound_reason", "bounded", "guard_reason", "item_from_mapping",
+__all__ = ["KINDS", "MAX_RAW_CHARS", "MAX_REASON_CHARS", "PART_SEPARATOR", "ROLES", "Item",
+           "RecordRules", "Rejection", "Reply", "bound_reason", "bounded", "guard_reason", "item_from_mapping",
            "parse_timestamp", "show"]

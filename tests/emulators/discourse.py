@@ -49,7 +49,8 @@ class DiscourseEmulator(Emulator):
         return self.reply(topic_id, body, user=user)
 
     def reply(self, topic_id: int, body: str, *, user: str = "bob", likes: int = 0,
-              user_id: int = 7) -> int:
+              user_id: int = 7, staff: bool = False, group: str | None = None,
+              reply_to: int | None = None) -> int:
         with self.lock:
             now = self.clock.iso(ms=True)
             self._next_post += 1
@@ -58,8 +59,9 @@ class DiscourseEmulator(Emulator):
                 "id": self._next_post, "topic_id": topic_id, "post_number": number,
                 "post_type": 1, "username": user, "user_id": user_id, "created_at": now,
                 "updated_at": now, "raw": body, "cooked": f"<p>{body}</p>", "version": 1,
-                "deleted_at": None, "reply_to_post_number": None if number == 1 else 1,
-                "likes": likes,
+                "deleted_at": None,
+                "reply_to_post_number": None if number == 1 else (reply_to or 1),
+                "likes": likes, "staff": staff, "group": group,
             }
             self.topics[topic_id].update(bumped_at=now, last_posted_at=now)
             return self._next_post
@@ -161,12 +163,14 @@ class DiscourseEmulator(Emulator):
             "reply_to_post_number": post["reply_to_post_number"], "quote_count": 0,
             "incoming_link_count": 0, "reads": 1, "readers_count": 0, "score": 0.2,
             "yours": False, "topic_id": topic["id"], "topic_slug": topic["slug"],
-            "display_username": user, "primary_group_name": None, "flair_name": None,
+            "display_username": user, "primary_group_name": post.get("group"),
+            "flair_name": None,
             "flair_url": None, "flair_bg_color": None, "flair_color": None,
             "version": post["version"], "can_edit": True, "can_delete": True,
             "can_recover": True, "can_wiki": True, "link_counts": [], "read": True,
             "user_title": None, "bookmarked": False, "actions_summary": self._actions(post),
-            "moderator": False, "admin": False, "staff": False, "user_id": post["user_id"],
+            "moderator": False, "admin": post.get("staff", False),
+            "staff": post.get("staff", False), "user_id": post["user_id"],
             "hidden": False, "trust_level": 1, "deleted_at": post["deleted_at"],
             "user_deleted": False, "edit_reason": None, "can_view_edit_history": True,
             "wiki": False, "reviewable_id": 0, "reviewable_score_count": 0,

@@ -46,7 +46,8 @@ class GitHubEmulator(Emulator):
 
     def add_issue(self, repo: str, number: int, title: str, body: str = "", *,
                   user: str = "octocat", bot: bool = False, pull_request: bool = False,
-                  plus1: int = 0, comments: int = 0, labels: tuple[str, ...] = ()) -> dict:
+                  plus1: int = 0, comments: int = 0, labels: tuple[str, ...] = (),
+                  association: str = "NONE") -> dict:
         now = self.clock.iso()
         api = f"https://api.github.com/repos/{repo}/issues/{number}"
         issue = {
@@ -60,7 +61,7 @@ class GitHubEmulator(Emulator):
                 for i, name in enumerate(labels)],
             "user": {"login": user, "type": "Bot" if bot else "User"},
             "assignee": None, "milestone": None, "locked": False, "closed_at": None,
-            "author_association": "NONE",
+            "author_association": association,
             "comments": comments, "created_at": now, "updated_at": now,
             "html_url": f"https://github.com/{repo}/issues/{number}",
             "reactions": {"total_count": plus1, "+1": plus1, "-1": 0},
@@ -72,14 +73,15 @@ class GitHubEmulator(Emulator):
 
     def add_discussion(self, repo: str, number: int, title: str, body: str = "", *,
                        user: str = "octocat", bot: bool = False, upvotes: int = 0,
-                       comments: int = 0, category: str = "Ideas") -> dict:
+                       comments: int = 0, category: str = "Ideas",
+                       association: str = "NONE") -> dict:
         now = self.clock.iso()
         node = {
             "id": f"D_kw{number:04d}", "number": number, "title": title, "body": body,
             "url": f"https://github.com/{repo}/discussions/{number}",
             "createdAt": now, "updatedAt": now,
             "author": {"__typename": "Bot" if bot else "User", "login": user},
-            "upvoteCount": upvotes, "comments": {"totalCount": comments},
+            "authorAssociation": association, "upvoteCount": upvotes, "comments": {"totalCount": comments},
             "category": {"name": category},
         }
         self.discussions.setdefault(repo, {})[number] = node

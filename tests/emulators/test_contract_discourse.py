@@ -56,7 +56,12 @@ def seed(emu: DiscourseEmulator) -> list[int]:
 
 def test_contract_discourse_every_exchange_matches_the_description(emu, warehouse):
     first = seed(emu)
+    # the staff flags and group the pulse reads, and a system (bot) post, served as described
+    emu.reply(1, "Fixed in 2.3", user="sam", staff=True, group="team", user_id=2)
+    emu.reply(3, "Welcome!", user="system", user_id=-1)
     ingest(warehouse, [source(emu)], run_id="r1")
+    assert dict(warehouse.execute("SELECT author_role, count(*) FROM items GROUP BY 1")
+                .fetchall()) == {"customer": 9, "staff": 1, "bot": 1}
     emu.edit_post(first[0], "First post 1, edited")
     emu.reply(2, "A new reply", likes=1)
     ingest(warehouse, [source(emu)], run_id="r2")

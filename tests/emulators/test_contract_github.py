@@ -49,10 +49,15 @@ def ingested(warehouse) -> dict[str, list[str]]:
 def test_contract_github_rest_and_graphql_exchanges_match_the_descriptions(emu, warehouse):
     seed(emu)
     emu.add_issue(REPO, 6, "A pull request", "diff", pull_request=True)
+    emu.add_issue(REPO, 7, "Release notes", "2.3", association="MEMBER")
     for number in (1, 2, 3):
         emu.add_discussion(REPO, number, f"Idea {number}", "body", upvotes=number,
-                           bot=number == 3)
+                           bot=number == 3, association="OWNER" if number == 2 else "NONE")
     ingest(warehouse, [source(emu, discussions=True)], run_id="r1")
+    roles = dict(warehouse.execute("SELECT external_id, author_role FROM items").fetchall())
+    assert (roles[f"{REPO}#7"], roles[f"{REPO}/discussions/2"],
+            roles[f"{REPO}/discussions/3"], roles[f"{REPO}#1"]) == (
+        "staff", "staff", "bot", "customer")
     emu.edit(REPO, 2, body="edited")
     ingest(warehouse, [source(emu, discussions=True)], run_id="r2")
 

@@ -46,7 +46,11 @@ def ids(warehouse) -> set[str]:
 
 def test_contract_intercom_every_exchange_matches_the_description(emu, warehouse):
     seed(emu)
+    emu.add_part("c1", "Fin here", author_type="bot", author="fin")
     ingest(warehouse, [source(emu)], run_id="r1")
+    assert warehouse.execute("SELECT list(author_role ORDER BY created_at, reply_id) "
+                             "FROM thread_replies WHERE thread_id = 'c1'").fetchone()[0] == \
+        ["customer", "staff", "bot"]
     emu.add_part("c2", "And now it crashes")
     ingest(warehouse, [source(emu)], run_id="r2")
 

@@ -55,10 +55,14 @@ def emu(monkeypatch: pytest.MonkeyPatch):
 def test_contract_zendesk_every_exchange_matches_the_description(emu, warehouse):
     for n in range(1, 5):
         emu.add_ticket(n, f"Ticket {n}: export fails", f"Description {n}", tags=("export",))
+    emu.add_comment(1, "We are on it", author_id=7)  # an agent
+    emu.add_comment(1, "Thanks", author_id=20978392)  # the requester
     source = ZendeskSource(ZendeskSourceConfig(name="zd", base_url=emu.url, email=emu.email,
                                                page_size=2, max_retries=2,
                                                max_retry_wait_seconds=2, timeout_seconds=5))
     ingest(warehouse, [source], run_id="r1")
+    assert warehouse.execute("SELECT list(author_role ORDER BY created_at, reply_id) "
+                             "FROM thread_replies").fetchone()[0] == ["staff", "customer"]
     emu.edit(2, description="Edited")
     emu.delete(3)
     ingest(warehouse, [source], run_id="r2")

@@ -131,4 +131,4 @@ def test_map_discussion_recorded_node():
         created_at=datetime(2024, 5, 1, 10, tzinfo=UTC),
         updated_at=datetime(2024, 5, 2, 10, tzinfo=UTC), title="Offline mode",
         body="Would love it", url="https://github.com/o/r/discussions/7", author=None,
-        tags=("discussion", "category:Ideas"), votes=4)
+        tags=("discussion", "category:Ideas"), votes=4, author_role="customer")

@@ -34,7 +34,7 @@ def test_github_issues():
         created_at=at("2024-05-01T10:00:00"), updated_at=at("2024-05-03T08:30:00"),
         title="Export times out", body="Exporting 50k rows times out.",
         url="https://github.com/o/r/issues/142", author="octocat", tags=("bug", "export"),
-        votes=10,
+        votes=10, author_role="customer",
     )
     assert isinstance(rows[1], Rejection)
     assert rows[1].reason == "both 'title' and 'body' are empty"
@@ -59,12 +59,13 @@ def test_zendesk_tickets():
              created_at=at("2009-07-20T22:55:29"), updated_at=at("2011-05-05T10:38:52"),
              title="Printer on fire", body="The fire is very colorful.",
              url="https://acme.zendesk.com/agent/tickets/35436", author="20978392",
-             tags=("enterprise", "channel:web"), customer="Acme Corp"),
+             tags=("enterprise", "channel:web"), customer="Acme Corp",
+             author_role="customer", thread_id="35436"),
         Item(source="zd", kind="support_ticket", external_id="35437",
              created_at=at("2011-05-01T00:00:00"), updated_at=at("2011-05-06T00:00:00"),
              title="(deleted ticket 35437)", body="",
              url="https://acme.zendesk.com/agent/tickets/35437", author="20978393",
-             tags=("channel:email",), deleted=True),
+             tags=("channel:email",), deleted=True, author_role="customer", thread_id="35437"),
     ]
 
 
@@ -77,8 +78,11 @@ def test_intercom_conversation_with_customer_parts():
         updated_at=datetime.fromtimestamp(1540393270, UTC),
         title="Export", body="<p>Exports are stuck</p>\n\n<p>The CSV one</p>",
         url="https://app.intercom.com/a/inbox/abc/conversation/1911149811",
-        author="5bc8f7421ae2d96695c18a", tags=("export",),
+        author="5bc8f7421ae2d96695c18a", tags=("export",), author_role="customer",
+        thread_id="1911149811",
     )
+    # the recorded parts carry no time: they cannot be placed in the thread, the record stays
+    assert row.replies == ()
 
 
 def test_discourse_topic_posts():
@@ -91,17 +95,20 @@ def test_discourse_topic_posts():
              created_at=at("2024-05-01T09:00:00"), updated_at=at("2024-05-02T09:00:00"),
              title="Export is slow", body="<p>Export takes minutes</p>",
              url="https://forum.example.com/t/export-is-slow/13/1", author="alice",
-             tags=("export", "category:5"), votes=7),
+             tags=("export", "category:5"), votes=7, thread_id="topic:13",
+             author_role="customer"),
         Item(source="dc", kind="community_post", external_id="102",
              created_at=at("2024-05-01T10:00:00"), updated_at=at("2024-05-03T00:00:00"),
              title="", body="<p>Same here</p>",
              url="https://forum.example.com/t/export-is-slow/13/2", author="bob",
-             tags=("export", "category:5"), deleted=True),
+             tags=("export", "category:5"), deleted=True, thread_id="topic:13",
+             reply_to="topic:13/1", author_role="customer"),
         Item(source="dc", kind="community_post", external_id="104",
              created_at=at("2024-05-01T12:00:00"), updated_at=at("2024-05-01T12:00:00"),
              title="", body="<p>Hi! I am a bot</p>",
              url="https://forum.example.com/t/export-is-slow/13/4", author="discobot",
-             tags=("export", "category:5"), is_bot=True),
+             tags=("export", "category:5"), is_bot=True, thread_id="topic:13",
+             reply_to="topic:13/1", author_role="bot"),
     ]
 
 
@@ -122,15 +129,17 @@ def test_slack_messages():
              created_at=datetime.fromtimestamp(1512085950.000216, UTC),
              updated_at=datetime.fromtimestamp(1512085950.000216, UTC),
              body="Export keeps timing out",
-             url="https://acme.slack.com/archives/C1/p1512085950000216", author="U123", votes=4),
+             url="https://acme.slack.com/archives/C1/p1512085950000216", author="U123", votes=4,
+             thread_id="C1:1512085950.000216", author_role="customer"),
         Item(source="sl", kind="community_post", external_id="C1:1512085980.000100",
              created_at=datetime.fromtimestamp(1512085980.0001, UTC),
              updated_at=datetime.fromtimestamp(1512090000.0001, UTC), body="Typo fixed",
-             url="https://acme.slack.com/archives/C1/p1512085980000100", author="U124"),
+             url="https://acme.slack.com/archives/C1/p1512085980000100", author="U124",
+             thread_id="C1:1512085980.000100", author_role="customer"),
         Item(source="sl", kind="community_post", external_id="C1:1512085990.000100",
              created_at=datetime.fromtimestamp(1512085990.0001, UTC),
              updated_at=datetime.fromtimestamp(1512085990.0001, UTC),
              body="This message was deleted.",
              url="https://acme.slack.com/archives/C1/p1512085990000100", author="USLACKBOT",
-             deleted=True),
+             deleted=True, thread_id="C1:1512085990.000100", author_role="customer"),
     ]

@@ -18,6 +18,7 @@ from feedback_pipeline.deliver.jira.night import theme_key
 from feedback_pipeline.deliver.jira.render import jira_issue_fields
 from feedback_pipeline.deliver.slack.digest import digest_preview
 from feedback_pipeline.deliver.slack.queries import announce_shipped, build_digest
+from feedback_pipeline.rank.pulse import PulseConfig
 from feedback_pipeline.warehouse.runs import Run
 
 
@@ -70,8 +71,10 @@ class OutboxFiles:
         jira: write the Jira issues too; off when the live Jira sink owns their outbox rows.
     """
 
-    def __init__(self, config: DeliverConfig, *, jira: bool = True) -> None:
+    def __init__(self, config: DeliverConfig, *, jira: bool = True,
+                 pulse: PulseConfig | None = None) -> None:
         self.config = config
+        self.pulse = pulse
         self.jira_top_n = config.jira.top_n if jira else 0
 
     def deliver(self, run: Run, ranking: list[dict]) -> dict:
@@ -88,7 +91,8 @@ class OutboxFiles:
             _write_text(folder / "jira" / f"theme-{theme['theme_id']}.txt",
                         f"{request['fields']['summary']}\n\n{request['fields']['description']}\n")
         digest = build_digest(con, ranking, as_of=run.digest_as_of, run_id=run.run_id,
-                              config=self.config.slack, jira_server=self.config.jira.server)
+                              config=self.config.slack, jira_server=self.config.jira.server,
+                              pulse=self.pulse, pulse_as_of=run.as_of)
         key = digest["key"]
         counts[outbox.record(con, key, sink="slack", theme_id=None, run_id=run.run_id,
                              payload=digest, status="dry_run", skip_unchanged=True)] += 1

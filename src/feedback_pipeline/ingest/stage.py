@@ -99,8 +99,35 @@ _ITEM_SCHEMA = pa.schema(
         ("updated_at", pa.timestamp("us", tz="UTC")),
         ("deleted", pa.bool_()),
         ("content_hash", pa.string()),
+        ("thread_id", pa.string()),
+        ("reply_to", pa.string()),
+        ("author_role", pa.string()),
     ]
 )
+
+
+def author_role(item: Item, bots: BotNames) -> str | None:
+    """The stored role: a bot is a bot whatever the source's flags say; else the source's word."""
+    if item.is_bot or item.author_role == "bot" or bots.match(item.author):
+        return "bot"
+    return item.author_role
+
+
+def save_replies(con: duckdb.DuckDBPyConnection, items: list[Item], salt: str) -> None:
+    """Replace the folded replies of every item that carries them (a re-fetched ticket brings
+    all its replies again, so an edited or removed one does not linger)."""
+    threads = [it for it in items if it.replies is not None]
+    if not threads:
+        return
+    con.executemany("DELETE FROM thread_replies WHERE source = ? AND thread_id = ?",
+                    [[it.source, it.external_id] for it in threads])
+    rows = [[it.source, r.reply_id, it.external_id, pseudonymise(it.source, r.author, salt),
+             r.role, r.created_at] for it in threads for r in it.replies or ()]
+    if rows:
+        con.executemany("INSERT INTO thread_replies VALUES (?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (source, thread_id, reply_id) DO UPDATE SET "
+                        "author_hash = excluded.author_hash, author_role = excluded.author_role, "
+                        "created_at = excluded.created_at", rows)
 
 
 def _latest_per_key(items: list[Item]) -> list[Item]:
@@ -132,13 +159,16 @@ def _items_table(items: list[Item], salt: str, bots: BotNames) -> pa.Table:
         cols["updated_at"].append(it.updated_at)
         cols["deleted"].append(it.deleted)
         cols["content_hash"].append(it.content_hash)
+        cols["thread_id"].append(it.thread_id)
+        cols["reply_to"].append(it.reply_to)
+        cols["author_role"].append(author_role(it, bots))
     return pa.table(cols, schema=_ITEM_SCHEMA)
 
 
 _UPSERT = """
 INSERT INTO items (source, external_id, kind, url, author_hash, author_is_bot, title, body, tags,
                    votes, customer, plan, created_at, updated_at, deleted, content_hash,
-                   first_seen_run, last_changed_run)
+                   thread_id, reply_to, author_role, first_seen_run, last_changed_run)
 SELECT s.*, $run_id, $run_id FROM staged_items s
 ON CONFLICT (source, external_id) DO UPDATE SET
     kind = excluded.kind, url = excluded.url, author_hash = excluded.author_hash,
@@ -146,6 +176,8 @@ ON CONFLICT (source, external_id) DO UPDATE SET
     tags = excluded.tags, votes = excluded.votes, customer = excluded.customer,
     plan = excluded.plan, created_at = excluded.created_at, updated_at = excluded.updated_at,
     deleted = excluded.deleted, content_hash = excluded.content_hash,
+    thread_id = excluded.thread_id, reply_to = excluded.reply_to,
+    author_role = excluded.author_role,
     last_changed_run = CASE WHEN items.content_hash <> excluded.content_hash
                             THEN excluded.last_changed_run ELSE items.last_changed_run END
 """
@@ -207,6 +239,7 @@ def save_batch(
                     setattr(stats, status, getattr(stats, status) + 1)
             con.execute(_UPSERT, {"run_id": run_id})
             con.execute("DROP TABLE staged_items")
+            save_replies(con, items, salt)
         save_rejections(con, source_name, batch.rejections, run_id=run_id)
         stats.rejected = len(batch.rejections)
         if batch.cursor is not None:
@@ -317,7 +350,8 @@ def _item_raw(item: Item) -> str:
     """A rejected item's fields as JSON (what the source gave, decoded), for ``raw``."""
     fields = {name: getattr(item, name) for name in (
         "source", "kind", "external_id", "url", "author", "title", "body", "created_at",
-        "updated_at", "tags", "votes", "customer", "plan", "deleted", "is_bot")}
+        "updated_at", "tags", "votes", "customer", "plan", "deleted", "is_bot", "thread_id",
+        "reply_to", "author_role")}
     return json.dumps(fields, ensure_ascii=False, default=str)
 
 

@@ -40,6 +40,8 @@ class ReportData:
     shipped: list[dict] = field(default_factory=list)
     value: dict[int, dict] = field(default_factory=dict)  # rank.value.theme_values of the run
     filtered_by: str = ""  # the segment/plan filter, worded; "" without one
+    # (per week, per night) community pulse (``report.pulse_section``); None: no thread data
+    pulse: tuple | None = None
 
 
 def _member_rows(con: duckdb.DuckDBPyConnection, ids: list[int]) -> list[tuple]:

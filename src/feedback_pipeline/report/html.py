@@ -28,6 +28,8 @@ import duckdb
 from feedback_pipeline.markup import json_document
 from feedback_pipeline.report.cards import card, e, mix
 from feedback_pipeline.report.data import ReportData, collect_report
+from feedback_pipeline.rank.pulse import PulseConfig
+from feedback_pipeline.report.pulse_section import pulse_section, report_pulse
 from feedback_pipeline.report.summary import flag_lists, shipped_section, summary_table
 from feedback_pipeline.report.value import filtered
 
@@ -106,6 +108,7 @@ def render_report(data: ReportData) -> str:
   {summary_table(data)}
   {overview}
   {shipped_section(data)}
+  {pulse_section(data.pulse)}
   {themes}
 </main>"""
     return Template(_asset("report.html")).substitute(
@@ -116,11 +119,12 @@ def render_report(data: ReportData) -> str:
 
 def write_report(con: duckdb.DuckDBPyConnection, output: Path, *, limit: int = 20,
                  jira_server: str = "", segments: list[str] | None = None,
-                 plans: list[str] | None = None) -> dict:
+                 plans: list[str] | None = None, pulse: PulseConfig | None = None) -> dict:
     """Write the page to ``output``; return what it holds ({themes, ranked, shipped, bytes}).
     ``segments``/``plans``: only themes asked for by such accounts (``rank.value``)."""
     data = collect_report(con, limit=limit, jira_server=jira_server, segments=segments,
                           plans=plans)
+    data.pulse = report_pulse(con, pulse or PulseConfig())
     html = render_report(data)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf-8")

@@ -51,6 +51,8 @@ class SlackConfig(Section):
     threads_per_theme: int = Field(3, ge=0, description="Community threads to answer per theme "
                                    "(top and shipped themes).")
     quotes_per_theme: int = Field(3, ge=0, description="Quotes per theme in the thread reply.")
+    pulse: bool = Field(True, description="Show the community pulse block (thresholds: [pulse]) "
+                        "once a source brings thread data.")
     sources: list[str] = Field(
         default_factory=list, description="Only items from these sources (the items' `source`: "
         "a [[sources]] name, or the label a file source's records carry); empty: every source.")

@@ -34,6 +34,7 @@ from feedback_pipeline.deliver.slack.blockkit import (
 )
 from feedback_pipeline.deliver.slack.blockkit import context as context_block
 from feedback_pipeline.deliver.slack.config import SlackConfig
+from feedback_pipeline.deliver.slack.pulse_block import pulse_blocks
 from feedback_pipeline.deliver.slack.sections import (
     DigestContext,
     answer_blocks,
@@ -116,7 +117,8 @@ def slack_digest(ranking: list[dict], *, as_of: datetime, totals: dict,
     top, rest = listed[: config.top_n], listed[config.top_n:]
     rising = rising_themes(rest, ctx, config)
     by_id = {t["theme_id"]: t for t in ranking}
-    after = rising_blocks(rising) + shipped_blocks(ctx) + praise_blocks(ctx.praise, by_id)
+    after = (rising_blocks(rising) + shipped_blocks(ctx) + praise_blocks(ctx.praise, by_id)
+             + pulse_blocks(ctx.pulse))
     tail = _footer(config)
     fixed = head + after + tail
     top_blocks = answer_blocks(top, ctx, config, max_blocks=MAX_BLOCKS - len(fixed),

@@ -19,6 +19,8 @@ from feedback_pipeline.deliver.slack.config import SlackConfig
 from feedback_pipeline.deliver.slack.digest import DigestContext, digest_key, slack_digest
 from feedback_pipeline.deliver.slack.value import digest_account_filter
 from feedback_pipeline.rank.value import value_over
+from feedback_pipeline.deliver.slack.pulse_block import digest_pulse
+from feedback_pipeline.rank.pulse import PulseConfig, has_pulse_schema, staff_answered_sql
 from feedback_pipeline.warehouse.db import columns
 from feedback_pipeline.warehouse.runs import ANNOUNCED_RUNS, digest_day
 
@@ -69,20 +71,25 @@ def community_threads(con: duckdb.DuckDBPyConnection, theme_id: int, limit: int,
                       config: SlackConfig | None = None) -> list[dict]:
     """The community threads of a theme: the places to answer.
 
-    Questions first, then the most voted, then the newest. The warehouse does not store whether
-    a thread was answered (no reply counts are kept at ingest), so it cannot put unanswered
-    threads first.
+    Threads no staff member answered first (``rank.pulse.staff_answered_sql``; threads of a
+    source without reply data come next, answered ones last), then questions, the most voted,
+    the newest.
     """
     where, params = item_filter(config)
+    # a warehouse made before the pulse, opened read-only (the report): answered is unknown
+    answered = staff_answered_sql("i") if has_pulse_schema(con) else "NULL"
     rows = con.execute(
         f"""
-        SELECT i.url, coalesce(nullif(i.title, ''), left(i.body, 80)) AS title, i.item_type
-        FROM item_themes t JOIN items i USING (source, external_id)
-        WHERE t.theme_id = ? AND i.kind = 'community_post' AND i.url IS NOT NULL AND {where}
-        ORDER BY i.item_type = 'question' DESC NULLS LAST, i.votes DESC NULLS LAST,
-                 i.created_at DESC, i.external_id LIMIT ?
+        SELECT url, title, item_type, answered FROM (
+            SELECT i.url, coalesce(nullif(i.title, ''), left(i.body, 80)) AS title, i.item_type,
+                   i.votes, i.created_at, i.external_id, {answered} AS answered
+            FROM item_themes t JOIN items i USING (source, external_id)
+            WHERE t.theme_id = ? AND i.kind = 'community_post' AND i.url IS NOT NULL
+              AND {where})
+        ORDER BY coalesce(answered::INTEGER, 0.5), item_type = 'question' DESC NULLS LAST,
+                 votes DESC NULLS LAST, created_at DESC, external_id LIMIT ?
         """, [theme_id, *params, limit]).fetchall()
-    return [{"url": u, "title": t, "item_type": k} for u, t, k in rows]
+    return [{"url": u, "title": t, "item_type": k, "answered": a} for u, t, k, a in rows]
 
 
 def filtered_ranking(con: duckdb.DuckDBPyConnection, ranking: list[dict],
@@ -250,7 +257,8 @@ def sync_shipped_from_jira(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def build_digest(con: duckdb.DuckDBPyConnection, ranking: list[dict], *, as_of: datetime,
-                 run_id: str, config: SlackConfig, jira_server: str = "") -> dict:
+                 run_id: str, config: SlackConfig, jira_server: str = "",
+                 pulse: PulseConfig | None = None, pulse_as_of: datetime | None = None) -> dict:
     """The full digest of this run, as posted live and as written to the dry-run outbox.
 
     Its header counts are read here, from the warehouse, with the digest's filter
@@ -260,6 +268,8 @@ def build_digest(con: duckdb.DuckDBPyConnection, ranking: list[dict], *, as_of: 
     ranking = filtered_ranking(con, ranking, config)
     ctx = digest_context(con, ranking, as_of=as_of, run_id=run_id, config=config,
                          jira_server=jira_server)
+    # the pulse counts up to the run's as_of (the ranking's), the digest is dated by the run's day
+    ctx.pulse = digest_pulse(con, config, pulse or PulseConfig(), as_of=pulse_as_of or as_of)
     totals = digest_counts(con, ranking, as_of=as_of, config=config)
     digest = slack_digest(ranking, as_of=as_of, totals=totals, config=config, context=ctx)
     digest["shipped_theme_ids"] = [s["theme_id"] for s in ctx.shipped]

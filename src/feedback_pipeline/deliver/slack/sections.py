@@ -48,6 +48,8 @@ class DigestContext:
     threads: dict[int, list[dict]] = field(default_factory=dict)
     # items typed praise [{theme_id, source, external_id, url, text}]
     praise: list[dict] = field(default_factory=list)
+    # (last night, this week) community pulse (``pulse_block.digest_pulse``), None: not shown
+    pulse: tuple | None = None
 
     @property
     def since(self) -> str:
@@ -61,7 +63,9 @@ def quotes_of(theme: dict) -> list[dict]:
 
 
 def _thread_links(threads: list[dict]) -> str:
-    return ", ".join(link(th["url"], plain(th.get("title") or th["url"], 80)) for th in threads)
+    return ", ".join(link(th["url"], plain(th.get("title") or th["url"], 80))
+                     + (" (no staff reply yet)" if th.get("answered") is False else "")
+                     for th in threads)
 
 
 def _score_line(theme: dict) -> str:

@@ -42,6 +42,7 @@ from feedback_pipeline.deliver.slack.config import (
 from feedback_pipeline.deliver.slack.queries import announce_shipped, build_digest
 from feedback_pipeline.errors import SinkError
 from feedback_pipeline.fingerprint import payload_fingerprint
+from feedback_pipeline.rank.pulse import PulseConfig
 from feedback_pipeline.warehouse.runs import Run
 
 log = logging.getLogger(__name__)
@@ -114,10 +115,12 @@ def explain(code: str, *, channel: str, settings: SlackConfig, detail: str = "")
 class SlackDigestSink:
     """Posts the digest of a run. Building one reads the secret (fails fast), no network."""
 
-    def __init__(self, settings: SlackConfig, *, jira_server: str = "") -> None:
+    def __init__(self, settings: SlackConfig, *, jira_server: str = "",
+                 pulse: PulseConfig | None = None) -> None:
         check_settings(settings)
         self.settings = settings
         self.jira_server = jira_server
+        self.pulse = pulse
         self._client: WebClient | None = None
         self._webhook: WebhookClient | None = None
         self._channel_id: str | None = None
@@ -154,7 +157,8 @@ class SlackDigestSink:
         con, run_id = run.con, run.run_id
         # The digest counts its own items, with its filter (queries.digest_counts).
         digest = build_digest(con, ranking, as_of=run.digest_as_of, run_id=run_id,
-                              config=self.settings, jira_server=self.jira_server)
+                              config=self.settings, jira_server=self.jira_server,
+                              pulse=self.pulse, pulse_as_of=run.as_of)
         key = digest["key"]
         row = state.load_row(con, key)
         result = {"key": key, "channel": self.channel, "quiet": digest["quiet"]}

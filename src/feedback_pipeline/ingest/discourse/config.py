@@ -24,6 +24,9 @@ class DiscourseSourceConfig(ConnectorConfig):
     max_rescan_topics: int = Field(200, ge=0, description="Bound on topics re-read per run.")
     latest_page_size: int = Field(30, ge=1, le=100)
     posts_page_size: int = Field(50, description="Discourse's fixed /posts.json page size.")
+    staff_groups: list[str] = Field(
+        default_factory=list, description="Primary groups whose members answer for the company "
+        "(staff, moderators and admins always count as staff).")
 
 
 __all__ = ["DiscourseSourceConfig"]

@@ -156,7 +156,8 @@ class DiscourseSource(ConnectorSource):
                 yield to_batch(map_topic(topic, posts, source=self.name,
                                          base_url=self.settings.base_url,
                                          changed_after=watermark,
-                                         max_body_chars=self.max_body_chars, likes=likes))
+                                         max_body_chars=self.max_body_chars, likes=likes,
+                                         staff_groups=frozenset(self.settings.staff_groups)))
         finally:
             client.close()
         yield Batch(cursor=dump_cursor({"last_post_id": newest_id,

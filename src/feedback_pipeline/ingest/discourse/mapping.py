@@ -32,9 +32,20 @@ def changed_at(post: dict[str, Any]) -> str:
     return max(str(post.get("updated_at") or ""), str(post.get("deleted_at") or ""))
 
 
+def author_role(post: dict[str, Any], staff_groups: frozenset[str] = frozenset()) -> str:
+    """bot (system users have negative ids), staff (the post's ``staff``/``admin``/``moderator``
+    flags or a configured primary group), else customer."""
+    if (post.get("user_id") or 0) < 0 or post.get("username") in BOT_USERNAMES:
+        return "bot"
+    if any(post.get(flag) is True for flag in ("staff", "admin", "moderator")) \
+            or post.get("primary_group_name") in staff_groups:
+        return "staff"
+    return "customer"
+
+
 def map_post(
     post: dict[str, Any], topic: dict[str, Any], *, source: str, base_url: str,
-    max_body_chars: int, votes: int = 0,
+    max_body_chars: int, votes: int = 0, staff_groups: frozenset[str] = frozenset(),
 ) -> Row:
     topic_id = topic.get("id")
     number = post.get("post_number")
@@ -43,13 +54,19 @@ def map_post(
     body = post.get("raw") or post.get("cooked") or ""
     if deleted and not body:
         body = "(deleted)"
+    role = author_role(post, staff_groups)
     record = {
         "source": source,
         "kind": "community_post",
         "external_id": str(post.get("id")),
         "url": f"{base_url.rstrip('/')}/t/{topic.get('slug') or '-'}/{topic_id}/{number}",
         "author": post.get("username"),
-        "is_bot": (post.get("user_id") or 0) < 0 or post.get("username") in BOT_USERNAMES,
+        "is_bot": role == "bot",
+        "author_role": role,
+        # The topic is the thread; a later post answers the one it names, else the first.
+        "thread_id": f"topic:{topic_id}",
+        "reply_to": None if number == 1
+        else f"topic:{topic_id}/{post.get('reply_to_post_number') or 1}",
         "title": topic.get("title") if number == 1 else "",
         "body": body,
         "created_at": post.get("created_at"),
@@ -71,14 +88,16 @@ def posts_to_map(posts: list[dict[str, Any]], changed_after: str | None) -> list
 def map_topic(
     topic: dict[str, Any], posts: list[dict[str, Any]], *, source: str, base_url: str,
     changed_after: str | None, max_body_chars: int, likes: Mapping[int, int] | None = None,
+    staff_groups: frozenset[str] = frozenset(),
 ) -> list[Row]:
     """Rows for the topic's regular posts that changed after ``changed_after`` (all if None)."""
     likes = likes or {}
     return [
         map_post(p, topic, source=source, base_url=base_url, max_body_chars=max_body_chars,
-                 votes=likes.get(p.get("id"), 0))  # type: ignore[arg-type]
+                 votes=likes.get(p.get("id"), 0),  # type: ignore[arg-type]
+                 staff_groups=staff_groups)
         for p in posts_to_map(posts, changed_after)
     ]
 
 
-__all__ = ["changed_at", "like_count", "map_post", "map_topic", "posts_to_map"]
+__all__ = ["author_role", "changed_at", "like_count", "map_post", "map_topic", "posts_to_map"]

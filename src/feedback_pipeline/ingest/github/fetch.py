@@ -55,7 +55,7 @@ query($owner: String!, $name: String!, $first: Int!, $cursor: String) {
     discussions(first: $first, after: $cursor, orderBy: {field: UPDATED_AT, direction: DESC}) {
       nodes {
         id number title body url createdAt updatedAt
-        author { __typename login }
+        author { __typename login } authorAssociation
         upvoteCount comments { totalCount } category { name }
       }
       pageInfo { hasNextPage endCursor }

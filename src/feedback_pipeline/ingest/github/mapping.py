@@ -10,6 +10,15 @@ from typing import Any
 
 from feedback_pipeline.ingest.connector import Row, names_of, to_row
 
+# GitHub's author_association values of people with a role in the repository.
+STAFF_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+
+
+def author_role(association: object, is_bot: bool) -> str:
+    if is_bot:
+        return "bot"
+    return "staff" if association in STAFF_ASSOCIATIONS else "customer"
+
 
 def is_pull_request(issue: dict[str, Any]) -> bool:
     return "pull_request" in issue
@@ -19,13 +28,15 @@ def map_issue(issue: dict[str, Any], *, source: str, repo: str, max_body_chars: 
     """One issue of ``GET /repos/{repo}/issues``: 👍 reactions are its votes."""
     user = issue.get("user") or {}
     login = user.get("login")
+    is_bot = user.get("type") == "Bot" or str(login or "").endswith("[bot]")
     record = {
         "source": source,
         "kind": "community_post",
         "external_id": f"{repo}#{issue.get('number')}",
         "url": issue.get("html_url"),
         "author": login,
-        "is_bot": user.get("type") == "Bot" or str(login or "").endswith("[bot]"),
+        "is_bot": is_bot,
+        "author_role": author_role(issue.get("author_association"), is_bot),
         "title": issue.get("title"),
         "body": issue.get("body") or "",
         "created_at": issue.get("created_at"),
@@ -42,13 +53,15 @@ def map_discussion(node: dict[str, Any], *, source: str, repo: str, max_body_cha
     author = node.get("author") or {}  # null for a deleted account
     login = author.get("login")
     category = (node.get("category") or {}).get("name")
+    is_bot = author.get("__typename") == "Bot" or str(login or "").endswith("[bot]")
     record = {
         "source": source,
         "kind": "community_post",
         "external_id": f"{repo}/discussions/{node.get('number')}",
         "url": node.get("url"),
         "author": login,
-        "is_bot": author.get("__typename") == "Bot" or str(login or "").endswith("[bot]"),
+        "is_bot": is_bot,
+        "author_role": author_role(node.get("authorAssociation"), is_bot),
         "title": node.get("title"),
         "body": node.get("body") or "",
         "created_at": node.get("createdAt"),
@@ -60,4 +73,4 @@ def map_discussion(node: dict[str, Any], *, source: str, repo: str, max_body_cha
                   max_body_chars=max_body_chars)
 
 
-__all__ = ["is_pull_request", "map_discussion", "map_issue"]
+__all__ = ["author_role", "is_pull_request", "map_discussion", "map_issue"]

@@ -7,6 +7,23 @@ from typing import Any
 from feedback_pipeline.ingest.connector import Row, to_row
 
 CUSTOMER_TYPES = frozenset({"user", "lead", "contact"})
+# Intercom author types: admin (a teammate), bot (Fin, operator), user/lead/contact (a customer).
+ROLE_OF_TYPE = {"admin": "staff", "team": "staff", "bot": "bot"}
+
+
+def role_of(author: dict[str, Any] | None) -> str:
+    return ROLE_OF_TYPE.get(str((author or {}).get("type")), "customer")
+
+
+def thread_replies(conversation: dict[str, Any]) -> list[dict[str, Any]]:
+    """The conversation's comment parts (not notes, assignments or state changes) as replies;
+    a part without a time cannot be placed in the thread and is left out (never the record)."""
+    parts = (conversation.get("conversation_parts") or {}).get("conversation_parts") or []
+    return [
+        {"id": str(p.get("id")), "created_at": p.get("created_at"),
+         "author": (p.get("author") or {}).get("id"), "role": role_of(p.get("author"))}
+        for p in parts if p.get("part_type") == "comment" and p.get("created_at")
+    ]
 
 
 def customer_parts(conversation: dict[str, Any]) -> list[str]:
@@ -36,6 +53,9 @@ def map_conversation(
         "url": f"{app_url.rstrip('/')}/conversation/{conv_id}" if app_url else None,
         "author": author.get("id"),
         "is_bot": author.get("type") == "bot",
+        "author_role": role_of(author),
+        "thread_id": str(conv_id) if conv_id is not None else None,
+        "replies": thread_replies(conversation) if "conversation_parts" in conversation else None,
         "title": conversation.get("title") or opening.get("subject") or "",
         "body": body,
         "created_at": conversation.get("created_at"),
@@ -47,4 +67,4 @@ def map_conversation(
                   max_body_chars=max_body_chars)
 
 
-__all__ = ["customer_parts", "map_conversation"]
+__all__ = ["customer_parts", "map_conversation", "role_of", "thread_replies"]

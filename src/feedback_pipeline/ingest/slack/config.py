@@ -26,6 +26,9 @@ class SlackSourceConfig(ConnectorConfig):
         "and for edited messages."
     )
     workspace_url: str | None = Field(None, description="https://<team>.slack.com, for links.")
+    staff_users: list[str] = Field(
+        default_factory=list, description="User ids (U0123...) of the people who answer for the "
+        "company: their messages are staff replies in the community pulse.")
 
 
 __all__ = ["SlackSourceConfig"]

@@ -121,7 +121,8 @@ class SlackSource(ConnectorSource):
         return [
             map_message(m, source=self.name, channel=channel,
                         workspace_url=self.settings.workspace_url,
-                        max_body_chars=self.max_body_chars)
+                        max_body_chars=self.max_body_chars,
+                        staff_users=frozenset(self.settings.staff_users))
             for m in messages
             if not is_skipped(m)
             and (after is None or ts_key(changed_ts(m)) > ts_key(after)

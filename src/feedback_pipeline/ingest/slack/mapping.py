@@ -31,7 +31,7 @@ def changed_ts(message: dict[str, Any]) -> str:
 
 def map_message(
     message: dict[str, Any], *, source: str, channel: str, workspace_url: str | None,
-    max_body_chars: int,
+    max_body_chars: int, staff_users: frozenset[str] = frozenset(),
 ) -> Row:
     ts = str(message.get("ts"))
     thread_ts = message.get("thread_ts")
@@ -46,6 +46,10 @@ def map_message(
         "external_id": f"{channel}:{ts}",
         "url": url,
         "author": message.get("user"),
+        # Bot messages never get here (is_skipped); Slack has no staff flag, so it is configured.
+        "author_role": "staff" if message.get("user") in staff_users else "customer",
+        "thread_id": f"{channel}:{thread_ts or ts}",
+        "reply_to": f"{channel}:{thread_ts}" if thread_ts and thread_ts != ts else None,
         "body": message.get("text") or "",
         "created_at": float(ts) if message.get("ts") else None,
         "updated_at": float(changed_ts(message)) if message.get("ts") else None,

@@ -69,14 +69,21 @@ def fetch_comment_pages(
         yield page.get("comments") or []
 
 
-def fetch_replies(client: HttpClient, ticket_id: int, *, limit: int, page_size: int) -> list[str]:
-    """Up to ``limit`` public comment bodies after the description, oldest first."""
+def fetch_comments(client: HttpClient, ticket_id: int, *, limit: int,
+                   page_size: int) -> list[dict[str, Any]]:
+    """The ticket's comments, oldest first, up to the page holding the ``limit``-th public reply."""
     comments: list[dict[str, Any]] = []
     for page in fetch_comment_pages(client, ticket_id, page_size=page_size):
         comments.extend(page)
         if len(public_replies(comments, limit=limit)) >= limit:
             break
-    return public_replies(comments, limit=limit)
+    return comments
+
+
+def fetch_replies(client: HttpClient, ticket_id: int, *, limit: int, page_size: int) -> list[str]:
+    """Up to ``limit`` public comment bodies after the description, oldest first."""
+    return public_replies(fetch_comments(client, ticket_id, limit=limit, page_size=page_size),
+                          limit=limit)
 
 
 class ZendeskSource(ConnectorSource):
@@ -93,14 +100,15 @@ class ZendeskSource(ConnectorSource):
             hint=env_hint(self.name, s.token_env, "token_env") + " and `email` (an admin)",
         )
 
-    def _replies(self, client: HttpClient, tickets: list[dict[str, Any]]) -> dict[int, list[str]]:
-        """Public replies of the page's live tickets (a ticket repeated in a page: read once)."""
+    def _comments(self, client: HttpClient,
+                  tickets: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+        """Comments of the page's live tickets (a ticket repeated in a page: read once)."""
         s = self.settings
         if not s.max_comments:
             return {}
         latest = {t["id"]: t for t in tickets if t.get("id") is not None}
-        return {tid: fetch_replies(client, tid, limit=s.max_comments,
-                                   page_size=s.comments_page_size)
+        return {tid: fetch_comments(client, tid, limit=s.max_comments,
+                                    page_size=s.comments_page_size)
                 for tid, t in latest.items() if t.get("status") != "deleted"}
 
     def fetch(self, cursor: str | None) -> Iterator[Batch]:
@@ -112,10 +120,13 @@ class ZendeskSource(ConnectorSource):
                                            page_size=self.settings.page_size):
                 orgs = organisations(page)
                 tickets = page.get("tickets") or []
-                replies = self._replies(client, tickets)
+                comments = self._comments(client, tickets)
+                limit = self.settings.max_comments
                 rows = [map_ticket(t, source=self.name, base_url=self.settings.base_url,
                                    orgs=orgs, max_body_chars=self.max_body_chars,
-                                   replies=replies.get(t.get("id"), []))
+                                   replies=public_replies(comments.get(t.get("id"), []),
+                                                          limit=limit),
+                                   comments=comments.get(t.get("id")))
                         for t in tickets]
                 if page.get("after_cursor"):
                     state["after_cursor"] = page["after_cursor"]
@@ -124,4 +135,4 @@ class ZendeskSource(ConnectorSource):
             client.close()
 
 
-__all__ = ["ZendeskSource", "fetch_comment_pages", "fetch_replies", "fetch_ticket_pages"]
+__all__ = ["ZendeskSource", "fetch_comment_pages", "fetch_comments", "fetch_replies", "fetch_ticket_pages"]

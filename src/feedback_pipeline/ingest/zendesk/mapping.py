@@ -24,6 +24,18 @@ def public_replies(comments: list[dict[str, Any]], *, limit: int) -> list[str]:
     return bodies[:limit]
 
 
+def thread_replies(comments: list[dict[str, Any]], requester: object) -> list[dict[str, Any]]:
+    """The public comments after the description as pulse replies: the requester's own are the
+    customer's, anyone else's an agent's (staff). Private notes are not answers; a comment
+    without a time cannot be placed in the thread and is left out (never the record)."""
+    return [
+        {"id": str(c.get("id")), "created_at": c.get("created_at"),
+         "author": str(c["author_id"]) if c.get("author_id") is not None else None,
+         "role": "customer" if c.get("author_id") == requester else "staff"}
+        for c in comments[1:] if c.get("public") and c.get("created_at")
+    ]
+
+
 def with_replies(description: str, replies: Sequence[str], *, max_chars: int) -> str:
     """The description, then each reply after :data:`PART_SEPARATOR` (the cleaner cuts quotes
     and signatures per part); replies that would push the body over ``max_chars`` are left out."""
@@ -44,6 +56,7 @@ def map_ticket(
     orgs: dict[int, str],
     max_body_chars: int,
     replies: Sequence[str] = (),
+    comments: list[dict[str, Any]] | None = None,
 ) -> Row:
     """Subject + description (+ ``replies``: public comments); tags, channel (as
     ``channel:<x>``) and organisation kept.
@@ -72,8 +85,12 @@ def map_ticket(
         "tags": [*(ticket.get("tags") or []), *([f"channel:{channel}"] if channel else [])],
         "customer": orgs.get(org_id, str(org_id)) if org_id is not None else None,
         "deleted": deleted,
+        "author_role": "customer",
+        "thread_id": str(ticket_id) if ticket_id is not None else None,
+        # None when comments were not read (max_comments 0, or a deleted ticket): keep what is stored
+        "replies": thread_replies(comments, requester) if comments is not None else None,
     }
     return to_row(record, raw=ticket, position=f"ticket:{ticket_id}", max_body_chars=max_body_chars)
 
 
-__all__ = ["map_ticket", "organisations", "public_replies", "with_replies"]
+__all__ = ["map_ticket", "organisations", "public_replies", "thread_replies", "with_replies"]
