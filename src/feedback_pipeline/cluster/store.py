@@ -24,8 +24,10 @@ def record_events(con: duckdb.DuckDBPyConnection, run_id: str, events: list[tupl
 
 
 def write_themes(con: duckdb.DuckDBPyConnection, c: Clustering, theme_of: dict[int, int],
-                 labels: dict, *, run_id: str, split_parent: dict[int, int] | None = None) -> None:
-    """Upsert the labelled themes of clustering ``c`` (labels: cluster label -> ThemeLabel)."""
+                 labels: dict, *, run_id: str, split_parent: dict[int, int] | None = None,
+                 extra: dict[int, tuple[np.ndarray, int]] | None = None) -> None:
+    """Upsert the labelled themes of clustering ``c`` (labels: cluster label -> ThemeLabel);
+    ``extra``: per cluster label, the vector sum and count of members outside ``c`` (window.py)."""
     first_item: dict[int, int] = {}
     for item, r in enumerate(c.item_rows.tolist()):
         first_item.setdefault(r, item)
@@ -37,11 +39,14 @@ def write_themes(con: duckdb.DuckDBPyConnection, c: Clustering, theme_of: dict[i
         if not members.any() or lab not in labels:
             continue
         total = vectors[members].sum(axis=0)
+        size = int(members.sum())
+        if extra and lab in extra:
+            total, size = (total + extra[lab][0]).astype(np.float32), size + extra[lab][1]
         lbl = labels[lab]
         quotes = [{"source": c.keys[first_item[r]][0], "external_id": c.keys[first_item[r]][1],
                    "text": c.texts[r], "url": c.urls[first_item[r]]} for r in lbl.quote_indices]
         rows.append((tid, lbl.title, lbl.keywords, json.dumps(quotes), unit(total).tolist(),
-                     total.tolist(), int(members.sum()), (split_parent or {}).get(tid),
+                     total.tolist(), size, (split_parent or {}).get(tid),
                      lbl.sentence))
     # Two clusters may map to one theme (a person merged them): sum them up.
     by_theme: dict[int, list] = {}
