@@ -147,6 +147,7 @@ class Assigned:
     sums: np.ndarray  # per label row: sum of assigned members' vectors
     counts: np.ndarray
     min_sim: np.ndarray  # per label row: weakest member's cosine to the last checked centroid
+    bound: np.ndarray | None = None  # per label row: a lower bound against the final centroid
     items: int = 0
     noise: int = 0
     kept_previous: int = 0
@@ -199,7 +200,8 @@ def assign_rest(con: duckdb.DuckDBPyConnection, window: Window, X: np.ndarray,
             labels[below] = NOISE
         drift = np.linalg.norm(C - history[-1], axis=1)
         has = result.counts > 0
-        if not has.any() or (result.min_sim[has] - drift[has] >= floor).all():
+        result.bound = result.min_sim - drift
+        if not has.any() or (result.bound[has] >= floor).all():
             window.stats.update(passes=len(history), items=result.items,
                                 assigned_items=result.items - result.noise,
                                 assigned_noise=result.noise, kept_previous=result.kept_previous)
@@ -209,10 +211,10 @@ def assign_rest(con: duckdb.DuckDBPyConnection, window: Window, X: np.ndarray,
 
 def assign_outside(con: duckdb.DuckDBPyConnection, c: Clustering, theme_of: dict[int, int],
                    languages: list[str | None], *, floor: float,
-                   stickiness: float) -> dict[int, tuple[np.ndarray, int]]:
+                   stickiness: float) -> dict[int, tuple[np.ndarray, int, float]]:
     """``assign_rest`` for the windowed clustering ``c`` whose labels keep the stored themes
     ``theme_of`` (label -> theme id); updates ``c.labels`` and returns, per label, the vector
-    sum and count of its members outside the window (for ``store.write_themes``)."""
+    sum, count and member bound of its members outside the window (``store.write_themes``)."""
     window = c.window
     groups = np.array(language_groups(languages) if window.split_languages
                       else ["all"] * len(c.X), dtype=object)
@@ -221,8 +223,8 @@ def assign_outside(con: duckdb.DuckDBPyConnection, c: Clustering, theme_of: dict
         label_of_theme={t: lab for lab, t in theme_of.items()}, floor=floor,
         stickiness=stickiness)
     window.stats.update(window_texts=len(c.X), texts=window.texts)
-    return {k: (result.sums[i], int(result.counts[i])) for i, k in enumerate(ids)
-            if result.counts[i]}
+    return {k: (result.sums[i], int(result.counts[i]), float(result.bound[i]) - 1e-5)
+            for i, k in enumerate(ids) if result.counts[i]}
 
 
 def _pass(con: duckdb.DuckDBPyConnection, window: Window, index: dict, history: list[np.ndarray],
