@@ -188,7 +188,7 @@ def score(warehouse: str, labels: list[str], n_base: int) -> tuple[int, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, required=True)
+    parser.add_argument("--items", type=int)
     parser.add_argument("--new", type=int, default=10_000)
     parser.add_argument("--keep", type=Path, help="keep the warehouse here (a folder)")
     parser.add_argument("--night", nargs=4, help=argparse.SUPPRESS)
@@ -197,6 +197,8 @@ def main() -> None:
         print(json.dumps(run_stage_night(args.night[0], args.night[1], args.night[2] == "1",
                                          args.night[3])))
         return
+    if not args.items:
+        parser.error("--items is required")
     base, labels, texts = base_vectors()
     work = args.keep or Path(tempfile.mkdtemp(prefix="fp-scale-"))
     work.mkdir(parents=True, exist_ok=True)

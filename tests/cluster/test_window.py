@@ -178,3 +178,39 @@ def test_vectors_stream_out_in_bounded_arrow_batches(big):
     next(stream)
     big.con.execute("CREATE TEMP TABLE t AS SELECT 1 AS x")
     assert sum(b.num_rows for b in stream) > 0
+
+
+def _incremental_after_full(forget_bounds: bool) -> tuple[list, Warehouse]:
+    wh = Warehouse()
+    for name in BLOBS[:3]:
+        wh.add(name, 40, days_ago=20)
+    s = _settings()
+    wh.night(s, full=True)
+    if forget_bounds:  # as in a warehouse from before the bound, or after a person's merge
+        wh.con.execute("UPDATE themes SET member_bound = NULL")
+    for name in BLOBS[:3]:
+        wh.add(name, 6, days_ago=0.5, spread=0.3)  # loose newcomers pull the centroids
+    stats = wh.night(s, as_of=AS_OF)
+    assert stats["mode"] == "incremental" and stats["assigned"] > 0
+    rows = wh.con.execute("SELECT external_id, theme_id FROM item_themes ORDER BY ALL").fetchall()
+    return rows, wh
+
+
+def test_an_incremental_night_trusts_the_member_bound_only_where_it_holds():
+    with_bound, wh = _incremental_after_full(forget_bounds=False)
+    without, _ = _incremental_after_full(forget_bounds=True)
+    # The bound only spares reading the members again: the placements are the same.
+    assert with_bound == without
+    # Every stored bound that is still valid is a true lower bound of the members' cosine to
+    # the stored centroid.
+    checked = 0
+    for ext, (theme, _m, vector, centroid) in _stored(wh).items():
+        if theme == NOISE:
+            continue
+        bound, valid = wh.con.execute(
+            "SELECT member_bound, member_bound_size = size FROM themes WHERE theme_id = ?",
+            [theme]).fetchone()
+        if bound is not None and valid:
+            assert float(np.dot(vector, centroid)) >= bound - 1e-6, ext
+            checked += 1
+    assert checked > 100

@@ -100,7 +100,7 @@ def cluster_corpus(con: duckdb.DuckDBPyConnection, model_id: str, config: Cluste
     else:
         corpus = load_corpus(con, model_id, where="i.created_at <= $until AND i.text_hash IN "
                              "(SELECT unnest($window))", params={"until": until, "window": hashes})
-        corpus.window = Window(model_id, until, 0, pa.array(hashes, pa.string()), config,
+        corpus.window = Window(model_id, until, pa.array(hashes, pa.string()), config,
                                split_languages)
     if len(corpus.X) and split_languages:
         language = text_languages(con, corpus.text_hashes if corpus.window else None)

@@ -31,7 +31,8 @@ from feedback_pipeline.cluster.label import Embed, label_themes
 from feedback_pipeline.cluster.model import NOISE, apply_member_floor
 from feedback_pipeline.cluster.store import record_events, replace_assignments, write_themes
 from feedback_pipeline.cluster.window import assign_outside, write_rest
-from feedback_pipeline.warehouse.db import transaction
+from feedback_pipeline.embed.stage import vectors_to_numpy
+from feedback_pipeline.warehouse.db import arrow_query, transaction
 
 
 @dataclass
@@ -55,16 +56,16 @@ def load_themes(con: duckdb.DuckDBPyConnection) -> StoredThemes:
     """Themes a new clustering may match: live ones, faded ones, and the ones people merged away."""
     human_merges = dict(con.execute(
         "SELECT theme_id, other_theme FROM theme_decisions WHERE action = 'merge'").fetchall())
-    rows = con.execute(
-        "SELECT theme_id, centroid, status FROM themes WHERE centroid IS NOT NULL "
+    t = arrow_query(
+        con, "SELECT theme_id, centroid, status FROM themes WHERE centroid IS NOT NULL "
         "AND (status IN ('active', 'rejected', 'faded') OR theme_id IN "
-        "(SELECT theme_id FROM theme_decisions WHERE action = 'merge')) ORDER BY theme_id"
-    ).fetchall()
+        "(SELECT theme_id FROM theme_decisions WHERE action = 'merge')) ORDER BY theme_id", {})
     splits = con.execute(
         "SELECT theme_id, other_theme FROM theme_decisions WHERE action = 'split'").fetchall()
-    C = np.array([r[1] for r in rows], dtype=np.float32) if rows else np.zeros((0, 1), np.float32)
-    return StoredThemes([r[0] for r in rows], C, {r[0]: r[2] for r in rows}, human_merges,
-                        [(a, b) for a, b in splits])
+    ids = t["theme_id"].to_pylist()
+    C = vectors_to_numpy(t["centroid"]) if ids else np.zeros((0, 1), np.float32)
+    return StoredThemes(ids, C, dict(zip(ids, t["status"].to_pylist(), strict=True)),
+                        human_merges, [(a, b) for a, b in splits])
 
 
 def previous_assignment(con: duckdb.DuckDBPyConnection,

@@ -319,13 +319,16 @@ def keep_floor(con: duckdb.DuckDBPyConnection, c: Clustering, floor: float, *,
 def _earlier_members(con: duckdb.DuckDBPyConnection, theme_id: int, tonight: list,
                      model_id: str) -> np.ndarray:
     """The vectors of a theme's members placed before tonight (not among ``tonight``'s keys)."""
-    keys = pa.table({"source": [k[0] for k in tonight],  # noqa: F841 - read by DuckDB by name
-                     "external_id": [k[1] for k in tonight]})
-    table = arrow_query(
-        con, "SELECT e.vector FROM item_themes it JOIN embeddings e ON e.text_hash = it.text_hash "
-        "AND e.model = $model WHERE it.theme_id = $theme AND NOT EXISTS (SELECT 1 FROM keys k "
-        "WHERE k.source = it.source AND k.external_id = it.external_id)",
-        {"model": model_id, "theme": theme_id})
+    con.register("tonight_keys", pa.table({"source": [k[0] for k in tonight],
+                                           "external_id": [k[1] for k in tonight]}))
+    try:
+        table = arrow_query(
+            con, "SELECT e.vector FROM item_themes it JOIN embeddings e ON e.text_hash = "
+            "it.text_hash AND e.model = $model WHERE it.theme_id = $theme AND NOT EXISTS (SELECT 1 "
+            "FROM tonight_keys k WHERE k.source = it.source AND k.external_id = it.external_id)",
+            {"model": model_id, "theme": theme_id})
+    finally:
+        con.unregister("tonight_keys")
     return vectors_to_numpy(table["vector"])
 
 

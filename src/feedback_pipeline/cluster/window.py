@@ -53,7 +53,6 @@ class Window:
 
     model_id: str
     until: datetime
-    texts: int  # unique texts in the warehouse (the window holds config.window_size of them)
     hashes: pa.Array  # the window's text hashes
     config: ClusterConfig
     split_languages: bool = True
@@ -181,7 +180,8 @@ def assign_rest(con: duckdb.DuckDBPyConnection, window: Window, X: np.ndarray,
     def window_sums(lab: np.ndarray) -> np.ndarray:
         S = np.zeros((len(ids), dim))
         member = np.flatnonzero(lab != NOISE)
-        np.add.at(S, [row_of[int(k)] for k in lab[member]], X[member] * weights[member, None])
+        rows = np.array([row_of[int(k)] for k in lab[member]], dtype=np.int64)
+        np.add.at(S, rows, X[member] * weights[member, None])
         return S
 
     C0 = _unit(window_sums(labels))
@@ -222,7 +222,8 @@ def assign_outside(con: duckdb.DuckDBPyConnection, c: Clustering, theme_of: dict
         con, window, c.X, c.item_rows, c.labels, groups,
         label_of_theme={t: lab for lab, t in theme_of.items()}, floor=floor,
         stickiness=stickiness)
-    window.stats.update(window_texts=len(c.X), texts=window.texts)
+    window.stats.update(window_texts=len(c.X),
+                        texts=count_texts(con, window.model_id, window.until))
     return {k: (result.sums[i], int(result.counts[i]), float(result.bound[i]) - 1e-5)
             for i, k in enumerate(ids) if result.counts[i]}
 
