@@ -180,9 +180,10 @@ def score(warehouse: str, labels: list[str], n_base: int) -> tuple[int, float]:
 
     con = connect(warehouse, read_only=True)
     themes = con.execute("SELECT count(*) FROM themes WHERE status = 'active'").fetchone()[0]
-    got = con.execute("SELECT CAST(external_id AS BIGINT), theme_id FROM item_themes").fetchnumpy()
+    got = con.execute("SELECT CAST(external_id AS BIGINT) AS item, theme_id "
+                      "FROM item_themes").fetchnumpy()
     con.close()
-    truth = np.array(labels, dtype=object)[got["external_id"] % n_base]
+    truth = np.array(labels, dtype=object)[got["item"] % n_base]
     return themes, round(float(normalized_mutual_info_score(truth, got["theme_id"])), 4)
 
 
