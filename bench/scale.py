@@ -155,7 +155,6 @@ def run_stage_night(warehouse: str, data_dir: str, full: bool, phase: str) -> di
     settings.sources = [FileSourceConfig(name=p.stem, path=p, default_kind="support_ticket")
                         for p in sorted(Path(data_dir).glob("*.jsonl"))]
     timings: dict[str, float] = {}
-    stats: dict = {}
     con = connect(settings.warehouse)
     stages = (("ingest", lambda r: pipeline.stage_ingest(r, settings)),
               ("clean", lambda r: pipeline.stage_clean(r, settings))) if phase == "load" else (
@@ -163,6 +162,9 @@ def run_stage_night(warehouse: str, data_dir: str, full: bool, phase: str) -> di
         ("cluster", lambda r: pipeline.stage_cluster(r, settings, full=full)),
         ("rank", lambda r: pipeline.stage_rank(r, settings)))
     with open_run(con, as_of=settings.rank.as_of) as run:
+        # Recorded in the run, as the flow does: the next night reads when the last full
+        # re-cluster was (without it every night would be a full one).
+        stats = run.stats
         for name, fn in stages:
             t = time.perf_counter()
             result = fn(run)
