@@ -94,6 +94,11 @@ CREATE TABLE IF NOT EXISTS themes (
 );
 -- The most representative customer sentence, shown beside the title (a phrase since issue #16).
 ALTER TABLE themes ADD COLUMN IF NOT EXISTS sentence VARCHAR;
+-- A lower bound of the members' cosine to the centroid, valid only while size is still
+-- member_bound_size: incremental nights keep the member floor without reloading every member
+-- (cluster/incremental.py keep_floor); NULL or stale means the members are read again.
+ALTER TABLE themes ADD COLUMN IF NOT EXISTS member_bound FLOAT;
+ALTER TABLE themes ADD COLUMN IF NOT EXISTS member_bound_size INTEGER;
 
 -- Current theme of every clustered item; theme_id -1 is noise (kept so the nightly incremental
 -- path knows the item was seen and can retry it while it is recent).

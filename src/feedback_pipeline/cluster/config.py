@@ -43,6 +43,20 @@ class ClusterConfig(Section):
     # Step 7 (model.py): what is still noise after the floor is clustered among itself.
     recluster_leftovers: bool = True
     random_state: int = 42
+    # Bounded full re-cluster (window.py): above this many unique texts, themes are found on a
+    # window of them (the most recent plus a stratified sample of the older ones) and every
+    # other item joins the theme of its nearest window texts, under the member floor. At or
+    # below it a full re-cluster is what it always was. It also bounds the minimum theme size
+    # (min_cluster_fraction of the window, not of the warehouse), so themes do not coarsen.
+    window_size: int = Field(50_000, ge=0, description="Most unique texts a full re-cluster "
+                             "finds themes on; the rest is assigned. 0: no cap.")
+    window_recent_share: float = Field(0.5, ge=0.0, le=1.0, description="Share of the window "
+                                       "kept for texts seen in the last window_recent_days.")
+    window_recent_days: int = Field(30, ge=0)
+    window_neighbours: int = Field(10, ge=1, description="Nearest window texts whose themes "
+                                   "vote for an item outside the window.")
+    batch_rows: int = Field(20_000, ge=100, description="Rows per Arrow record batch when "
+                            "vectors stream out of DuckDB.")
 
 
 class ThemesConfig(Section):

@@ -17,6 +17,7 @@ import pyarrow as pa
 from feedback_pipeline.cluster.config import ClusterConfig
 from feedback_pipeline.cluster.languages import cluster_by_language
 from feedback_pipeline.cluster.model import NOISE, ThemeClusterer
+from feedback_pipeline.cluster.window import Window, window_texts
 from feedback_pipeline.embed.stage import vectors_to_numpy
 from feedback_pipeline.warehouse.db import arrow_query
 
@@ -35,6 +36,8 @@ class Clustering:
     similarity: np.ndarray  # per unique text
     # Items per language group and languages too small for a theme (see languages.py).
     language_stats: dict = field(default_factory=dict)
+    # Set when the corpus is a window of a bigger warehouse (window.py): the rest is assigned.
+    window: Window | None = None
 
     @property
     def item_labels(self) -> np.ndarray:
@@ -87,11 +90,20 @@ def text_languages(con: duckdb.DuckDBPyConnection,
 def cluster_corpus(con: duckdb.DuckDBPyConnection, model_id: str, config: ClusterConfig, *,
                    split_languages: bool = True, until: datetime | None = None) -> Clustering:
     """Cluster every kept, embedded item created up to ``until``; ``split_languages`` clusters
-    each language apart (right for an English-only model, see languages.py)."""
-    corpus = load_corpus(con, model_id, where="i.created_at <= $until",
-                         params={"until": until or datetime.max.replace(tzinfo=UTC)})
+    each language apart (right for an English-only model, see languages.py). Above
+    ``config.window_size`` unique texts only a window of them is clustered here and
+    ``corpus.window`` says how to assign the rest (window.py, done by ``save_clustering``)."""
+    until = until or datetime.max.replace(tzinfo=UTC)
+    hashes = window_texts(con, model_id, config, until)
+    if hashes is None:
+        corpus = load_corpus(con, model_id, where="i.created_at <= $until", params={"until": until})
+    else:
+        corpus = load_corpus(con, model_id, where="i.created_at <= $until AND i.text_hash IN "
+                             "(SELECT unnest($window))", params={"until": until, "window": hashes})
+        corpus.window = Window(model_id, until, pa.array(hashes, pa.string()), config,
+                               split_languages)
     if len(corpus.X) and split_languages:
-        language = text_languages(con)
+        language = text_languages(con, corpus.text_hashes if corpus.window else None)
         corpus.labels, corpus.similarity, corpus.language_stats = cluster_by_language(
             corpus.X, [language.get(h) for h in corpus.text_hashes], config)
     elif len(corpus.X):

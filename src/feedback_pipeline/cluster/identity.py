@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 from scipy.optimize import linear_sum_assignment
 
 from feedback_pipeline.cluster.config import LabelConfig, ThemesConfig
@@ -29,7 +30,9 @@ from feedback_pipeline.cluster.curate import curate_themes
 from feedback_pipeline.cluster.label import Embed, label_themes
 from feedback_pipeline.cluster.model import NOISE, apply_member_floor
 from feedback_pipeline.cluster.store import record_events, replace_assignments, write_themes
-from feedback_pipeline.warehouse.db import transaction
+from feedback_pipeline.cluster.window import assign_outside, write_rest
+from feedback_pipeline.embed.stage import vectors_to_numpy
+from feedback_pipeline.warehouse.db import arrow_query, transaction
 
 
 @dataclass
@@ -53,21 +56,29 @@ def load_themes(con: duckdb.DuckDBPyConnection) -> StoredThemes:
     """Themes a new clustering may match: live ones, faded ones, and the ones people merged away."""
     human_merges = dict(con.execute(
         "SELECT theme_id, other_theme FROM theme_decisions WHERE action = 'merge'").fetchall())
-    rows = con.execute(
-        "SELECT theme_id, centroid, status FROM themes WHERE centroid IS NOT NULL "
+    t = arrow_query(
+        con, "SELECT theme_id, centroid, status FROM themes WHERE centroid IS NOT NULL "
         "AND (status IN ('active', 'rejected', 'faded') OR theme_id IN "
-        "(SELECT theme_id FROM theme_decisions WHERE action = 'merge')) ORDER BY theme_id"
-    ).fetchall()
+        "(SELECT theme_id FROM theme_decisions WHERE action = 'merge')) ORDER BY theme_id", {})
     splits = con.execute(
         "SELECT theme_id, other_theme FROM theme_decisions WHERE action = 'split'").fetchall()
-    C = np.array([r[1] for r in rows], dtype=np.float32) if rows else np.zeros((0, 1), np.float32)
-    return StoredThemes([r[0] for r in rows], C, {r[0]: r[2] for r in rows}, human_merges,
-                        [(a, b) for a, b in splits])
+    ids = t["theme_id"].to_pylist()
+    C = vectors_to_numpy(t["centroid"]) if ids else np.zeros((0, 1), np.float32)
+    return StoredThemes(ids, C, dict(zip(ids, t["status"].to_pylist(), strict=True)),
+                        human_merges, [(a, b) for a, b in splits])
 
 
-def previous_assignment(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], int]:
+def previous_assignment(con: duckdb.DuckDBPyConnection,
+                        keys: list[tuple[str, str]] | None = None) -> dict[tuple[str, str], int]:
+    """Each item's stored theme (only ``keys``'s, when given: a window's, see window.py)."""
+    if keys is None:
+        return {(s, e): t for s, e, t in con.execute(
+            "SELECT source, external_id, theme_id FROM item_themes").fetchall()}
+    wanted = pa.table({"source": [k[0] for k in keys],  # noqa: F841 - read by DuckDB by name
+                       "external_id": [k[1] for k in keys]})
     return {(s, e): t for s, e, t in con.execute(
-        "SELECT source, external_id, theme_id FROM item_themes").fetchall()}
+        "SELECT source, external_id, theme_id FROM item_themes JOIN wanted "
+        "USING (source, external_id)").fetchall()}
 
 
 def match_themes(
@@ -277,13 +288,15 @@ def _languages(con: duckdb.DuckDBPyConnection, c: Clustering) -> list[str | None
     return [language.get(h) for h in c.text_hashes]
 
 
-def member_similarity(c: Clustering) -> np.ndarray:
-    """Each text's cosine to its theme's centroid as stored (the mean of its items' vectors)."""
+def member_similarity(c: Clustering, extra: dict | None = None) -> np.ndarray:
+    """Each text's cosine to its theme's centroid as stored (the mean of its items' vectors,
+    with ``extra``'s members outside a window, see window.py)."""
     sim = np.zeros(len(c.X), np.float32)
     vectors, item_labels = c.item_vectors(), c.item_labels
     for lab in set(c.labels.tolist()) - {NOISE}:
         rows = np.flatnonzero(c.labels == lab)
-        sim[rows] = c.X[rows] @ unit(vectors[item_labels == lab].sum(axis=0))
+        outside = extra[lab][0] if extra and lab in extra else 0.0
+        sim[rows] = c.X[rows] @ unit(vectors[item_labels == lab].sum(axis=0) + outside)
     return sim
 
 
@@ -301,7 +314,7 @@ def save_clustering(
     """
     cfg = themes_config or ThemesConfig()
     stored = load_themes(con)
-    previous = previous_assignment(con)
+    previous = previous_assignment(con, c.keys if c.window is not None else None)
     curated = curate(c, stored, cfg, min_size=min_size, member_floor=member_floor)
     identity = identify(c, stored, previous, cfg)
     if cfg.stickiness > 0 and stick_to_previous(c, identity, previous, cfg.stickiness,
@@ -314,7 +327,14 @@ def save_clustering(
         if (floored != c.labels).any():
             c.labels = floored
             identity = identify(c, stored, previous, cfg)
-    c.similarity = member_similarity(c)
+    extra = None
+    if c.window is not None:  # the items outside the window join the themes (window.py)
+        before = c.labels.copy()
+        extra = assign_outside(con, c, identity.theme_of, _languages(con, c), floor=member_floor,
+                               stickiness=cfg.stickiness)
+        if (before != c.labels).any():
+            identity = identify(c, stored, previous, cfg)
+    c.similarity = member_similarity(c, extra)
     label_ids = sorted(set(c.labels.tolist()) - {NOISE})
     labels = label_themes(c.texts, c.labels, c.similarity, label_config, vectors=c.X, embed=embed,
                           languages=_languages(con, c)) if label_ids else {}
@@ -327,7 +347,8 @@ def save_clustering(
         for t, kind, other, _ in identity.events:
             if kind == "split_from" and isinstance(t, tuple):
                 split_parent.setdefault(identity.theme_of[t[1]], other)
-        write_themes(con, c, identity.theme_of, labels, run_id=run_id, split_parent=split_parent)
+        write_themes(con, c, identity.theme_of, labels, run_id=run_id, split_parent=split_parent,
+                     extra=extra)
         for tid, into in identity.merged.items():
             con.execute("UPDATE themes SET status = 'merged', merged_into = ?, size = 0, "
                         "updated_run = ? WHERE theme_id = ?", [into, run_id, tid])
@@ -337,8 +358,12 @@ def save_clustering(
         record_events(con, run_id, events)
         item_theme = np.array([identity.theme_of.get(int(v), NOISE) for v in c.item_labels])
         replace_assignments(con, c, item_theme, run_id=run_id, method="clustered")
+        if c.window is not None:
+            write_rest(con, identity.theme_of, run_id=run_id)
     n = len(c.item_rows)
     noise = int((item_theme == NOISE).sum()) if n else 0
+    if c.window is not None:
+        n, noise = n + c.window.stats["items"], noise + c.window.stats["assigned_noise"]
     return {
         "mode": "full",
         "items": n,
@@ -350,6 +375,7 @@ def save_clustering(
         "faded_themes": len(identity.faded),
         "merged_themes": len(identity.merged),
         **curated,
+        **({"window": c.window.stats} if c.window is not None else {}),
     }
 
 

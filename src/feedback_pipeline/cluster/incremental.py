@@ -23,11 +23,17 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 from feedback_pipeline.clean.languages import PRIMARY
 from feedback_pipeline.cluster.config import ClusterConfig, LabelConfig, ThemesConfig
 from feedback_pipeline.cluster.corpus import Clustering, load_corpus, text_languages, unit
-from feedback_pipeline.cluster.identity import StoredThemes, load_themes, match_themes
+from feedback_pipeline.cluster.identity import (
+    StoredThemes,
+    load_themes,
+    match_themes,
+    previous_assignment,
+)
 from feedback_pipeline.cluster.label import Embed, label_themes
 from feedback_pipeline.cluster.languages import language_groups, rows_by_group
 from feedback_pipeline.cluster.model import (
@@ -37,7 +43,8 @@ from feedback_pipeline.cluster.model import (
     min_cluster_size_for,
 )
 from feedback_pipeline.cluster.store import record_events, replace_assignments, write_themes
-from feedback_pipeline.warehouse.db import transaction
+from feedback_pipeline.embed.stage import vectors_to_numpy
+from feedback_pipeline.warehouse.db import arrow_query, transaction
 
 PENDING = """
     NOT EXISTS (SELECT 1 FROM item_themes t WHERE t.source = i.source
@@ -144,8 +151,8 @@ def update_incrementally(
                 con, c, rest, cfg, ids[same], C[same], stored=stored, stats=stats, events=events,
                 themes_config=themes_config, label_config=label_config, embed=embed))
 
-    stats["below_floor"] = keep_floor(con, c, cluster_config.member_min_similarity,
-                                      new=set(new_labels), model_id=model_id)
+    stats["below_floor"], bounds = keep_floor(con, c, cluster_config.member_min_similarity,
+                                              new=set(new_labels), model_id=model_id)
     for t in [t for t in new_labels if not (c.labels == t).any()]:
         del new_labels[t]  # every member fell below the floor
         events = [e for e in events if e[0] != t]
@@ -159,7 +166,7 @@ def update_incrementally(
         if new_labels:
             # write_themes works on cluster labels; here the labels already are theme ids.
             write_themes(con, c, {t: t for t in new_labels}, new_labels, run_id=run_id)
-        grow_themes(con, c, item_theme, exclude=set(new_labels), run_id=run_id)
+        grow_themes(con, c, item_theme, exclude=set(new_labels), run_id=run_id, bounds=bounds)
         record_events(con, run_id, events)
         replace_assignments(con, c, item_theme, run_id=run_id, method="assigned", only_these=True)
     stats["new_themes"] = len(new_labels)
@@ -236,7 +243,7 @@ def _cluster_rest(
 
 
 def keep_floor(con: duckdb.DuckDBPyConnection, c: Clustering, floor: float, *,
-               new: set[int], model_id: str) -> int:
+               new: set[int], model_id: str) -> tuple[int, dict[int, float]]:
     """Tonight's texts that the themes' updated centroids leave below ``floor`` become noise.
 
     The centroid a theme will have after tonight (its stored vector sum plus tonight's members,
@@ -244,23 +251,26 @@ def keep_floor(con: duckdb.DuckDBPyConnection, c: Clustering, floor: float, *,
     checked against, repeated until no text of tonight is below it. Tonight's members also move
     the centroid away from the theme's earlier members: when one of those would end up below
     the floor, tonight's least similar member of that theme stays out instead (earlier members
-    keep their theme on incremental nights). Returns the texts dropped.
+    keep their theme on incremental nights).
+
+    Earlier members are not reloaded when the theme's stored ``member_bound`` (a lower bound of
+    their cosine to the stored centroid, valid while the theme's size is the one it was taken
+    at) minus the centroid's move still clears the floor: a unit vector's cosine drops by at
+    most the distance the centroid moved. Only a theme without a valid bound, or one that moved
+    too far, has its earlier members' vectors read (Arrow, that theme only), so a night costs
+    what is new, not the warehouse. Returns the texts dropped and each touched theme's new
+    bound (for ``grow_themes``).
     """
-    placed = {(s, e): t for s, e, t in con.execute(
-        "SELECT source, external_id, theme_id FROM item_themes").fetchall()}
-    stored = {t: np.asarray(v, np.float32) for t, v in con.execute(
-        "SELECT theme_id, vector_sum FROM themes WHERE vector_sum IS NOT NULL").fetchall()}
+    placed = previous_assignment(con, c.keys)
+    table = arrow_query(con, "SELECT theme_id, vector_sum, CASE WHEN member_bound_size = size "
+                        "THEN member_bound END AS bound FROM themes WHERE vector_sum IS NOT NULL",
+                        {})
+    sums = vectors_to_numpy(table["vector_sum"])
+    stored = dict(zip(table["theme_id"].to_pylist(), sums, strict=True))
+    bound = {t: b for t, b in zip(table["theme_id"].to_pylist(), table["bound"].to_pylist(),
+                                  strict=True) if b is not None}
     vectors = c.item_vectors()
-    touched = sorted({t for t in c.item_labels.tolist() if t != NOISE} - new)
-    tonight = set(c.keys)
-    earlier: dict[int, list[np.ndarray]] = defaultdict(list)
-    for t, s, e, v in con.execute(
-            "SELECT it.theme_id, it.source, it.external_id, e.vector FROM item_themes it "
-            "JOIN embeddings e ON e.text_hash = it.text_hash AND e.model = ? "
-            "WHERE list_contains(?, it.theme_id)", [model_id, touched]).fetchall():
-        if (s, e) not in tonight:
-            earlier[t].append(v)
-    old = {t: np.asarray(v, np.float32) for t, v in earlier.items()}
+    old: dict[int, np.ndarray] = {}  # earlier members' vectors of themes the bound did not clear
     dropped = 0
     while True:
         item_theme = c.item_labels
@@ -275,24 +285,51 @@ def keep_floor(con: duckdb.DuckDBPyConnection, c: Clustering, floor: float, *,
                 totals[t] += vectors[i]
         rows = np.flatnonzero(c.labels != NOISE)
         if not len(rows):
-            return dropped
+            return dropped, {}
         sim = np.array([float(c.X[r] @ unit(totals[int(c.labels[r])])) for r in rows])
         c.similarity[rows] = sim
         below = rows[sim < floor]
+        earliest: dict[int, float] = {}
         if not len(below):
             # Every member of tonight clears the floor; now the earlier members.
-            for t, V in old.items():
-                if t in totals and float((V @ unit(totals[t])).min()) < floor:
+            for t in sorted(set(totals) - new):
+                moved = float(np.linalg.norm(unit(totals[t]) - unit(stored[t]))) \
+                    if t in stored else 2.0
+                if t in bound and t not in old and bound[t] - moved >= floor:
+                    earliest[t] = bound[t] - moved
+                    continue
+                if t not in old:
+                    old[t] = _earlier_members(con, t, c.keys, model_id)
+                earliest[t] = float((old[t] @ unit(totals[t])).min()) if len(old[t]) else 1.0
+                if earliest[t] < floor:
                     mine = rows[(c.labels[rows] == t) & np.array(
                         [placed.get(c.keys[i]) != t for i in _first_items(c, rows)])]
                     if len(mine):
                         below = mine[[int(np.argmin(c.similarity[mine]))]]
                         break
         if not len(below):
-            return dropped
+            members = c.labels[rows]
+            return dropped, {t: min(earliest.get(t, 1.0), float(sim[members == t].min()))
+                             for t in earliest}
         c.labels[below] = NOISE
         c.similarity[below] = 0.0
         dropped += len(below)
+
+
+def _earlier_members(con: duckdb.DuckDBPyConnection, theme_id: int, tonight: list,
+                     model_id: str) -> np.ndarray:
+    """The vectors of a theme's members placed before tonight (not among ``tonight``'s keys)."""
+    con.register("tonight_keys", pa.table({"source": [k[0] for k in tonight],
+                                           "external_id": [k[1] for k in tonight]}))
+    try:
+        table = arrow_query(
+            con, "SELECT e.vector FROM item_themes it JOIN embeddings e ON e.text_hash = "
+            "it.text_hash AND e.model = $model WHERE it.theme_id = $theme AND NOT EXISTS (SELECT 1 "
+            "FROM tonight_keys k WHERE k.source = it.source AND k.external_id = it.external_id)",
+            {"model": model_id, "theme": theme_id})
+    finally:
+        con.unregister("tonight_keys")
+    return vectors_to_numpy(table["vector"])
 
 
 def _first_items(c: Clustering, rows: np.ndarray) -> list[int]:
@@ -304,16 +341,16 @@ def _first_items(c: Clustering, rows: np.ndarray) -> list[int]:
 
 
 def grow_themes(con: duckdb.DuckDBPyConnection, c: Clustering, item_theme: np.ndarray, *,
-                exclude: set[int], run_id: str) -> None:
-    """Add newly placed items' vectors to their themes' sums (removing what they replaced)."""
-    previous = {(s, e): (t, h) for s, e, t, h in con.execute(
-        "SELECT source, external_id, theme_id, text_hash FROM item_themes").fetchall()}
+                exclude: set[int], run_id: str, bounds: dict[int, float] | None = None) -> None:
+    """Add newly placed items' vectors to their themes' sums (removing what they replaced);
+    ``bounds``: the grown themes' new member bounds (``keep_floor``)."""
+    previous = previous_assignment(con, c.keys)
     vectors = c.item_vectors()
     delta: dict[int, np.ndarray] = {}
     count: dict[int, int] = {}
     for i, (key, t) in enumerate(zip(c.keys, item_theme.tolist(), strict=True)):
         old = previous.get(key)
-        if old and old[0] == t:
+        if old == t:
             continue  # recent noise that is still noise, or unchanged
         if t != NOISE and t not in exclude:
             delta[t] = delta.get(t, 0) + vectors[i]
@@ -321,9 +358,10 @@ def grow_themes(con: duckdb.DuckDBPyConnection, c: Clustering, item_theme: np.nd
     for tid, add in delta.items():
         row = con.execute("SELECT vector_sum, size FROM themes WHERE theme_id = ?", [tid]).fetchone()
         total = np.asarray(row[0], dtype=np.float32) + add
-        con.execute("UPDATE themes SET vector_sum = ?, centroid = ?, size = ?, updated_run = ? "
-                    "WHERE theme_id = ?",
-                    [total.tolist(), unit(total).tolist(), (row[1] or 0) + count[tid], run_id, tid])
+        con.execute("UPDATE themes SET vector_sum = ?, centroid = ?, size = ?, updated_run = ?, "
+                    "member_bound = ?, member_bound_size = ? WHERE theme_id = ?",
+                    [total.tolist(), unit(total).tolist(), (row[1] or 0) + count[tid], run_id,
+                     (bounds or {}).get(tid), (row[1] or 0) + count[tid], tid])
 
 
 def _finish(con: duckdb.DuckDBPyConnection, stats: dict) -> dict:

@@ -43,8 +43,12 @@ NOISE = -1
 
 
 def min_cluster_size_for(n: int, config: ClusterConfig) -> int:
+    """The minimum theme size for ``n`` items: a share of at most the window (``window_size``),
+    so a bigger warehouse does not make themes coarser (issue #17)."""
     if config.min_cluster_size:
         return config.min_cluster_size
+    if config.window_size:
+        n = min(n, config.window_size)
     return max(5, int(round(config.min_cluster_fraction * n)))
 
 

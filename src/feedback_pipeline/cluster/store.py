@@ -24,8 +24,11 @@ def record_events(con: duckdb.DuckDBPyConnection, run_id: str, events: list[tupl
 
 
 def write_themes(con: duckdb.DuckDBPyConnection, c: Clustering, theme_of: dict[int, int],
-                 labels: dict, *, run_id: str, split_parent: dict[int, int] | None = None) -> None:
-    """Upsert the labelled themes of clustering ``c`` (labels: cluster label -> ThemeLabel)."""
+                 labels: dict, *, run_id: str, split_parent: dict[int, int] | None = None,
+                 extra: dict[int, tuple[np.ndarray, int, float]] | None = None) -> None:
+    """Upsert the labelled themes of clustering ``c`` (labels: cluster label -> ThemeLabel);
+    ``extra``: per cluster label, the vector sum, count and member bound of members outside
+    ``c`` (window.py)."""
     first_item: dict[int, int] = {}
     for item, r in enumerate(c.item_rows.tolist()):
         first_item.setdefault(r, item)
@@ -37,12 +40,20 @@ def write_themes(con: duckdb.DuckDBPyConnection, c: Clustering, theme_of: dict[i
         if not members.any() or lab not in labels:
             continue
         total = vectors[members].sum(axis=0)
+        size = int(members.sum())
+        if extra and lab in extra:
+            total, size = (total + extra[lab][0]).astype(np.float32), size + extra[lab][1]
+        # The floor's bound for incremental nights (keep_floor), a hair under the exact minimum
+        # so float rounding of the stored centroid can never make it promise too much.
+        bound = float((vectors[members] @ unit(total)).min()) - 1e-5
+        if extra and lab in extra:
+            bound = min(bound, extra[lab][2])
         lbl = labels[lab]
         quotes = [{"source": c.keys[first_item[r]][0], "external_id": c.keys[first_item[r]][1],
                    "text": c.texts[r], "url": c.urls[first_item[r]]} for r in lbl.quote_indices]
         rows.append((tid, lbl.title, lbl.keywords, json.dumps(quotes), unit(total).tolist(),
-                     total.tolist(), int(members.sum()), (split_parent or {}).get(tid),
-                     lbl.sentence))
+                     total.tolist(), size, (split_parent or {}).get(tid),
+                     lbl.sentence, bound))
     # Two clusters may map to one theme (a person merged them): sum them up.
     by_theme: dict[int, list] = {}
     for r in rows:
@@ -50,15 +61,20 @@ def write_themes(con: duckdb.DuckDBPyConnection, c: Clustering, theme_of: dict[i
             prev = by_theme[r[0]]
             total = np.add(prev[5], r[5])
             prev[4], prev[5], prev[6] = unit(total).tolist(), total.tolist(), prev[6] + r[6]
+            prev[9] = None  # the centroid moved: its members are checked afresh next time
         else:
             by_theme[r[0]] = list(r)
-    for tid, title, keywords, quotes, centroid, total, size, parent, sentence in by_theme.values():
+    for (tid, title, keywords, quotes, centroid, total, size, parent, sentence,
+         bound) in by_theme.values():
         con.execute(
             """
             INSERT INTO themes (theme_id, title, keywords, quotes, centroid, vector_sum, size,
-                                status, split_from, created_run, updated_run, sentence)
-            VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)
+                                status, split_from, created_run, updated_run, sentence,
+                                member_bound, member_bound_size)
+            VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)
             ON CONFLICT (theme_id) DO UPDATE SET
+                member_bound = excluded.member_bound,
+                member_bound_size = excluded.member_bound_size,
                 keywords = excluded.keywords, quotes = excluded.quotes,
                 sentence = excluded.sentence,
                 centroid = excluded.centroid, vector_sum = excluded.vector_sum, size = excluded.size,
@@ -67,7 +83,8 @@ def write_themes(con: duckdb.DuckDBPyConnection, c: Clustering, theme_of: dict[i
                 title = CASE WHEN themes.title_locked THEN themes.title ELSE excluded.title END,
                 updated_run = excluded.updated_run
             """,
-            [tid, title, keywords, quotes, centroid, total, size, parent, run_id, run_id, sentence],
+            [tid, title, keywords, quotes, centroid, total, size, parent, run_id, run_id, sentence,
+             bound, size],
         )
 
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from feedback_pipeline.embed.embedder import Embedder
 from feedback_pipeline.embed.stage import vectors_to_numpy
-from feedback_pipeline.warehouse.db import arrow_query, transaction
+from feedback_pipeline.warehouse.db import arrow_batches, transaction
 
 TYPES = ("request", "problem", "question", "praise")
 PROTOTYPES_FILE = Path(__file__).with_name("item_types.toml")
@@ -128,28 +128,40 @@ def dominant_type(counts: dict[str, int]) -> tuple[str | None, int, int]:
 
 
 def classify_pending(con: duckdb.DuckDBPyConnection, embedder: Embedder,
-                     classifier: ItemTypeClassifier | None = None) -> dict:
-    """Type every kept, embedded item that has no type yet; return counts per type."""
-    table = arrow_query(
+                     classifier: ItemTypeClassifier | None = None, *,
+                     batch_rows: int = 20_000) -> dict:
+    """Type every kept, embedded item that has no type yet; return counts per type.
+
+    The vectors stream out in Arrow batches of ``batch_rows`` (one batch in memory at a time,
+    whatever the warehouse's size); each batch's types are committed before the next is read.
+    """
+    clf = classifier
+    counts = dict.fromkeys(TYPES, 0)
+    typed = 0
+    for batch in arrow_batches(
         con,
         """
         SELECT i.source, i.external_id, i.clean_text, e.vector
         FROM items i JOIN embeddings e ON e.text_hash = i.text_hash AND e.model = $model
         WHERE i.drop_reason IS NULL AND i.item_type IS NULL
         """,
-        {"model": embedder.model_id},
-    )
-    if not table.num_rows:
+        {"model": embedder.model_id}, batch_rows,
+    ):
+        if not batch.num_rows:
+            continue
+        clf = clf or ItemTypeClassifier(embedder).fit()
+        types = clf.predict(vectors_to_numpy(batch["vector"]), batch["clean_text"].to_pylist())
+        staged = pa.table({"source": batch["source"],  # noqa: F841 - read by DuckDB by name
+                           "external_id": batch["external_id"], "item_type": types})
+        with transaction(con):
+            con.execute("UPDATE items SET item_type = s.item_type FROM staged s "
+                        "WHERE items.source = s.source AND items.external_id = s.external_id")
+        typed += len(types)
+        for t in types:
+            counts[t] = counts.get(t, 0) + 1
+    if not typed:
         return {"typed": 0}
-    clf = classifier or ItemTypeClassifier(embedder).fit()
-    texts = table["clean_text"].to_pylist()
-    types = clf.predict(vectors_to_numpy(table["vector"]), texts)
-    staged = pa.table({"source": table["source"], "external_id": table["external_id"],  # noqa: F841
-                       "item_type": types})
-    with transaction(con):
-        con.execute("UPDATE items SET item_type = s.item_type FROM staged s "
-                    "WHERE items.source = s.source AND items.external_id = s.external_id")
-    return {"typed": len(types), **{t: types.count(t) for t in TYPES}}
+    return {"typed": typed, **{t: counts[t] for t in TYPES}}
 
 
 __all__ = ["TYPES", "ItemTypeClassifier", "classify_pending", "dominant_type", "lexical_cues",

@@ -161,6 +161,22 @@ def arrow_query(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pa.Ta
         return con.execute(sql, params).to_arrow_table()
 
 
+def arrow_batches(con: duckdb.DuckDBPyConnection, sql: str, params: dict,
+                  rows: int = 20_000) -> Iterator[pa.RecordBatch]:
+    """Run a query on a cursor of its own and yield its result as Arrow record batches of
+    about ``rows`` rows: a stage holds one batch of vectors at a time, never the whole result
+    (and never Python lists of floats). ``con`` stays free for writes while the batches flow;
+    the cursor reads what was committed when the query started."""
+    cursor = con.cursor()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            reader = cursor.execute(sql, params).to_arrow_reader(rows)
+        yield from reader
+    finally:
+        cursor.close()
+
+
 def named_params(sql: str) -> set[str]:
     return set(re.findall(r"\$([a-z_][a-z0-9_]*)", sql))
 
@@ -170,5 +186,5 @@ def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
 
 
-__all__ = ["arrow_query", "columns", "connect", "missing_columns", "owner_only", "rows_as_dicts", "sql_text", "tables",
-           "transaction"]
+__all__ = ["arrow_batches", "arrow_query", "columns", "connect", "missing_columns", "owner_only",
+           "rows_as_dicts", "sql_text", "tables", "transaction"]
