@@ -43,7 +43,7 @@ from generalise import (  # noqa: E402
     OTHER_SETS,
     ROW_AFTER,
     ROW_BEFORE,
-    ROW_UNMERGED,
+    ROW_MERGED,
     before_after,
     other_sets_section,
 )
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     # back to back --repeat times (medians), speed runs once (the speed pairs repeat below).
     ba = before_after(texts, truth, embedder, settings, repeat=args.repeat if args.cached else 1)
     ours = ba["after"]["run"]
-    results = {ROW_BEFORE: ba["before"], ROW_UNMERGED: ba["unmerged"], ROW_AFTER: ba["after"]}
+    results = {ROW_BEFORE: ba["before"], ROW_MERGED: ba["merged"], ROW_AFTER: ba["after"]}
     results.update(baselines(X, truth))
     for name, r in results.items():
         print(f"{name}: NMI {r['nmi']:.3f} ARI {r['ari']:.3f} noise {r['noise']:.1%}", flush=True)

@@ -49,7 +49,7 @@ def test_nightly_flow_twice(prefect_harness, fixture_config):
         ).fetchall()
         assert len(ranked) >= 6
         assert set(json.loads(ranked[0][1])) == {
-            "volume", "authors", "growth", "recency", "votes", "support_share", "coherence"}
+            "volume", "authors", "growth", "recency", "votes", "support_share", "coherence", "value"}
         assert _count(con, "SELECT count(*) FROM themes WHERE cardinality(keywords) > 0 "
                            "AND json_array_length(quotes) >= 3") >= 6
         deliveries = _count(con, "SELECT count(*) FROM deliveries")
