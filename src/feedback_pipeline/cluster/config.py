@@ -83,8 +83,8 @@ class ThemesConfig(Section):
     # Chosen by the precision of the merges over every theme pair of six labelled sets
     # (BENCHMARKS.md, "Near-duplicate merge"): without exclusivity the merge joined neighbouring
     # identity-verification intents into the demo's #1 theme. Even with it, about a quarter of
-    # the merges it makes join two requests, and on the demo with the value component in the
-    # ranking one of them (identity verification + why verify) became #1 at 55% majority: the
+    # the merges it makes join two requests, and on the integrated demo one of them (identity
+    # verification + why verify) became the #1 theme at 55% majority: the
     # merge ships off (merge_share 2.0) and 0.12 is the measured setting for who opts in.
     # Splitting (a theme whose 2-means halves are hardly each other's neighbours) stays off: it
     # did not help any set.
