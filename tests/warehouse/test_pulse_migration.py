@@ -1,5 +1,5 @@
 """A warehouse made before the community pulse (no thread columns, no thread_replies) keeps its
-rows and gains the columns on its next writable open; read-only, every output still works."""
+rows and gains the columns on its next open, read-only or not."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from contextlib import closing
 from datetime import UTC, datetime
 
 import duckdb
-import pytest
 from pulse_threads import DESK
 
 from feedback_pipeline.deliver.slack.queries import community_threads
-from feedback_pipeline.errors import FeedbackPipelineError
 from feedback_pipeline.ingest.source import Batch
 from feedback_pipeline.ingest.stage import save_batch
 from feedback_pipeline.rank.pulse import PulseConfig, compute_pulse, has_thread_data
@@ -36,16 +34,18 @@ def old_warehouse(path) -> None:
                     "VALUES ('forum', 'old', 7)")
 
 
-def test_read_only_old_warehouse_says_what_to_do(tmp_path):
-    """A read-only connection that was not upgraded (a plain DuckDB one here: the file as an
-    older version left it) still renders everything but the pulse, which says what to do."""
+def test_a_read_only_open_of_an_old_warehouse_gains_the_columns_and_every_output_works(tmp_path):
+    """The report, the digest's thread list and `pulse` read an older file: `db.connect` adds
+    the thread columns first, and with no thread data nobody claims a thread is answered."""
     old_warehouse(tmp_path / "w.duckdb")
-    with closing(duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)) as con:
+    with closing(db.connect(tmp_path / "w.duckdb", read_only=True)) as con:
+        assert {"thread_id", "reply_to", "author_role"} <= db.columns(con, "items")
         assert not has_thread_data(con)
         assert report_pulse(con, PulseConfig()) is None  # the report leaves the section out
         assert community_threads(con, 7, 3)[0]["answered"] is None
-        with pytest.raises(FeedbackPipelineError, match="feedback-pipeline run"):
-            compute_pulse(con, PulseConfig(), as_of=AS_OF)
+        pulse = compute_pulse(con, PulseConfig(nights=1), as_of=AS_OF)
+        assert (pulse.periods[0].posts, pulse.periods[0].customer_threads) == (1, 0)
+        assert pulse.unanswered == []
 
 
 def test_writable_open_adds_the_columns_and_keeps_the_rows(tmp_path):

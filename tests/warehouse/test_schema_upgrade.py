@@ -44,3 +44,22 @@ def test_an_older_warehouse_that_cannot_be_upgraded_now_says_what_to_do(old_ware
                           r"theme_trends.window_days, themes.sentence\).*run `feedback-pipeline "
                           r"run` once with this version"):
         db.connect(old_warehouse, read_only=True)
+
+
+def test_a_table_added_since_is_created_by_the_read_only_open(tmp_path):
+    path = tmp_path / "older.duckdb"
+    db.connect(path).close()
+    with closing(db.duckdb.connect(str(path))) as con:
+        con.execute("DROP TABLE thread_replies")
+    with closing(db.duckdb.connect(str(path), read_only=True)) as con:
+        assert db.missing_columns(con) == ["thread_replies"]
+    with closing(db.connect(path, read_only=True)) as con:
+        assert "thread_replies" in db.tables(con)
+
+
+def test_a_file_without_our_tables_is_not_taken_for_an_old_warehouse(tmp_path):
+    path = tmp_path / "other.duckdb"
+    with closing(db.duckdb.connect(str(path))) as con:
+        con.execute("CREATE TABLE notes (x INTEGER)")
+    with closing(db.duckdb.connect(str(path), read_only=True)) as con:
+        assert db.missing_columns(con) == []

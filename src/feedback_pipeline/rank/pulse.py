@@ -29,9 +29,7 @@ from typing import Literal
 import duckdb
 from pydantic import Field
 
-from feedback_pipeline.errors import FeedbackPipelineError
 from feedback_pipeline.section import Section
-from feedback_pipeline.warehouse.db import columns, tables
 
 Period = Literal["night", "week"]
 
@@ -116,15 +114,9 @@ ORDER BY created_at, source, thread_id
 """
 
 
-def has_pulse_schema(con: duckdb.DuckDBPyConnection) -> bool:
-    """False for a warehouse made before the pulse and since opened read-only only (a writable
-    open adds the columns: ``schema_pulse.sql``)."""
-    return "thread_replies" in tables(con) and "thread_id" in columns(con, "items")
-
-
 def has_thread_data(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether any source brought thread data (thread ids or folded replies)."""
-    return has_pulse_schema(con) and bool(con.execute(
+    return bool(con.execute(
         "SELECT EXISTS (SELECT 1 FROM items WHERE thread_id IS NOT NULL) "
         "OR EXISTS (SELECT 1 FROM thread_replies)").fetchone()[0])
 
@@ -220,15 +212,9 @@ def compute_pulse(con: duckdb.DuckDBPyConnection, config: PulseConfig, *, as_of:
                   period: Period = "night", since: datetime | None = None,
                   sources: list[str] | None = None, kinds: list[str] | None = None) -> Pulse:
     """The pulse per night or week up to ``as_of`` and the unanswered customer threads, over
-    the items of ``sources`` and ``kinds`` (``items.kind``; empty or None: all).
-
-    Raises:
-        FeedbackPipelineError: the warehouse predates the pulse's columns.
+    the items of ``sources`` and ``kinds`` (``items.kind``; empty or None: all). A warehouse
+    an older version wrote has the thread columns too: ``db.connect`` upgrades it on any open.
     """
-    if not has_pulse_schema(con):
-        raise FeedbackPipelineError(
-            "this warehouse was made before the community pulse and has no thread columns yet: "
-            "run `feedback-pipeline run` once (a writable open adds them), then try again")
     windows = period_windows(as_of, period, since=since,
                              count=config.nights if period == "night" else config.weeks)
     params = {"now": as_of, "sources": list(sources or []), "kinds": list(kinds or [])}
@@ -250,4 +236,4 @@ def compute_pulse(con: duckdb.DuckDBPyConnection, config: PulseConfig, *, as_of:
 
 
 __all__ = ["Pulse", "PulseConfig", "PulsePeriod", "Unanswered", "compute_pulse",
-           "has_pulse_schema", "has_thread_data", "period_windows", "staff_answered_sql"]
+           "has_thread_data", "period_windows", "staff_answered_sql"]

@@ -7,6 +7,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
@@ -75,18 +76,30 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
 
 
 def missing_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """``table.column`` of this version's schema that the open warehouse lacks (it was written
-    by an older version and not opened read-write since), for tables the warehouse has."""
+    """``table.column`` (or ``table``) of this version's schema that the open warehouse lacks: it
+    was written by an older version and not opened read-write since. A file with none of our
+    tables is not a stale warehouse, so it gets no list."""
     have = {(t, c) for t, c in con.execute(
         "SELECT table_name, column_name FROM duckdb_columns() "
         "WHERE database_name = current_database()").fetchall()}
     tables_there = {t for t, _ in have}
+    if "items" not in tables_there:
+        return []
+    want = expected_columns()
+    lacking_tables = sorted({t for t, _ in want} - tables_there)
+    return lacking_tables + sorted(f"{t}.{c}" for t, c in want
+                                   if t in tables_there and (t, c) not in have)
+
+
+@lru_cache(maxsize=1)
+def expected_columns() -> tuple[tuple[str, str], ...]:
+    """(table, column) of this version's schema, built once per process on an in-memory DuckDB
+    (every read-only command checks its warehouse against it)."""
     with duckdb.connect(":memory:") as fresh:
         for name in schema_files():
             fresh.execute(sql_text(name))
-        want = fresh.execute("SELECT table_name, column_name FROM duckdb_columns() "
-                             "WHERE database_name = current_database()").fetchall()
-    return sorted(f"{t}.{c}" for t, c in want if t in tables_there and (t, c) not in have)
+        return tuple(fresh.execute("SELECT table_name, column_name FROM duckdb_columns() "
+                                   "WHERE database_name = current_database()").fetchall())
 
 
 def upgrade(target: str, missing: list[str]) -> None:

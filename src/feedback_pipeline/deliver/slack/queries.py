@@ -20,7 +20,7 @@ from feedback_pipeline.deliver.slack.digest import DigestContext, digest_key, sl
 from feedback_pipeline.deliver.slack.value import digest_account_filter
 from feedback_pipeline.rank.value import value_over
 from feedback_pipeline.deliver.slack.pulse_block import digest_pulse
-from feedback_pipeline.rank.pulse import PulseConfig, has_pulse_schema, staff_answered_sql
+from feedback_pipeline.rank.pulse import PulseConfig, staff_answered_sql
 from feedback_pipeline.warehouse.db import columns
 from feedback_pipeline.warehouse.runs import ANNOUNCED_RUNS, digest_day
 
@@ -76,8 +76,7 @@ def community_threads(con: duckdb.DuckDBPyConnection, theme_id: int, limit: int,
     the newest.
     """
     where, params = item_filter(config)
-    # a warehouse made before the pulse, opened read-only (the report): answered is unknown
-    answered = staff_answered_sql("i") if has_pulse_schema(con) else "NULL"
+    answered = staff_answered_sql("i")
     rows = con.execute(
         f"""
         SELECT url, title, item_type, answered FROM (
