@@ -43,10 +43,44 @@ def github_rest_doc() -> dict[str, Any]:
                        "user": {"type": ["object", "null"]},
                        "reactions": {"type": "object"}, "pull_request": {"type": "object"}},
     }
-    return {"openapi": "3.1.0", "paths": {"/repos/{owner}/{repo}/issues": {"get": {
-        "parameters": params,
-        "responses": {"200": {"content": {"application/json": {"schema": {
-            "type": "array", "items": issue_schema}}}}}}}}}
+    return {"openapi": "3.1.0", "paths": {
+        "/repos/{owner}/{repo}/issues": {"get": {
+            "parameters": params,
+            "responses": {"200": {"content": {"application/json": {"schema": {
+                "type": "array", "items": issue_schema}}}}}}},
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments": {"get": _list_comments(shared)},
+    }}
+
+
+# GitHub's author_association enum (schema ``author-association``).
+ASSOCIATIONS = ["COLLABORATOR", "CONTRIBUTOR", "FIRST_TIMER", "FIRST_TIME_CONTRIBUTOR",
+                "MANNEQUIN", "MEMBER", "NONE", "OWNER"]
+
+
+def _list_comments(shared: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``issues/list-comments``. Deviation: ``../shared/contracts`` holds no excerpt of this
+    operation, so this part is transcribed from GitHub's REST reference ("List issue comments",
+    docs.github.com/rest/issues/comments, API version 2022-11-28): its parameters and the
+    ``issue-comment`` schema's required fields and ``author_association`` enum."""
+    comment = {
+        "type": "object",
+        "required": ["id", "node_id", "html_url", "issue_url", "author_association", "user",
+                     "url", "created_at", "updated_at"],
+        "properties": {
+            "id": {"type": "integer"}, "node_id": {"type": "string"},
+            "body": {"type": "string"}, "user": {"type": ["object", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "author_association": {"type": "string", "enum": ASSOCIATIONS},
+        },
+    }
+    number = {"name": "issue_number", "in": "path", "required": True,
+              "schema": {"type": "integer"}}
+    return {"parameters": [shared["owner"], shared["repo"], number, shared["since"],
+                           shared["per-page"], shared["page"]],
+            "responses": {"200": {"content": {"application/json": {"schema": {
+                "type": "array", "items": comment}}}},
+                "404": {"content": {"application/json": {"schema": {"type": "object"}}}}}}
 
 
 @cache

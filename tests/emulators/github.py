@@ -1,4 +1,6 @@
-"""GitHub REST emulator: ``GET /repos/{owner}/{repo}/issues`` (API-NOTES §5).
+"""GitHub REST emulator: ``GET /repos/{owner}/{repo}/issues`` (API-NOTES §5) and an issue's
+comments, ``GET /repos/{owner}/{repo}/issues/{n}/comments`` (ascending id, ``since`` on
+``updated_at``, ``per_page`` up to 100, ``Link`` paging; 404 for an unknown issue).
 
 ``state``/``sort=updated``/``direction``/``since`` (inclusive)/``per_page``/``page``, a ``Link``
 header with ``next``/``last``, PRs mixed in (with a ``pull_request`` key), 401 ``Bad
@@ -43,6 +45,8 @@ class GitHubEmulator(Emulator):
         self.clock = Clock()
         self.issues: dict[str, dict[int, dict[str, Any]]] = {}
         self.discussions: dict[str, dict[int, dict[str, Any]]] = {}
+        self.comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self._next_comment_id = 5000
 
     def add_issue(self, repo: str, number: int, title: str, body: str = "", *,
                   user: str = "octocat", bot: bool = False, pull_request: bool = False,
@@ -70,6 +74,27 @@ class GitHubEmulator(Emulator):
             issue["pull_request"] = {"url": f"https://api.github.com/repos/{repo}/pulls/{number}"}
         self.issues.setdefault(repo, {})[number] = issue
         return issue
+
+    def add_comment(self, repo: str, number: int, body: str = "", *, user: str = "octocat",
+                    bot: bool = False, association: str = "NONE") -> dict:
+        """A comment on an issue: as on GitHub, it moves the issue's ``updated_at`` and
+        ``comments`` count."""
+        with self.lock:
+            now = self.clock.iso()
+            self._next_comment_id += 1
+            cid = self._next_comment_id
+            issue = self.issues[repo][number]
+            comment = {
+                "id": cid, "node_id": f"IC_kw{cid}", "url": f"{issue['url']}/comments/{cid}",
+                "html_url": f"{issue['html_url']}#issuecomment-{cid}", "body": body,
+                "user": {"login": user, "type": "Bot" if bot else "User"},
+                "created_at": now, "updated_at": now, "issue_url": issue["url"],
+                "author_association": association,
+                "reactions": {"total_count": 0, "+1": 0, "-1": 0},
+            }
+            self.comments.setdefault((repo, number), []).append(comment)
+            issue.update(comments=issue["comments"] + 1, updated_at=now)
+            return comment
 
     def add_discussion(self, repo: str, number: int, title: str, body: str = "", *,
                        user: str = "octocat", bot: bool = False, upvotes: int = 0,
@@ -132,6 +157,9 @@ class GitHubEmulator(Emulator):
     def route(self, request: Request) -> Response:
         if request.path == "/graphql" and request.method == "POST":
             return self._graphql(request)
+        comments = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/(\d+)/comments", request.path)
+        if request.method == "GET" and comments:
+            return self._comments(request, comments.group(1), int(comments.group(2)))
         match = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues", request.path)
         if request.method != "GET" or not match or match.group(1) not in self.issues:
             return Response(404, {"message": "Not Found", "documentation_url": DOCS})
@@ -142,21 +170,36 @@ class GitHubEmulator(Emulator):
             issues = [i for i in issues if i["updated_at"] >= since]
         key = "updated_at" if request.arg("sort") == "updated" else "created_at"
         issues.sort(key=lambda i: (i[key], i["number"]), reverse=request.arg("direction") != "asc")
+        chunk, headers = self._page(request, issues)
+        self.served.extend(f"{repo}#{i['number']}" for i in chunk)
+        self._pages_served += 1
+        if (action := self._after_page.pop(self._pages_served, None)) is not None:
+            action()
+        return Response(200, chunk, headers)
+
+    def _comments(self, request: Request, repo: str, number: int) -> Response:
+        if number not in self.issues.get(repo, {}):
+            return Response(404, {"message": "Not Found", "documentation_url": DOCS})
+        listed = sorted(self.comments.get((repo, number), []), key=lambda c: c["id"])
+        if since := request.arg("since"):
+            listed = [c for c in listed if c["updated_at"] >= since]
+        chunk, headers = self._page(request, listed)
+        self.served.extend(f"{repo}#{number}/comments/{c['id']}" for c in chunk)
+        return Response(200, chunk, headers)
+
+    def _page(self, request: Request, rows: list[dict[str, Any]]) -> tuple[list, dict[str, str]]:
+        """``per_page`` (at most 100) and ``page`` of ``rows``, with the ``Link`` header."""
         per_page = min(int(request.arg("per_page", "30")), 100)
         page = int(request.arg("page", "1"))
-        chunk = copy.deepcopy(issues[(page - 1) * per_page: page * per_page])
-        self.served.extend(f"{repo}#{i['number']}" for i in chunk)
-        last = max(1, -(-len(issues) // per_page))
+        chunk = copy.deepcopy(rows[(page - 1) * per_page: page * per_page])
+        last = max(1, -(-len(rows) // per_page))
         headers = {"x-ratelimit-remaining": "4999", "x-ratelimit-reset": "0"}
         if page < last:
             query = "&".join(f"{k}={v[0]}" for k, v in request.query.items() if k != "page")
             base = f"{self.url}{request.path}?{query}"
             headers["Link"] = (f'<{base}&page={page + 1}>; rel="next", '
                                f'<{base}&page={last}>; rel="last"')
-        self._pages_served += 1
-        if (action := self._after_page.pop(self._pages_served, None)) is not None:
-            action()
-        return Response(200, chunk, headers)
+        return chunk, headers
 
     def _graphql(self, request: Request) -> Response:
         body = request.body if isinstance(request.body, dict) else {}

@@ -50,25 +50,71 @@ def test_contract_github_rest_and_graphql_exchanges_match_the_descriptions(emu, 
     seed(emu)
     emu.add_issue(REPO, 6, "A pull request", "diff", pull_request=True)
     emu.add_issue(REPO, 7, "Release notes", "2.3", association="MEMBER")
+    for n in range(3):  # two pages of comments at max_comments=2
+        emu.add_comment(REPO, 1, f"comment {n}", user="sam", association="MEMBER")
     for number in (1, 2, 3):
         emu.add_discussion(REPO, number, f"Idea {number}", "body", upvotes=number,
                            bot=number == 3, association="OWNER" if number == 2 else "NONE")
-    ingest(warehouse, [source(emu, discussions=True)], run_id="r1")
+    ingest(warehouse, [source(emu, discussions=True, max_comments=2)], run_id="r1")
     roles = dict(warehouse.execute("SELECT external_id, author_role FROM items").fetchall())
     assert (roles[f"{REPO}#7"], roles[f"{REPO}/discussions/2"],
             roles[f"{REPO}/discussions/3"], roles[f"{REPO}#1"]) == (
         "staff", "staff", "bot", "customer")
     emu.edit(REPO, 2, body="edited")
-    ingest(warehouse, [source(emu, discussions=True)], run_id="r2")
+    ingest(warehouse, [source(emu, discussions=True, max_comments=2)], run_id="r2")
 
     rest = [r for r in emu.requests if r.path != "/graphql"]
+    comments = [r for r in rest if r.path.endswith("/comments")]
+    # max_comments 2: one page of 2 a night, though each walk reads issue 1 (the newest: its
+    # comments moved it) twice, at a page boundary and again from r2's cursor minus a second
+    assert [r.query for r in comments] == [{"per_page": ["2"]}] * 2
     assert check_exchanges(spec("github"), rest) == {
-        "GET /repos/{owner}/{repo}/issues": len(rest)}
+        "GET /repos/{owner}/{repo}/issues": len(rest) - 2,
+        "GET /repos/{owner}/{repo}/issues/{issue_number}/comments": 2}
     graphql = [r for r in emu.requests if r.path == "/graphql"]
     assert graphql
     for r in graphql:
         assert r.body["query"] == DISCUSSIONS_QUERY
         check_graphql(r.body["query"], r.body["variables"], r.response.body["data"])
+
+
+def test_contract_github_comments_read_whole_again_when_an_issue_changes(emu, warehouse):
+    """A new comment moves the issue's updated_at: the next night reads the issue and all its
+    comments again (capped by max_comments), so the stored replies are the current ones."""
+    emu.add_issue(REPO, 1, "Export fails", "CSV")
+    emu.add_comment(REPO, 1, "me too")
+    ingest(warehouse, [source(emu, max_comments=2)], run_id="r1")
+    emu.add_comment(REPO, 1, "Fixed in 2.3", user="sam", association="OWNER")
+    emu.add_comment(REPO, 1, "Thanks", user="octocat")
+    ingest(warehouse, [source(emu, max_comments=2)], run_id="r2")
+    rows = warehouse.execute("SELECT reply_id, author_role FROM thread_replies "
+                             "ORDER BY created_at").fetchall()
+    first, fixed = (str(c["id"]) for c in emu.comments[(REPO, 1)][:2])
+    assert rows == [(first, "customer"), (fixed, "staff")]
+    check_exchanges(spec("github"), emu.requests)
+
+
+def test_contract_github_comments_beyond_a_page_follow_the_link_header(emu, warehouse):
+    emu.add_issue(REPO, 1, "Export fails", "CSV")
+    for n in range(130):
+        emu.add_comment(REPO, 1, f"+{n}")
+    ingest(warehouse, [source(emu, max_comments=120)], run_id="r1")
+    pages = [r for r in emu.requests if r.path.endswith("/comments")]
+    assert [len(r.response.body) for r in pages] == [100, 30]  # per_page is at most 100
+    assert warehouse.execute("SELECT count(*) FROM thread_replies").fetchone()[0] == 120
+    check_exchanges(spec("github"), emu.requests)
+
+
+def test_contract_github_comments_of_an_issue_deleted_mid_walk_are_skipped(emu, warehouse):
+    emu.add_issue(REPO, 1, "Export fails", "CSV")
+    emu.add_comment(REPO, 1, "me too")
+    emu.add_issue(REPO, 2, "Import fails", "XLSX")
+    emu.after_page(1, lambda: emu.delete(REPO, 1))  # gone before its comments are asked for
+    stats = ingest(warehouse, [source(emu)], run_id="r1").sources["gh"]
+    assert stats.error is None
+    assert warehouse.execute("SELECT external_id, thread_id FROM items ORDER BY 1").fetchall() \
+        == [(f"{REPO}#1", None), (f"{REPO}#2", f"{REPO}#2")]
+    assert any(r.response.status == 404 for r in emu.requests)
 
 
 def test_contract_github_graphql_query_is_valid_against_the_schema():

@@ -57,22 +57,44 @@ def test_discourse_staff_flags_groups_and_bots(monkeypatch, warehouse):
     ]
 
 
-def test_github_author_association(monkeypatch, warehouse):
+def test_github_author_association_and_issue_comments(monkeypatch, warehouse):
     with GitHubEmulator() as emu:
         monkeypatch.setenv("FP_GITHUB_TOKEN", emu.token)
-        emu.add_issue(REPO, 1, "Export fails", "CSV", association="NONE")
+        emu.add_issue(REPO, 1, "Export fails", "CSV", user="alice", association="NONE")
         emu.add_issue(REPO, 2, "Release notes", "2.3", association="MEMBER")
         emu.add_issue(REPO, 3, "Bump deps", "bot", user="dependabot[bot]", bot=True)
         emu.add_discussion(REPO, 4, "Roadmap", "Q3", association="OWNER")
         emu.add_discussion(REPO, 5, "Dark mode?", "please", association="CONTRIBUTOR")
+        bot = emu.add_comment(REPO, 1, "Thanks for the report!", user="triage[bot]", bot=True)
+        own = emu.add_comment(REPO, 1, "Any news?", user="alice", association="NONE")
+        staff = emu.add_comment(REPO, 1, "Fixed in 2.3", user="sam", association="COLLABORATOR")
         config = GitHubSourceConfig(name="gh", base_url=emu.url, repos=[REPO],
                                     discussions=True, **FAST)
         assert run(warehouse, GitHubSource(config))["gh"].error is None
+        # one comments request, for the one issue that has comments
+        assert [r.path for r in emu.requests if r.path.endswith("/comments")] == [
+            f"/repos/{REPO}/issues/1/comments"]
     roles = {r[0]: (r[1], r[3]) for r in threads(warehouse, "gh")}
-    # GitHub comments are not read: no thread data, the role alone is kept
-    assert roles == {f"{REPO}#1": (None, "customer"), f"{REPO}#2": (None, "staff"),
-                     f"{REPO}#3": (None, "bot"), f"{REPO}/discussions/4": (None, "staff"),
+    # issues are threads (their comments are read); discussions' comments are not
+    assert roles == {f"{REPO}#1": (f"{REPO}#1", "customer"), f"{REPO}#2": (f"{REPO}#2", "staff"),
+                     f"{REPO}#3": (f"{REPO}#3", "bot"), f"{REPO}/discussions/4": (None, "staff"),
                      f"{REPO}/discussions/5": (None, "customer")}
+    assert replies(warehouse, "gh") == [(f"{REPO}#1", str(bot["id"]), "bot"),
+                                        (f"{REPO}#1", str(own["id"]), "customer"),
+                                        (f"{REPO}#1", str(staff["id"]), "staff")]
+
+
+def test_github_comments_off_keeps_issues_without_thread_data(monkeypatch, warehouse):
+    with GitHubEmulator() as emu:
+        monkeypatch.setenv("FP_GITHUB_TOKEN", emu.token)
+        emu.add_issue(REPO, 1, "Export fails", "CSV")
+        emu.add_comment(REPO, 1, "Fixed", user="sam", association="OWNER")
+        config = GitHubSourceConfig(name="gh", base_url=emu.url, repos=[REPO], max_comments=0,
+                                    **FAST)
+        assert run(warehouse, GitHubSource(config))["gh"].error is None
+        assert not [r for r in emu.requests if r.path.endswith("/comments")]
+    assert [r[1] for r in threads(warehouse, "gh")] == [None]
+    assert replies(warehouse, "gh") == []
 
 
 def test_slack_threads_and_configured_staff(monkeypatch, warehouse):

@@ -232,6 +232,9 @@ max_retries = 1
 [rank]
 min_authors = 3
 
+[pulse]
+unanswered_days = 100000  # the emulated GitHub issues are from 2024: list them all
+
 [redact]
 extra_patterns = ['{EXTRA_PATTERN}']
 
@@ -343,6 +346,10 @@ def pii_run(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[RunO
             result = runner.invoke(app, ["search", "the export fails", "--config", str(config),
                                          "--format", fmt, "--limit", "100000"])
             cli[f"cli:search --format {fmt}"] = result.output
+        for fmt in ("table", "json"):  # the threads waiting for an answer, by title
+            result = runner.invoke(app, ["pulse", "--config", str(config), "--week",
+                                         "--format", fmt])
+            cli[f"cli:pulse --format {fmt}"] = result.output
         outputs = {
             **emulator_outputs(jira, slack),
             "report:html": html_report.read_text(encoding="utf-8") if html_report.exists() else "",

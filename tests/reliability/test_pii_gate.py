@@ -61,6 +61,8 @@ def test_no_seeded_pii_reaches_any_sink(pii_run):
                                        json.loads(outputs["jira:issues"]).values()))
     assert "[email]" in descriptions and "[phone]" in descriptions
     assert "[email]" in outputs["slack:messages"]
+    # the pulse lists the GitHub issues (threads with their comments read) by title
+    assert len(json.loads(outputs["cli:pulse --format json"])["unanswered"]) >= 3
     # search shows every item of the corpus, nearest first, not only the quoted ones
     searched = json.loads(outputs["cli:search --format json"])
     assert len(searched["items"]) >= len(corpus()) // 2

@@ -12,9 +12,9 @@ Definitions, per period (a UTC night or an ISO week):
   *new participants*: those among them whose first post or reply ever is in the period.
   Pseudonyms are per source, so one person on two sources counts twice.
 - *customer threads*: threads started by a customer in the period, from sources that bring
-  thread data (GitHub issues do not yet: their comments are not read). *Answered*: a staff reply
-  exists (by the time the pulse is computed). A customer replying to their own thread, or
-  another customer answering, does not make it answered.
+  thread data (GitHub issues with their comments; not GitHub Discussions). *Answered*: a staff
+  reply exists (by the time the pulse is computed). A customer replying to their own thread,
+  or another customer answering, does not make it answered.
 - *median hours to first staff reply*, over the period's answered customer threads.
 - *unanswered*: customer threads with no staff reply, older than ``unanswered_hours`` and
   younger than ``unanswered_days``, oldest first, with their links.
@@ -99,7 +99,8 @@ SELECT w.start_at,
        WHERE t.created_at >= w.start_at AND t.created_at < w.end_at) AS customer_threads,
     (SELECT count(*) FROM threads t WHERE t.first_staff_at IS NOT NULL
        AND t.created_at >= w.start_at AND t.created_at < w.end_at) AS answered_threads,
-    (SELECT median(epoch(t.first_staff_at) - epoch(t.created_at)) / 3600 FROM threads t
+    -- hours to the hundredth (36 s): a reader's precision, and no float tails in JSON
+    (SELECT round(median(epoch(t.first_staff_at) - epoch(t.created_at)) / 3600, 2) FROM threads t
        WHERE t.first_staff_at IS NOT NULL
        AND t.created_at >= w.start_at AND t.created_at < w.end_at) AS median_hours_to_staff_reply
 FROM periods w ORDER BY w.start_at
@@ -107,7 +108,7 @@ FROM periods w ORDER BY w.start_at
 
 _UNANSWERED = _POSTS + """
 SELECT source, thread_id, title, url, created_at, replies,
-       (epoch($now) - epoch(created_at)) / 3600 AS hours_waiting
+       round((epoch($now) - epoch(created_at)) / 3600, 2) AS hours_waiting
 FROM threads
 WHERE first_staff_at IS NULL AND created_at <= $answer_by AND created_at >= $oldest
 ORDER BY created_at, source, thread_id

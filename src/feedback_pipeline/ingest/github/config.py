@@ -10,8 +10,9 @@ from feedback_pipeline.ingest.config import ConnectorConfig
 
 
 class GitHubSourceConfig(ConnectorConfig):
-    """Issues (not pull requests) of configured repositories, updated since the cursor, and
-    with ``discussions = true`` their Discussions too.
+    """Issues (not pull requests) of configured repositories, updated since the cursor, with
+    their comments' authors and times (not their text) for the pulse, and with
+    ``discussions = true`` their Discussions too.
 
     The token needs read access to issues: a fine-grained token with "Issues: read" on the repos,
     or a classic token with ``public_repo`` (``repo`` for private repos).
@@ -26,6 +27,10 @@ class GitHubSourceConfig(ConnectorConfig):
     discussions: bool = Field(
         False, description="Also fetch the repos' Discussions (GraphQL; the token needs "
         "\"Discussions: read\").")
+    max_comments: int = Field(
+        100, ge=0, description="Comments read per changed issue for the community pulse (who "
+        "answered a thread, and when): the oldest first, one request per 100 comments of each "
+        "changed issue that has any; 0: none (GitHub issues then bring no thread data).")
     rate_limit_min_wait_seconds: float = Field(
         60.0, ge=0, description="Wait after a secondary rate limit that gives no retry-after "
         "(GitHub's docs: at least one minute).")

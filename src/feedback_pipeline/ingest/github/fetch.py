@@ -13,6 +13,11 @@ Rate limits (the shared client, ``ingest/http.py``): a 403 secondary limit witho
 a primary limit until ``x-ratelimit-reset``, GraphQL's 200-with-``errors`` limit too; all within
 ``max_retry_wait_seconds``.
 
+An issue's comments (``GET /repos/{repo}/issues/{n}/comments``, ascending id, ``Link`` paging)
+are read for each changed issue whose ``comments`` count is above 0, up to ``max_comments``:
+a new comment moves the issue's ``updated_at``, so the walk above brings the issue back and its
+replies are read again whole. An issue deleted in between (404) keeps no thread data.
+
 Discussions (``discussions = true``) exist only in GraphQL: ``POST /graphql`` asks for
 ``discussions(orderBy: UPDATED_AT DESC)`` pages, the ``after`` cursor sent back in the JSON body's
 ``variables``, and stops at the first discussion updated before the stored watermark (inclusive,
@@ -41,6 +46,7 @@ from feedback_pipeline.ingest.github.mapping import is_pull_request, map_discuss
 from feedback_pipeline.ingest.http import Credential, HttpClient
 from feedback_pipeline.ingest.paginate import (
     CursorPaginator,
+    LinkHeaderPaginator,
     PageRequest,
     SincePaginator,
     paginate,
@@ -84,6 +90,26 @@ def fetch_issue_pages(
     paginator = SincePaginator(_updated_at, items=issues, page_size=page_size,
                                overlap=_one_second_before, since=since)
     yield from client.pages(PageRequest(f"/repos/{repo}/issues", params), paginator)
+
+
+def fetch_issue_comments(client: HttpClient, repo: str, number: object, *,
+                         limit: int) -> list[dict[str, Any]] | None:
+    """An issue's first ``limit`` comments, oldest first (GitHub lists them by ascending id);
+    None when the issue is gone (404)."""
+    request = PageRequest(f"/repos/{repo}/issues/{number}/comments",
+                          {"per_page": min(100, limit)})
+    comments: list[dict[str, Any]] = []
+    for page in paginate(lambda r: client.request_json(r, missing_ok=True), request,
+                         LinkHeaderPaginator()):
+        if page is None:
+            return None
+        if not isinstance(page, list):
+            raise SourceError(f"source '{client.source}': the comments of {repo}#{number} "
+                              "are not a list")
+        comments.extend(page)
+        if len(comments) >= limit:
+            break
+    return comments[:limit]
 
 
 def _updated_at(issue: dict[str, Any]) -> str:
@@ -156,13 +182,16 @@ class GitHubSource(ConnectorSource):
     def fetch(self, cursor: str | None) -> Iterator[Batch]:
         state = load_cursor(cursor)
         client = self.client()
+        # the keyset walk reads boundary issues twice: their comments are asked for once
+        read: dict[tuple[str, object, object], list[dict[str, Any]] | None] = {}
         try:
             for repo in self.settings.repos:
                 since = state.get(repo) or self.settings.since
                 for page in fetch_issue_pages(client, repo, since=since,
                                               page_size=self.settings.page_size):
                     rows = [map_issue(issue, source=self.name, repo=repo,
-                                      max_body_chars=self.max_body_chars)
+                                      max_body_chars=self.max_body_chars,
+                                      comments=self._comments(client, repo, issue, read))
                             for issue in page if not is_pull_request(issue)]
                     newest = max((str(i["updated_at"]) for i in page if i.get("updated_at")),
                                  default=None)
@@ -173,6 +202,20 @@ class GitHubSource(ConnectorSource):
                     yield from self._fetch_discussions(client, repo, state)
         finally:
             client.close()
+
+    def _comments(self, client: HttpClient, repo: str, issue: dict[str, Any],
+                  read: dict[tuple[str, object, object], list[dict[str, Any]] | None],
+                  ) -> list[dict[str, Any]] | None:
+        """The issue's comments (None: not read, so the issue brings no thread data)."""
+        limit = self.settings.max_comments
+        if not limit:
+            return None
+        if not issue.get("comments"):
+            return []  # a thread nobody has answered yet, or whose comments were all deleted
+        key = (repo, issue.get("number"), issue.get("updated_at"))
+        if key not in read:
+            read[key] = fetch_issue_comments(client, repo, issue.get("number"), limit=limit)
+        return read[key]
 
     def _fetch_discussions(self, client: HttpClient, repo: str,
                            state: dict[str, Any]) -> Iterator[Batch]:
@@ -196,4 +239,5 @@ class GitHubSource(ConnectorSource):
             yield Batch(cursor=dump_cursor(state))
 
 
-__all__ = ["DISCUSSIONS_QUERY", "GitHubSource", "fetch_discussion_pages", "fetch_issue_pages"]
+__all__ = ["DISCUSSIONS_QUERY", "GitHubSource", "fetch_discussion_pages", "fetch_issue_comments",
+           "fetch_issue_pages"]

@@ -1,7 +1,8 @@
 """GitHub issue and discussion payloads -> Item (pure).
 
-Comment counts (``comments``, ``comments.totalCount``) are read but not stored: the item schema
-has no field for them.
+An issue's comments become its thread's replies (author, role, time; their text is not read
+into the body: a discussion under an issue is not the request). Discussions' comment counts
+(``comments.totalCount``) are read but not stored.
 """
 
 from __future__ import annotations
@@ -24,15 +25,36 @@ def is_pull_request(issue: dict[str, Any]) -> bool:
     return "pull_request" in issue
 
 
-def map_issue(issue: dict[str, Any], *, source: str, repo: str, max_body_chars: int) -> Row:
-    """One issue of ``GET /repos/{repo}/issues``: 👍 reactions are its votes."""
+def is_bot_user(user: dict[str, Any]) -> bool:
+    return user.get("type") == "Bot" or str(user.get("login") or "").endswith("[bot]")
+
+
+def thread_replies(comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An issue's comments as pulse replies, the role from each comment's
+    ``author_association``; a comment without a time cannot be placed and is left out."""
+    replies = []
+    for c in comments:
+        user = c.get("user") or {}  # null for a deleted account
+        bot = is_bot_user(user)
+        if c.get("created_at") and c.get("id") is not None:
+            replies.append({"id": str(c["id"]), "created_at": c["created_at"],
+                            "author": user.get("login"),
+                            "role": author_role(c.get("author_association"), bot)})
+    return replies
+
+
+def map_issue(issue: dict[str, Any], *, source: str, repo: str, max_body_chars: int,
+              comments: list[dict[str, Any]] | None = None) -> Row:
+    """One issue of ``GET /repos/{repo}/issues``: 👍 reactions are its votes. With
+    ``comments`` (None: not read) the issue is a thread and they are its replies."""
     user = issue.get("user") or {}
     login = user.get("login")
-    is_bot = user.get("type") == "Bot" or str(login or "").endswith("[bot]")
+    is_bot = is_bot_user(user)
+    external_id = f"{repo}#{issue.get('number')}"
     record = {
         "source": source,
         "kind": "community_post",
-        "external_id": f"{repo}#{issue.get('number')}",
+        "external_id": external_id,
         "url": issue.get("html_url"),
         "author": login,
         "is_bot": is_bot,
@@ -43,8 +65,10 @@ def map_issue(issue: dict[str, Any], *, source: str, repo: str, max_body_chars: 
         "updated_at": issue.get("updated_at"),
         "tags": names_of(issue.get("labels")),  # strings or objects
         "votes": (issue.get("reactions") or {}).get("+1", 0),
+        "thread_id": external_id if comments is not None else None,
+        "replies": thread_replies(comments) if comments is not None else None,
     }
-    return to_row(record, raw=issue, position=f"{repo}#{issue.get('number')}",
+    return to_row(record, raw=issue, position=external_id,
                   max_body_chars=max_body_chars)
 
 
@@ -53,7 +77,7 @@ def map_discussion(node: dict[str, Any], *, source: str, repo: str, max_body_cha
     author = node.get("author") or {}  # null for a deleted account
     login = author.get("login")
     category = (node.get("category") or {}).get("name")
-    is_bot = author.get("__typename") == "Bot" or str(login or "").endswith("[bot]")
+    is_bot = author.get("__typename") == "Bot" or is_bot_user(author)
     record = {
         "source": source,
         "kind": "community_post",
@@ -73,4 +97,5 @@ def map_discussion(node: dict[str, Any], *, source: str, repo: str, max_body_cha
                   max_body_chars=max_body_chars)
 
 
-__all__ = ["author_role", "is_pull_request", "map_discussion", "map_issue"]
+__all__ = ["author_role", "is_bot_user", "is_pull_request", "map_discussion", "map_issue",
+           "thread_replies"]
