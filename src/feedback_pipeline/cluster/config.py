@@ -35,6 +35,11 @@ class ClusterConfig(Section):
     # one request HDBSCAN split: they are joined.
     merge_neighbour_share: float = Field(2.0, description="Share of two clusters' nearest "
                                          "neighbours across them that joins them; above 1: off.")
+    # Two clusters whose centroids in the reduced space are closer than this (UMAP units) are
+    # joined (model.py). Measured on Banking77 train (tune_cluster.py stage 4); see
+    # BENCHMARKS.md for whether it ships.
+    merge_reduced_distance: float = Field(0.0, ge=0.0, description="UMAP-space centroid "
+                                          "distance under which two clusters join; 0: off.")
     # The member floor, kept on every path that places an item (full, second pass, incremental,
     # joins of new clusters to existing themes): an item this far from a theme's centroid is
     # not about what the theme is about and stays noise until it forms a theme of its own.
