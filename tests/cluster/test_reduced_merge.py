@@ -51,7 +51,7 @@ def test_a_row_of_look_alikes_does_not_chain_into_one_cluster():
     assert set(merge_close_in_reduced_space(Z, labels, 0.6).tolist()) == {4}
 
 
-def test_the_clusterer_applies_it_only_when_configured():
+def test_the_clusterer_joins_only_when_configured():
     rng = np.random.default_rng(1)
     axes = rng.normal(size=(3, 16))
     # Spread enough that no two rows are near-duplicates (those always share a theme).
@@ -64,7 +64,8 @@ def test_the_clusterer_applies_it_only_when_configured():
 
     # Leaf selection keeps the two halves apart on so few points (eom would join them itself).
     base = {"min_cluster_size": 5, "cluster_selection_method": "leaf"}
-    off = ThemeClusterer(ClusterConfig(**base)).fit(X, reduced=Z).labels_
+    off = ThemeClusterer(ClusterConfig(**base, merge_reduced_distance=0.0)).fit(
+        X, reduced=Z).labels_
     on = ThemeClusterer(ClusterConfig(**base, merge_reduced_distance=0.5)).fit(
         X, reduced=Z).labels_
 

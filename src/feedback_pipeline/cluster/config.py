@@ -38,7 +38,7 @@ class ClusterConfig(Section):
     # Two clusters whose centroids in the reduced space are closer than this (UMAP units) are
     # joined (model.py). Measured on Banking77 train (tune_cluster.py stage 4); see
     # BENCHMARKS.md for whether it ships.
-    merge_reduced_distance: float = Field(0.0, ge=0.0, description="UMAP-space centroid "
+    merge_reduced_distance: float = Field(0.4, ge=0.0, description="UMAP-space centroid "
                                           "distance under which two clusters join; 0: off.")
     # The member floor, kept on every path that places an item (full, second pass, incremental,
     # joins of new clusters to existing themes): an item this far from a theme's centroid is
