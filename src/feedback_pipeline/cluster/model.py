@@ -20,8 +20,8 @@ ends in ``_``) and takes L2-normalised embeddings. Steps, each measured on Banki
 4. near-duplicates (cosine >= ``duplicate_similarity``) are forced into one theme;
 5. two clusters whose members have at least ``merge_neighbour_share`` of their nearest
    neighbours in the other are one request HDBSCAN split in two (a duplicate theme on a PM's
-   list): they are joined; so are two clusters whose centroids in the reduced space are closer
-   than ``merge_reduced_distance`` (off by default, see config.py);
+   list): they are joined (off by default); so are two clusters whose centroids in the reduced
+   space are closer than ``merge_reduced_distance`` (on: the best join measured);
 6. the member floor: no member of a theme is less than ``member_min_similarity`` (cosine) from
    its theme's centroid. Members below it become noise and the centroids are recomputed until
    none is (``apply_member_floor``); a theme that falls under ``min_cluster_size`` dissolves.
