@@ -13,7 +13,8 @@ choose anything, each built from ``../shared/data`` (SOURCES.md):
   (support tickets and community posts in one corpus, 89 labels).
 
 Every set runs our pipeline with the configuration before issue #16 (``PREVIOUS``), with
-today's defaults with the near-duplicate merge on (``merged``) and with today's defaults,
+today's defaults with the near-duplicate merge on (``merged``), with today's defaults without
+the reduced-space join of over-split clusters (``unjoined``) and with today's defaults,
 next to the baselines of quality.py, on the same vectors. Ours is scored after the curation a
 full night applies before it stores themes (curate.py), as delivered.
 """
@@ -27,7 +28,8 @@ import numpy as np
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # What issue #16 changed in ClusterConfig; everything else is the same default.
-PREVIOUS = {"cluster_selection_epsilon": 0.0, "recluster_leftovers": False}
+PREVIOUS = {"cluster_selection_epsilon": 0.0, "recluster_leftovers": False,
+            "merge_reduced_distance": 0.0}
 PREVIOUS_THEMES = {"merge_share": 2.0, "split_share": 0.0}
 # The near-duplicate merge as measured (BENCHMARKS.md, "Near-duplicate merge"); it ships off.
 MEASURED_MERGE = {"merge_share": 0.12}
@@ -72,17 +74,24 @@ def merged(settings):
         "themes": settings.themes.model_copy(update=MEASURED_MERGE)})
 
 
+def unjoined(settings):
+    """``settings`` without the join of over-split clusters in the reduced space: its own
+    effect."""
+    return settings.model_copy(update={
+        "cluster": settings.cluster.model_copy(update={"merge_reduced_distance": 0.0})})
+
+
 def before_after(texts: list[str], truth: list[str], embedder, settings, repeat: int = 1) -> dict:
     """Our pipeline before and after on the same texts; with ``repeat`` > 1 the two run back to
     back ``repeat`` times and the clustering time is the median (the labels are identical)."""
     from quality import run_pipeline, scores
 
     out: dict = {}
-    times: dict[str, list[float]] = {"before": [], "after": [], "merged": []}
+    times: dict[str, list[float]] = {"before": [], "after": [], "merged": [], "unjoined": []}
     for _ in range(max(1, repeat)):
         # After first: in quality.py's speed run it pairs with the raw encode just before it.
         for name, s in (("after", settings), ("before", previous(settings)),
-                        ("merged", merged(settings))):
+                        ("merged", merged(settings)), ("unjoined", unjoined(settings))):
             run = run_pipeline(texts, embedder, s, cluster=True)
             times[name].append(run["cluster"])
             out[name] = run
@@ -93,6 +102,8 @@ def before_after(texts: list[str], truth: list[str], embedder, settings, repeat:
 
 ROW_BEFORE = "ours, before issue #16 (eom, no epsilon, leftovers stay noise, no merge)"
 ROW_MERGED = "ours, default ClusterConfig with the near-duplicate merge on (themes.merge_share 0.12)"
+ROW_UNJOINED = ("ours, default ClusterConfig without the reduced-space join "
+                "(cluster.merge_reduced_distance 0)")
 ROW_AFTER = "**ours** (default ClusterConfig)"
 
 
@@ -107,7 +118,8 @@ def other_sets_section(names: list[str], embedder, settings) -> list[str]:
         X = embedder.embed(texts)
         ours = before_after(texts, truth, embedder, settings)
         results = {ROW_BEFORE: ours["before"], ROW_MERGED: ours["merged"],
-                   ROW_AFTER: ours["after"], **baselines(X, truth)}
+                   ROW_UNJOINED: ours["unjoined"], ROW_AFTER: ours["after"],
+                   **baselines(X, truth)}
         lines += [f"#### {name}: {len(texts):,} texts, {len(set(truth))} labels ({how})", "",
                   *quality_table(results), ""]
         print(f"{name}: before NMI {ours['before']['nmi']:.3f} / after "
@@ -115,5 +127,5 @@ def other_sets_section(names: list[str], embedder, settings) -> list[str]:
     return lines
 
 
-__all__ = ["OTHER_SETS", "PREVIOUS", "ROW_MERGED", "before_after", "labelled_set",
-           "other_sets_section", "previous", "merged"]
+__all__ = ["OTHER_SETS", "PREVIOUS", "ROW_MERGED", "ROW_UNJOINED", "before_after", "labelled_set",
+           "other_sets_section", "previous", "merged", "unjoined"]

@@ -12,11 +12,16 @@ reduction with the default HDBSCAN settings; stage 3 (issue #16) compares the wa
 HDBSCAN's over-split leaves and of treating what stays noise, on each sample reduced with
 several UMAP seeds (the spread between seeds is as large as most differences), and picks the
 setting with the best mean NMI over samples x seeds: that selection is what ``ClusterConfig``
-ships. ``--stages 3`` runs it alone (~5 min on an idle 2-core machine).
+ships. ``--stages 3`` runs it alone (~5 min on an idle 2-core machine). Stage 4 (issue #16,
+fourth wave) measures what is left after HDBSCAN against two ceilings: refinements in the raw
+384-d space (spherical k-means from the clusters' centroids, self-training, neighbour
+smoothing), joins of over-split clusters (raw centroid cosine, distance in the reduced space),
+a better-conditioned space for UMAP (all-but-the-top), and the join that knows the labels.
 
 Usage:
     python bench/tune_cluster.py            # -> the tuning section of BENCHMARKS.md
     python bench/tune_cluster.py --stages 3 # only stage 3 -> its own section
+    python bench/tune_cluster.py --stages 4 # only stage 4 -> its own section
     python bench/tune_cluster.py --data my.csv --text-column body --label-column intent --split ""
 """
 
@@ -29,6 +34,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
+from after_hdbscan import STAGE4_SECTION, stage4  # noqa: E402
 from generalise import PREVIOUS  # noqa: E402
 from quality import ROOT, data_parser, load_texts, scores, warm_up_numba, write_section  # noqa: E402
 from vectors import CachedEmbedder  # noqa: E402
@@ -181,6 +187,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"embedding {len(texts):,} texts ...", flush=True)
     X = embedder.embed(texts)
     sets = samples(X, np.array(truth), args.sample_size, args.samples)
+    if 4 in stages:
+        seeds = [int(x) for x in args.seeds.split(",")]
+        print(f"stage 4: after HDBSCAN, UMAP seeds {seeds}", flush=True)
+        write_section(args.output, stage4(sets[:-1], seeds, args, started), *STAGE4_SECTION)
+        if stages == {4}:
+            print(f"wrote {args.output}")
+            return
     if 3 in stages:
         seeds = [int(x) for x in args.seeds.split(",")]
         print(f"stage 3: leaves and leftovers, UMAP seeds {seeds}", flush=True)

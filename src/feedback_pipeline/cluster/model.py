@@ -20,7 +20,8 @@ ends in ``_``) and takes L2-normalised embeddings. Steps, each measured on Banki
 4. near-duplicates (cosine >= ``duplicate_similarity``) are forced into one theme;
 5. two clusters whose members have at least ``merge_neighbour_share`` of their nearest
    neighbours in the other are one request HDBSCAN split in two (a duplicate theme on a PM's
-   list): they are joined;
+   list): they are joined (off by default); so are two clusters whose centroids in the reduced
+   space are closer than ``merge_reduced_distance`` (on: the best join measured);
 6. the member floor: no member of a theme is less than ``member_min_similarity`` (cosine) from
    its theme's centroid. Members below it become noise and the centroids are recomputed until
    none is (``apply_member_floor``); a theme that falls under ``min_cluster_size`` dissolves.
@@ -176,8 +177,57 @@ def merge_neighbouring_clusters(labels: np.ndarray, knn_idx: np.ndarray,
     than centroid similarity does (ROC AUC 0.84 against 0.75, BENCHMARKS.md)."""
     if threshold > 1.0:
         return labels
-    ids = sorted(set(labels.tolist()) - {NOISE})
-    parent = {k: k for k in ids}
+    shares = sorted(neighbour_share(labels, knn_idx).items())
+    return join_clusters(labels, [pair for pair, share in shares if share >= threshold])
+
+
+def merge_close_in_reduced_space(Z: np.ndarray, labels: np.ndarray,
+                                 threshold: float) -> np.ndarray:
+    """Join clusters whose centroids in the reduced space (``Z``, where HDBSCAN found them)
+    are less than ``threshold`` apart (0: off): the two sides of a shallow density dip that
+    HDBSCAN cut into two leaves of one request. Closest pair first, and a joined cluster's
+    centroid is that of all its members, so a row of look-alikes does not chain into a blob
+    through its middle (a join of every close pair did: fewer themes, no better NMI). On
+    Banking77's train split (bench/tune_cluster.py, stage 4) this is the best label-free join
+    of over-split clusters measured."""
+    if threshold <= 0:
+        return labels
+    ids = np.array(sorted(set(labels.tolist()) - {NOISE}), dtype=np.int64)
+    if len(ids) < 2:
+        return labels
+    member = labels != NOISE
+    pos = np.searchsorted(ids, labels[member])
+    sums = np.zeros((len(ids), Z.shape[1]), np.float64)
+    np.add.at(sums, pos, Z[member])
+    count = np.bincount(pos, minlength=len(ids)).astype(np.float64)
+    centre = sums / count[:, None]
+    gap = np.linalg.norm(centre[:, None, :] - centre[None, :, :], axis=2)
+    np.fill_diagonal(gap, np.inf)
+    into = np.arange(len(ids))
+    while True:
+        a, b = np.unravel_index(int(gap.argmin()), gap.shape)
+        if gap[a, b] >= threshold:
+            break
+        a, b = min(a, b), max(a, b)  # the smaller id is kept
+        sums[a] += sums[b]
+        count[a] += count[b]
+        count[b] = 0
+        into[into == b] = a
+        alive = count > 0
+        row = np.full(len(ids), np.inf)
+        row[alive] = np.linalg.norm(sums[alive] / count[alive, None] - sums[a] / count[a], axis=1)
+        row[a] = np.inf
+        gap[b, :] = gap[:, b] = np.inf
+        gap[a, :] = gap[:, a] = row
+    out = labels.copy()
+    out[member] = ids[into[pos]]
+    return out
+
+
+def join_clusters(labels: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """Labels with every pair of clusters in ``pairs`` joined (transitively, union-find); a
+    joined cluster keeps the smaller id."""
+    parent = {k: k for k in set(labels.tolist()) - {NOISE}}
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -185,11 +235,10 @@ def merge_neighbouring_clusters(labels: np.ndarray, knn_idx: np.ndarray,
             i = parent[i]
         return i
 
-    for (a, b), share in sorted(neighbour_share(labels, knn_idx).items()):
-        if share >= threshold:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
     return np.array([find(int(k)) if k != NOISE else NOISE for k in labels], dtype=labels.dtype)
 
 
@@ -310,6 +359,7 @@ class ThemeClusterer:
         groups = duplicate_groups(knn_idx, knn_sim, cfg.duplicate_similarity)
         labels = _unify_groups(labels, groups)
         labels = merge_neighbouring_clusters(labels, knn_idx[:, 1:], cfg.merge_neighbour_share)
+        labels = merge_close_in_reduced_space(Z, labels, cfg.merge_reduced_distance)
         labels = apply_member_floor(X, labels, cfg.member_min_similarity,
                                     min_size=self.min_cluster_size_)
         if cfg.recluster_leftovers:
@@ -345,5 +395,6 @@ def _unify_groups(labels: np.ndarray, groups: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["NOISE", "ThemeClusterer", "apply_member_floor", "assign_by_neighbours",
-           "assign_to_nearest", "centroids", "duplicate_groups", "merge_neighbouring_clusters",
-           "neighbour_share", "recluster_leftovers"]
+           "assign_to_nearest", "centroids", "duplicate_groups", "join_clusters",
+           "merge_close_in_reduced_space", "merge_neighbouring_clusters", "neighbour_share",
+           "recluster_leftovers"]
