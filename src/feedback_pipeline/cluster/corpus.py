@@ -17,7 +17,7 @@ import pyarrow as pa
 from feedback_pipeline.cluster.config import ClusterConfig
 from feedback_pipeline.cluster.languages import cluster_by_language
 from feedback_pipeline.cluster.model import NOISE, ThemeClusterer
-from feedback_pipeline.cluster.window import Window, window_texts
+from feedback_pipeline.cluster.window import Window, window_config, window_texts
 from feedback_pipeline.embed.stage import vectors_to_numpy
 from feedback_pipeline.warehouse.db import arrow_query
 
@@ -102,6 +102,8 @@ def cluster_corpus(con: duckdb.DuckDBPyConnection, model_id: str, config: Cluste
                              "(SELECT unnest($window))", params={"until": until, "window": hashes})
         corpus.window = Window(model_id, until, pa.array(hashes, pa.string()), config,
                                split_languages)
+        config = window_config(config, len(corpus.X))
+        corpus.window.stats["umap_neighbors"] = config.umap_neighbors
     if len(corpus.X) and split_languages:
         language = text_languages(con, corpus.text_hashes if corpus.window else None)
         corpus.labels, corpus.similarity, corpus.language_stats = cluster_by_language(
