@@ -192,6 +192,7 @@ def score(warehouse: str, labels: list[str], n_base: int) -> tuple[int, float]:
 
 
 def main() -> None:
+    global NOISE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int)
     parser.add_argument("--new", type=int, default=10_000)
@@ -208,7 +209,6 @@ def main() -> None:
         return
     if not args.items:
         parser.error("--items is required")
-    global NOISE
     NOISE = args.noise
     overrides = dict(kv.split("=", 1) for kv in args.cluster)
     base, labels, texts = base_vectors()

@@ -12,8 +12,8 @@ from feedback_pipeline.cluster import model as model_module
 from feedback_pipeline.cluster.config import ClusterConfig
 from feedback_pipeline.cluster.model import NOISE, ThemeClusterer
 from feedback_pipeline.cluster.window import window_config
-from tests.cluster.test_window import BLOBS, _windowed
 from tests.cluster.test_themes_lifecycle import Warehouse
+from tests.cluster.test_window import BLOBS, _windowed
 
 
 def test_the_neighbourhood_is_a_share_of_the_window_never_below_the_default():
