@@ -58,8 +58,19 @@ def test_a_windowed_night_clusters_with_the_window_s_neighbourhood(spy):
     wh = _blobs()
     stats = wh.night(_windowed(150, window_umap_fraction=0.2), full=True)
     assert spy == [30]  # 0.2 x the 150 window texts
-    assert stats["window"]["umap_neighbors"] == 30
+    assert stats["window"]["umap_neighbors"] == {"en": 30}
     assert stats["themes"] == len(BLOBS)
+
+
+def test_each_language_group_of_a_window_gets_a_share_of_its_own_size(spy):
+    wh = _blobs()
+    wh.add("export", 40, days_ago=1, language="fr")  # a French group of 40 texts
+    stats = wh.night(_windowed(200, window_umap_fraction=0.5), full=True)
+    groups = stats["window"]["umap_neighbors"]
+    assert set(groups) == {"en", "fr"} and sorted(spy) == sorted(groups.values())
+    # Each group gets a share of its own texts in the window: the 40 French ones are the
+    # newest (all in it), the other 160 English.
+    assert groups == {"fr": 20, "en": 80}
 
 
 def test_below_the_window_the_neighbourhood_is_untouched(spy):
