@@ -15,7 +15,9 @@ text's vector plus Gaussian noise of standard deviation ``NOISE`` / sqrt(384) pe
 These vectors go into the embedding cache keyed by each item's cleaned text's hash, so the embed
 stage finds nothing to encode: the bench measures everything but the model. NMI is against the
 base text's label over every item the night placed (noise counts as one more cluster, the way
-bench/quality.py scores it).
+bench/quality.py scores it). ``--noise 0.3`` makes the rewordings looser (cosine ~0.96 to the
+base, ~0.92 to each other), so a result can be checked not to rely on near-identical copies;
+``--cluster KEY=VALUE`` sets a ``[cluster]`` setting for both nights (a before/after).
 
 The cold night (ingest, clean, embed lookup + item typing, full cluster, rank) and the warm night
 (the next day's M new items: same stages, incremental cluster) each run in a fresh process so
@@ -151,7 +153,9 @@ def run_stage_night(warehouse: str, data_dir: str, full: bool, phase: str) -> di
     from feedback_pipeline.warehouse.db import connect
     from feedback_pipeline.warehouse.runs import open_run
 
-    settings = load_settings(None, warehouse=warehouse)
+    # --cluster overrides (a measurement's before/after), handed over by the parent process.
+    settings = load_settings(None, warehouse=warehouse,
+                             cluster=json.loads(os.environ.get("SCALE_CLUSTER", "{}")) or None)
     settings.sources = [FileSourceConfig(name=p.stem, path=p, default_kind="support_ticket")
                         for p in sorted(Path(data_dir).glob("*.jsonl"))]
     timings: dict[str, float] = {}
@@ -190,10 +194,15 @@ def score(warehouse: str, labels: list[str], n_base: int) -> tuple[int, float]:
 
 
 def main() -> None:
+    global NOISE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int)
     parser.add_argument("--new", type=int, default=10_000)
     parser.add_argument("--keep", type=Path, help="keep the warehouse here (a folder)")
+    parser.add_argument("--noise", type=float, default=NOISE, help="length of each item's "
+                        "perturbation (default %(default)s; 0.3: rewordings at cosine ~0.92)")
+    parser.add_argument("--cluster", action="append", default=[], metavar="KEY=VALUE",
+                        help="a [cluster] setting for both nights, e.g. window_umap_fraction=0")
     parser.add_argument("--night", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.night:
@@ -202,13 +211,16 @@ def main() -> None:
         return
     if not args.items:
         parser.error("--items is required")
+    NOISE = args.noise
+    overrides = dict(kv.split("=", 1) for kv in args.cluster)
     base, labels, texts = base_vectors()
     work = args.keep or Path(tempfile.mkdtemp(prefix="fp-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     data = work / "data"
     data.mkdir(exist_ok=True)
     warehouse = str(work / "wh.duckdb")
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "HF_HUB_OFFLINE": "1",
+           "SCALE_CLUSTER": json.dumps(overrides)}
     write_items(data / "history.jsonl", texts, 0, args.items, START, DAYS)
 
     def stage(full: bool, phase: str) -> dict:
@@ -239,6 +251,7 @@ def main() -> None:
     load_avg.append(os.getloadavg()[0])
     themes, nmi = score(warehouse, labels, len(texts))
     sys.stderr.write(json.dumps({"cold": cold, "warm": warm, "load_avg": load_avg,
+                                 "noise": NOISE, "cluster": overrides,
                                  "work": str(work)}) + "\n")
     print(json.dumps({"items": args.items, "cold_s": round(cold_s, 1), "warm_s": round(warm_s, 1),
                       "peak_rss_mib": max(cold["peak_mib"], warm["peak_mib"]),

@@ -17,7 +17,7 @@ import pyarrow as pa
 from feedback_pipeline.cluster.config import ClusterConfig
 from feedback_pipeline.cluster.languages import cluster_by_language
 from feedback_pipeline.cluster.model import NOISE, ThemeClusterer
-from feedback_pipeline.cluster.window import Window, window_texts
+from feedback_pipeline.cluster.window import Window, window_config, window_texts
 from feedback_pipeline.embed.stage import vectors_to_numpy
 from feedback_pipeline.warehouse.db import arrow_query
 
@@ -102,13 +102,22 @@ def cluster_corpus(con: duckdb.DuckDBPyConnection, model_id: str, config: Cluste
                              "(SELECT unnest($window))", params={"until": until, "window": hashes})
         corpus.window = Window(model_id, until, pa.array(hashes, pa.string()), config,
                                split_languages)
+    # A window's UMAP neighbourhood grows with each language group in it (window.py); below
+    # the window every group is clustered as it always was.
+    per_group = window_config if corpus.window is not None else None
     if len(corpus.X) and split_languages:
         language = text_languages(con, corpus.text_hashes if corpus.window else None)
         corpus.labels, corpus.similarity, corpus.language_stats = cluster_by_language(
-            corpus.X, [language.get(h) for h in corpus.text_hashes], config)
+            corpus.X, [language.get(h) for h in corpus.text_hashes], config,
+            per_group=per_group)
     elif len(corpus.X):
+        if per_group is not None:
+            config = per_group(config, len(corpus.X))
+            corpus.language_stats = {"umap_neighbors": {"all": config.umap_neighbors}}
         model = ThemeClusterer(config).fit(corpus.X)
         corpus.labels, corpus.similarity = model.labels_, model.similarity_
+    if corpus.window is not None:
+        corpus.window.stats["umap_neighbors"] = corpus.language_stats.get("umap_neighbors", {})
     return corpus
 
 

@@ -10,7 +10,7 @@ says so) clusters all languages together.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -42,9 +42,12 @@ def rows_by_group(groups: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
 
 
 def cluster_by_language(
-    X: np.ndarray, languages: list[str | None], config: ClusterConfig
+    X: np.ndarray, languages: list[str | None], config: ClusterConfig, *,
+    per_group: Callable[[ClusterConfig, int], ClusterConfig] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Fit one ThemeClusterer per language group; labels are made unique across groups.
+    ``per_group(config, n)``: the settings for a group of ``n`` texts (a window's, window.py;
+    the UMAP neighbours each group got are then in the stats).
 
     Returns:
         (labels, similarity, stats): per row of ``X``; stats count items per group and those
@@ -57,7 +60,10 @@ def cluster_by_language(
     stats: dict = {"languages": dict(counts.most_common()), "too_few_for_a_theme": {}}
     offset = 0
     for group, rows in rows_by_group(groups):
-        model = ThemeClusterer(config).fit(X[rows])
+        cfg = config if per_group is None else per_group(config, len(rows))
+        if per_group is not None:
+            stats.setdefault("umap_neighbors", {})[group] = cfg.umap_neighbors
+        model = ThemeClusterer(cfg).fit(X[rows])
         found = model.labels_ != NOISE
         if not found.any():
             stats["too_few_for_a_theme"][group] = int(len(rows))

@@ -7,7 +7,12 @@ than the items (issue #17). Above ``ClusterConfig.window_size`` unique texts, a 
    to ``window_recent_share`` of the window, newest first), then a sample of the older texts
    stratified by source and month (each stratum in proportion to its size, a fixed hash order
    inside it, so the same warehouse gives the same window night after night);
-2. clusters the window exactly as a small warehouse is clustered (corpus.py, identity.py);
+2. clusters the window as a small warehouse is clustered (corpus.py, identity.py), with one
+   difference (``window_config``): UMAP's neighbourhood is a share of the window
+   (``window_umap_fraction``), not a fixed 15. A window samples a warehouse that repeats its
+   requests, several rewordings of each; 15 neighbours then span only a few requests and the
+   reduced space breaks into clumps of rewordings that HDBSCAN leaves as noise or cuts
+   apart (measured in BENCHMARKS.md's scale section: HDBSCAN noise 16% -> 45%);
 3. streams every other item out of DuckDB in Arrow record batches (``assign_rest``): each joins
    the theme most of its ``window_neighbours`` nearest window texts are in (an HNSW index over the
    window, hnswlib; noise votes too, so the window's noise rate carries over), a person's earlier
@@ -97,6 +102,13 @@ def window_texts(con: duckdb.DuckDBPyConnection, model_id: str, config: ClusterC
         """, {"model": model_id, "until": until, "recent": recent,
               "older_cap": older_cap}).fetchall()]
     return recent + older
+
+
+def window_config(config: ClusterConfig, texts: int) -> ClusterConfig:
+    """The settings a window of ``texts`` texts is clustered with: UMAP's neighbours grow with
+    the window as its minimum theme size does (never below ``umap_neighbors``)."""
+    k = max(config.umap_neighbors, int(round(config.window_umap_fraction * texts)))
+    return config.model_copy(update={"umap_neighbors": k})
 
 
 REST_SQL = """
@@ -311,4 +323,5 @@ def write_rest(con: duckdb.DuckDBPyConnection, theme_of: dict[int, int], *, run_
     con.execute(f"DROP TABLE IF EXISTS {stage}")
 
 
-__all__ = ["Window", "assign_outside", "assign_rest", "count_texts", "window_texts", "write_rest"]
+__all__ = ["Window", "assign_outside", "assign_rest", "count_texts", "window_config",
+           "window_texts", "write_rest"]
