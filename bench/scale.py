@@ -159,7 +159,8 @@ def run_stage_night(warehouse: str, data_dir: str, full: bool, phase: str) -> di
     settings.sources = [FileSourceConfig(name=p.stem, path=p, default_kind="support_ticket")
                         for p in sorted(Path(data_dir).glob("*.jsonl"))]
     timings: dict[str, float] = {}
-    con = connect(settings.warehouse)
+    stage_peaks: dict[str, int] = {"start": _peak_mib()}  # imports and settings
+    con = connect(settings.warehouse, limits=settings.duckdb)
     stages = (("ingest", lambda r: pipeline.stage_ingest(r, settings)),
               ("clean", lambda r: pipeline.stage_clean(r, settings))) if phase == "load" else (
         ("embed", lambda r: pipeline.stage_embed(r, settings)),
@@ -170,13 +171,36 @@ def run_stage_night(warehouse: str, data_dir: str, full: bool, phase: str) -> di
         # re-cluster was (without it every night would be a full one).
         stats = run.stats
         for name, fn in stages:
+            _reset_peak()
             t = time.perf_counter()
             result = fn(run)
             timings[name] = round(time.perf_counter() - t, 1)
+            stage_peaks[name] = _peak_mib()
             stats[name] = result if isinstance(result, dict) else {"ranked": len(result)}
     con.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"timings": timings, "peak_mib": round(peak), "cluster": stats.get("cluster", {})}
+    # Resetting VmHWM between stages resets ru_maxrss too: the night's peak is the stages' max.
+    peak = max([*stage_peaks.values(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024])
+    return {"timings": timings, "peak_mib": round(peak), "stage_peak_mib": stage_peaks,
+            "cluster": stats.get("cluster", {})}
+
+
+def _reset_peak() -> None:
+    """Start a stage's peak afresh (Linux: writing 5 to clear_refs resets VmHWM), so each
+    stage's own high-water mark is read, not the process's so far."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # elsewhere the per-stage peaks are the process's running peak
+
+
+def _peak_mib() -> int:
+    """This process's peak resident memory since the last ``_reset_peak`` (MiB)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines()
+                        if line.startswith("VmHWM:"))) // 1024
+    except (OSError, StopIteration):
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def score(warehouse: str, labels: list[str], n_base: int) -> tuple[int, float]:
@@ -240,7 +264,9 @@ def main() -> None:
         rest = stage(full, "rest")
         detail = {"timings": {**load["timings"], **rest["timings"]}, "cache_fill_s":
                   round(cache_s, 1), "vectors_filled": filled,
-                  "peak_mib": max(load["peak_mib"], rest["peak_mib"]), "cluster": rest["cluster"]}
+                  "peak_mib": max(load["peak_mib"], rest["peak_mib"]),
+                  "stage_peak_mib": {**load["stage_peak_mib"], **rest["stage_peak_mib"]},
+                  "cluster": rest["cluster"]}
         return detail, sum(detail["timings"].values())
 
     load_avg = [os.getloadavg()[0]]

@@ -143,7 +143,7 @@ def deliver(ref: RunRef, settings: Settings, ranking: list[dict], stats: dict) -
 @contextmanager
 def recorded_run(settings: Settings) -> Iterator[Run]:
     """The run's row in the warehouse and its ``run-summary`` artifact, however it ends."""
-    with closing(connect(settings.warehouse)) as con, \
+    with closing(connect(settings.warehouse, limits=settings.duckdb)) as con, \
             open_run(con, as_of=settings.rank.as_of, flow_run_id=current_flow_run.id) as run:
         try:
             yield run

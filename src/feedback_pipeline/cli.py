@@ -339,7 +339,7 @@ def backfill(
     first = since.date()
     try:
         settings = load_settings(config, warehouse=warehouse)
-        with closing(connect(settings.warehouse)) as con:
+        with closing(connect(settings.warehouse, limits=settings.duckdb)) as con:
             check_backfill(con, since=first, until=until.date() if until else last_day(con))
             with progress_bar("embedding") as bar:
                 prepared = prepare_history(con, settings, progress=bar)

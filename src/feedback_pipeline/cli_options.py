@@ -41,7 +41,7 @@ def open_warehouse(config: Path | None, warehouse: Path | None, *, read_only: bo
     if not settings.warehouse.exists():
         raise FeedbackPipelineError(
             f"no warehouse at {settings.warehouse}: run `feedback-pipeline run` first")
-    return settings, connect(settings.warehouse, read_only=read_only)
+    return settings, connect(settings.warehouse, read_only=read_only, limits=settings.duckdb)
 
 
 __all__ = ["AccountOpt", "ConfigOpt", "StatusFormat", "WarehouseOpt", "fail", "open_warehouse"]

@@ -38,6 +38,7 @@ from feedback_pipeline.rank.config import RankConfig, RankWeights, TrendsConfig
 from feedback_pipeline.rank.pulse import PulseConfig
 from feedback_pipeline.redact import set_extra_patterns
 from feedback_pipeline.section import Section
+from feedback_pipeline.warehouse.config import DuckDBConfig
 
 
 class RedactConfig(Section):
@@ -115,6 +116,7 @@ SourceConfig = Annotated[
 
 class Settings(Section):
     warehouse: Path = Path("warehouse") / "feedback.duckdb"
+    duckdb: DuckDBConfig = Field(default_factory=DuckDBConfig)
     sources: list[SourceConfig] = Field(
         default_factory=lambda: [FileSourceConfig(
             name="demo", path=demo_data() or Path("demo") / "feedback_demo.jsonl")])

@@ -221,6 +221,35 @@ def test_clean_pending_is_idempotent_and_recleans_edits(warehouse):
     ).fetchone() == ("Thanks!", "too_short", "h-a2")
 
 
+def test_clean_pending_in_small_batches_equals_one_batch(warehouse, monkeypatch):
+    """The items stream through in batches of ``batch_rows`` (issue #17: a million-item night
+    never holds every text), and the outcome does not depend on the batch size."""
+    from feedback_pipeline.clean import stage
+
+    bodies = ["Export fails for big reports", "Thanks!", "<blockquote>quoted</blockquote>",
+              "Search is slow on mobile", "Bumps lodash from 4.17.20 to 4.17.21",
+              "La recherche est lente sur mobile depuis hier", "Dark mode please, my eyes hurt"]
+    for n, body in enumerate(bodies):
+        _insert(warehouse, f"i{n}", body=body, bot="lodash" in body)
+    everything = "SELECT * FROM items ORDER BY external_id"
+    whole = clean_pending(warehouse, CleanConfig())
+    once = warehouse.execute(everything).fetchall()
+    warehouse.execute("UPDATE items SET clean_hash = NULL, clean_text = NULL, text_hash = NULL, "
+                      "drop_reason = NULL, language = NULL")
+    sizes: list[int] = []
+    real = stage.arrow_batches
+
+    def recording(con, sql, params, rows):
+        for batch in real(con, sql, params, rows):
+            sizes.append(batch.num_rows)
+            yield batch
+
+    monkeypatch.setattr(stage, "arrow_batches", recording)
+    assert clean_pending(warehouse, CleanConfig(), batch_rows=2) == whole
+    assert warehouse.execute(everything).fetchall() == once
+    assert max(sizes) <= 2 and sum(sizes) == len(bodies)
+
+
 def test_text_hash_is_the_same_for_the_same_text():
     assert text_hash("Export fails") == text_hash("Export fails")
     assert text_hash("Export fails") != text_hash("Export fails!")

@@ -11,6 +11,7 @@ from feedback_pipeline.cluster import window as window_module
 from feedback_pipeline.cluster.model import NOISE
 from feedback_pipeline.cluster.window import _Neighbours, window_texts
 from feedback_pipeline.embed.stage import vectors_to_numpy
+from feedback_pipeline.warehouse import db as db_module
 from feedback_pipeline.warehouse.db import arrow_batches
 from tests.cluster.test_themes_lifecycle import AS_OF, CENTERS, DIM, Warehouse, _settings
 
@@ -178,6 +179,42 @@ def test_vectors_stream_out_in_bounded_arrow_batches(big):
     next(stream)
     big.con.execute("CREATE TEMP TABLE t AS SELECT 1 AS x")
     assert sum(b.num_rows for b in stream) > 0
+
+
+def _with_copies(wh: Warehouse) -> Warehouse:
+    """Two more items sharing the texts of earlier ones (one vector, several items)."""
+    wh.con.execute("INSERT INTO items SELECT * REPLACE ('copy-' || external_id AS external_id) "
+                   "FROM items WHERE external_id IN ('i1', 'i2')")
+    return wh
+
+
+def test_outside_items_stream_from_a_plain_scan_of_the_vectors(big, monkeypatch):
+    """The items outside the window meet their vectors one batch at a time, never in a DuckDB
+    join (issue #17: a join's hash table could hold every vector of the warehouse), and the
+    batch size does not change where anything goes."""
+    streamed: list[tuple[str, int]] = []
+    real = db_module.arrow_batches
+
+    def recording(con, sql, params, rows):
+        for batch in real(con, sql, params, rows):
+            streamed.append((sql, batch.num_rows))
+            yield batch
+
+    monkeypatch.setattr(db_module, "arrow_batches", recording)
+    _with_copies(big).night(_windowed(150), full=True)
+    assert streamed and all("JOIN" not in sql.upper() for sql, _ in streamed)
+    assert max(n for _, n in streamed) <= 2 * 100
+    placed = dict(big.con.execute("SELECT external_id, theme_id FROM item_themes").fetchall())
+    assert len(placed) == 482 and placed["copy-i1"] == placed["i1"]
+    assert placed["copy-i2"] == placed["i2"]
+
+    one_batch = Warehouse()
+    for k, name in enumerate(BLOBS):
+        one_batch.add(name, 70, days_ago=200 - 30 * k)
+        one_batch.add(name, 10, days_ago=3)
+    _with_copies(one_batch).night(_windowed(150, batch_rows=10_000), full=True)
+    assert dict(one_batch.con.execute(
+        "SELECT external_id, theme_id FROM item_themes").fetchall()) == placed
 
 
 def _incremental_after_full(forget_bounds: bool) -> tuple[list, Warehouse]:

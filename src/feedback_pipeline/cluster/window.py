@@ -38,13 +38,12 @@ from typing import TYPE_CHECKING
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from feedback_pipeline.cluster.config import ClusterConfig
 from feedback_pipeline.cluster.languages import language_groups
 from feedback_pipeline.cluster.model import NOISE
 from feedback_pipeline.embed.stage import vectors_to_numpy
-from feedback_pipeline.warehouse.db import arrow_batches
+from feedback_pipeline.warehouse.db import vectors_matched
 
 if TYPE_CHECKING:
     from feedback_pipeline.cluster.corpus import Clustering
@@ -111,11 +110,13 @@ def window_config(config: ClusterConfig, texts: int) -> ClusterConfig:
     return config.model_copy(update={"umap_neighbors": k})
 
 
+# The items outside the window, without their vectors: narrow enough to hold for a whole pass.
 REST_SQL = """
-    SELECT i.text_hash, i.source, i.external_id, i.language, t.theme_id AS previous, e.vector
-    FROM items i JOIN embeddings e ON e.text_hash = i.text_hash AND e.model = $model
-    LEFT JOIN item_themes t ON t.source = i.source AND t.external_id = i.external_id
-    WHERE i.drop_reason IS NULL AND i.created_at <= $until
+    CREATE OR REPLACE TEMP TABLE {rest} AS
+    SELECT i.text_hash, i.source, i.external_id, i.language, t.theme_id AS previous
+    FROM items i LEFT JOIN item_themes t ON t.source = i.source AND t.external_id = i.external_id
+    WHERE i.drop_reason IS NULL AND i.created_at <= $until AND i.text_hash IS NOT NULL
+      AND i.text_hash NOT IN (SELECT text_hash FROM window_hashes)
 """
 
 
@@ -198,6 +199,11 @@ def assign_rest(con: duckdb.DuckDBPyConnection, window: Window, X: np.ndarray,
 
     C0 = _unit(window_sums(labels))
     history = [C0]
+    con.register("window_hashes", pa.table({"text_hash": window.hashes}))
+    try:
+        con.execute(REST_SQL.format(rest=f"{stage}_rest"), {"until": window.until})
+    finally:
+        con.unregister("window_hashes")
     while True:
         result = _pass(con, window, index, history, ids, row_of, lab_group,
                        label_of_theme=label_of_theme, floor=floor, stickiness=stickiness,
@@ -214,6 +220,7 @@ def assign_rest(con: duckdb.DuckDBPyConnection, window: Window, X: np.ndarray,
         has = result.counts > 0
         result.bound = result.min_sim - drift
         if not has.any() or (result.bound[has] >= floor).all():
+            con.execute(f"DROP TABLE IF EXISTS {stage}_rest")
             window.stats.update(passes=len(history), items=result.items,
                                 assigned_items=result.items - result.noise,
                                 assigned_noise=result.noise, kept_previous=result.kept_previous)
@@ -251,12 +258,11 @@ def _pass(con: duckdb.DuckDBPyConnection, window: Window, index: dict, history: 
                 "text_hash VARCHAR, label INTEGER, similarity FLOAT)")
     lab_ids = np.array(ids + [NOISE], dtype=np.int64)
     prev_row = {t: row_of[lab] for t, lab in label_of_theme.items() if lab in row_of}
-    for batch in arrow_batches(con, REST_SQL, {"model": window.model_id, "until": window.until},
-                               window.config.batch_rows):
-        batch = batch.filter(pc.invert(pc.is_in(batch["text_hash"], value_set=window.hashes)))
-        if not batch.num_rows:
-            continue
-        Q = vectors_to_numpy(batch["vector"])
+    # One batch of vectors at a time, matched to its items outside the window (db.py).
+    for batch, vectors in vectors_matched(con, window.model_id, f"{stage}_rest",
+                                          "r.text_hash, r.source, r.external_id, r.language, "
+                                          "r.previous", window.config.batch_rows):
+        Q = vectors_to_numpy(vectors["vector"])[batch["vector_row"].to_numpy()]
         n = len(Q)
         groups = np.array(language_groups(batch["language"].to_pylist())
                           if window.split_languages else ["all"] * n, dtype=object)

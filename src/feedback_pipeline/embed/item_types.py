@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from feedback_pipeline.embed.embedder import Embedder
 from feedback_pipeline.embed.stage import vectors_to_numpy
-from feedback_pipeline.warehouse.db import arrow_batches, transaction
+from feedback_pipeline.warehouse.db import transaction, vectors_matched
 
 TYPES = ("request", "problem", "question", "praise")
 PROTOTYPES_FILE = Path(__file__).with_name("item_types.toml")
@@ -133,32 +133,33 @@ def classify_pending(con: duckdb.DuckDBPyConnection, embedder: Embedder,
     """Type every kept, embedded item that has no type yet; return counts per type.
 
     The vectors stream out in Arrow batches of ``batch_rows`` (one batch in memory at a time,
-    whatever the warehouse's size); each batch's types are committed before the next is read.
+    whatever the warehouse's size, never joined to the items inside DuckDB: see
+    ``warehouse.db.vectors_matched``); each batch's types are committed before the next is read.
     """
     clf = classifier
     counts = dict.fromkeys(TYPES, 0)
     typed = 0
-    for batch in arrow_batches(
-        con,
-        """
-        SELECT i.source, i.external_id, i.clean_text, e.vector
-        FROM items i JOIN embeddings e ON e.text_hash = i.text_hash AND e.model = $model
-        WHERE i.drop_reason IS NULL AND i.item_type IS NULL
-        """,
-        {"model": embedder.model_id}, batch_rows,
-    ):
-        if not batch.num_rows:
-            continue
-        clf = clf or ItemTypeClassifier(embedder).fit()
-        types = clf.predict(vectors_to_numpy(batch["vector"]), batch["clean_text"].to_pylist())
-        staged = pa.table({"source": batch["source"],  # noqa: F841 - read by DuckDB by name
-                           "external_id": batch["external_id"], "item_type": types})
-        with transaction(con):
-            con.execute("UPDATE items SET item_type = s.item_type FROM staged s "
-                        "WHERE items.source = s.source AND items.external_id = s.external_id")
-        typed += len(types)
-        for t in types:
-            counts[t] = counts.get(t, 0) + 1
+    # The untyped items without their vectors (narrow); the vectors stream past them (db.py).
+    con.execute("CREATE OR REPLACE TEMP TABLE untyped_items AS SELECT source, external_id, "
+                "clean_text, text_hash FROM items WHERE drop_reason IS NULL AND item_type IS NULL "
+                "AND text_hash IS NOT NULL")
+    try:
+        for batch, vectors in vectors_matched(con, embedder.model_id, "untyped_items",
+                                              "r.source, r.external_id, r.clean_text",
+                                              batch_rows):
+            clf = clf or ItemTypeClassifier(embedder).fit()
+            X = vectors_to_numpy(vectors["vector"])[batch["vector_row"].to_numpy()]
+            types = clf.predict(X, batch["clean_text"].to_pylist())
+            staged = pa.table({"source": batch["source"],  # noqa: F841 - read by DuckDB by name
+                               "external_id": batch["external_id"], "item_type": types})
+            with transaction(con):
+                con.execute("UPDATE items SET item_type = s.item_type FROM staged s "
+                            "WHERE items.source = s.source AND items.external_id = s.external_id")
+            typed += len(types)
+            for t in types:
+                counts[t] = counts.get(t, 0) + 1
+    finally:
+        con.execute("DROP TABLE IF EXISTS untyped_items")
     if not typed:
         return {"typed": 0}
     return {"typed": typed, **{t: counts[t] for t in TYPES}}
