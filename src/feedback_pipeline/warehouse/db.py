@@ -239,5 +239,6 @@ def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
 
 
-__all__ = ["apply_limits", "arrow_batches", "arrow_query", "columns", "connect", "missing_columns", "owner_only",
-           "rows_as_dicts", "sql_text", "tables", "transaction", "vectors_matched"]
+__all__ = ["apply_limits", "arrow_batches", "arrow_query", "columns", "connect",
+           "expected_columns", "missing_columns", "owner_only", "rows_as_dicts", "sql_text",
+           "tables", "transaction", "vectors_matched"]
