@@ -66,8 +66,6 @@ def connect(path: Path | str, *, read_only: bool = False,
         raise WarehouseError(f"cannot open the warehouse {target}: {exc}") from exc
     except duckdb.Error as exc:
         raise WarehouseError(f"cannot open the warehouse {target}: {exc}") from exc
-    if limits is not None:
-        apply_limits(con, limits)
     if not read_only:
         for name in schema_files():
             con.execute(sql_text(name))
@@ -77,8 +75,8 @@ def connect(path: Path | str, *, read_only: bool = False,
         con.close()
         upgrade(target, missing)
         con = duckdb.connect(target, read_only=True)
-        if limits is not None:
-            apply_limits(con, limits)
+    if limits is not None:
+        apply_limits(con, limits)
     return con
 
 
