@@ -204,28 +204,30 @@ def assign_rest(con: duckdb.DuckDBPyConnection, window: Window, X: np.ndarray,
         con.execute(REST_SQL.format(rest=f"{stage}_rest"), {"until": window.until})
     finally:
         con.unregister("window_hashes")
-    while True:
-        result = _pass(con, window, index, history, ids, row_of, lab_group,
-                       label_of_theme=label_of_theme, floor=floor, stickiness=stickiness,
-                       stage=stage)
-        while True:  # window members, checked directly against the combined centroid
-            C = _unit(window_sums(labels) + result.sums)
-            member = np.flatnonzero(labels != NOISE)
-            rows = [row_of[int(k)] for k in labels[member]]
-            below = member[np.einsum("ij,ij->i", X[member], C[rows]) < floor]
-            if not len(below):
-                break
-            labels[below] = NOISE
-        drift = np.linalg.norm(C - history[-1], axis=1)
-        has = result.counts > 0
-        result.bound = result.min_sim - drift
-        if not has.any() or (result.bound[has] >= floor).all():
-            con.execute(f"DROP TABLE IF EXISTS {stage}_rest")
-            window.stats.update(passes=len(history), items=result.items,
-                                assigned_items=result.items - result.noise,
-                                assigned_noise=result.noise, kept_previous=result.kept_previous)
-            return labels, ids, result
-        history.append(C)
+    try:
+        while True:
+            result = _pass(con, window, index, history, ids, row_of, lab_group,
+                           label_of_theme=label_of_theme, floor=floor, stickiness=stickiness,
+                           stage=stage)
+            while True:  # window members, checked directly against the combined centroid
+                C = _unit(window_sums(labels) + result.sums)
+                member = np.flatnonzero(labels != NOISE)
+                rows = [row_of[int(k)] for k in labels[member]]
+                below = member[np.einsum("ij,ij->i", X[member], C[rows]) < floor]
+                if not len(below):
+                    break
+                labels[below] = NOISE
+            drift = np.linalg.norm(C - history[-1], axis=1)
+            has = result.counts > 0
+            result.bound = result.min_sim - drift
+            if not has.any() or (result.bound[has] >= floor).all():
+                window.stats.update(passes=len(history), items=result.items,
+                                    assigned_items=result.items - result.noise,
+                                    assigned_noise=result.noise, kept_previous=result.kept_previous)
+                return labels, ids, result
+            history.append(C)
+    finally:  # a failed night leaves no copy of the outside items behind
+        con.execute(f"DROP TABLE IF EXISTS {stage}_rest")
 
 
 def assign_outside(con: duckdb.DuckDBPyConnection, c: Clustering, theme_of: dict[int, int],
