@@ -47,7 +47,7 @@ chunk_size = {chunk}
 def _read(path: Path) -> tuple[dict, set, frozenset]:
     import duckdb
 
-    from feedback_pipeline.embed.stage import vectors_to_numpy
+    from feedback_pipeline.warehouse.db import vectors_to_numpy
 
     con = duckdb.connect(str(path), read_only=True)
     try:

@@ -34,9 +34,12 @@ from quality import write_section  # noqa: E402
 
 from feedback_pipeline.config import EmbedConfig  # noqa: E402
 from feedback_pipeline.embed.embedder import get_embedder  # noqa: E402
-from feedback_pipeline.embed.stage import vectors_to_numpy  # noqa: E402
 from feedback_pipeline.report.search import SearchQuery, check_query, nearest, search  # noqa: E402
-from feedback_pipeline.warehouse.db import arrow_query, connect  # noqa: E402
+from feedback_pipeline.warehouse.db import (  # noqa: E402
+    arrow_query,
+    connect,
+    vectors_to_numpy,  # noqa: E402
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- search:start -->", "<!-- search:end -->"

@@ -10,9 +10,8 @@ import pytest
 from feedback_pipeline.cluster import window as window_module
 from feedback_pipeline.cluster.model import NOISE
 from feedback_pipeline.cluster.window import _Neighbours, window_texts
-from feedback_pipeline.embed.stage import vectors_to_numpy
 from feedback_pipeline.warehouse import db as db_module
-from feedback_pipeline.warehouse.db import arrow_batches
+from feedback_pipeline.warehouse.db import arrow_batches, vectors_to_numpy
 from tests.cluster.test_themes_lifecycle import AS_OF, CENTERS, DIM, Warehouse, _settings
 
 BLOBS = ("export", "login", "billing", "mobile", "dark", "api")

@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from feedback_pipeline.embed.stage import vectors_to_numpy
+from feedback_pipeline.warehouse.db import vectors_to_numpy
 
 from .conftest import DEMO
 

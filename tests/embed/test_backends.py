@@ -157,10 +157,11 @@ def test_an_export_that_strays_from_torch_is_refused(onnx_folder):
 @pytest.mark.slow
 def test_cache_keeps_each_backends_vectors_apart(embedder, onnx_folder, warehouse):
     from feedback_pipeline.clean.stage import clean_pending
-    from feedback_pipeline.embed.stage import embed_pending, vectors_to_numpy
+    from feedback_pipeline.embed.stage import embed_pending
     from feedback_pipeline.ingest.source import Batch
     from feedback_pipeline.ingest.stage import save_batch
     from feedback_pipeline.records import Item
+    from feedback_pipeline.warehouse.db import vectors_to_numpy
 
     settings = load_settings(None)
     now = datetime.now(UTC)

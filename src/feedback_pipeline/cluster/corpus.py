@@ -18,8 +18,7 @@ from feedback_pipeline.cluster.config import ClusterConfig
 from feedback_pipeline.cluster.languages import cluster_by_language
 from feedback_pipeline.cluster.model import NOISE, ThemeClusterer
 from feedback_pipeline.cluster.window import Window, window_config, window_texts
-from feedback_pipeline.embed.stage import vectors_to_numpy
-from feedback_pipeline.warehouse.db import arrow_query
+from feedback_pipeline.warehouse.db import arrow_query, vectors_to_numpy
 
 
 @dataclass

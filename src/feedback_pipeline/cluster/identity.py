@@ -31,8 +31,7 @@ from feedback_pipeline.cluster.label import Embed, label_themes
 from feedback_pipeline.cluster.model import NOISE, apply_member_floor
 from feedback_pipeline.cluster.store import record_events, replace_assignments, write_themes
 from feedback_pipeline.cluster.window import assign_outside, write_rest
-from feedback_pipeline.embed.stage import vectors_to_numpy
-from feedback_pipeline.warehouse.db import arrow_query, transaction
+from feedback_pipeline.warehouse.db import arrow_query, transaction, vectors_to_numpy
 
 
 @dataclass

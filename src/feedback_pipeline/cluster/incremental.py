@@ -43,8 +43,7 @@ from feedback_pipeline.cluster.model import (
     min_cluster_size_for,
 )
 from feedback_pipeline.cluster.store import record_events, replace_assignments, write_themes
-from feedback_pipeline.embed.stage import vectors_to_numpy
-from feedback_pipeline.warehouse.db import arrow_query, transaction
+from feedback_pipeline.warehouse.db import arrow_query, transaction, vectors_to_numpy
 
 PENDING = """
     NOT EXISTS (SELECT 1 FROM item_themes t WHERE t.source = i.source

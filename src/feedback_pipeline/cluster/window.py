@@ -42,7 +42,6 @@ import pyarrow as pa
 from feedback_pipeline.cluster.config import ClusterConfig
 from feedback_pipeline.cluster.languages import language_groups
 from feedback_pipeline.cluster.model import NOISE
-from feedback_pipeline.embed.stage import vectors_to_numpy
 from feedback_pipeline.warehouse.db import vectors_matched
 
 if TYPE_CHECKING:
@@ -261,10 +260,9 @@ def _pass(con: duckdb.DuckDBPyConnection, window: Window, index: dict, history: 
     lab_ids = np.array(ids + [NOISE], dtype=np.int64)
     prev_row = {t: row_of[lab] for t, lab in label_of_theme.items() if lab in row_of}
     # One batch of vectors at a time, matched to its items outside the window (db.py).
-    for batch, vectors in vectors_matched(con, window.model_id, f"{stage}_rest",
-                                          "r.text_hash, r.source, r.external_id, r.language, "
-                                          "r.previous", window.config.batch_rows):
-        Q = vectors_to_numpy(vectors["vector"])[batch["vector_row"].to_numpy()]
+    for batch, Q in vectors_matched(con, window.model_id, f"{stage}_rest",
+                                    "r.text_hash, r.source, r.external_id, r.language, "
+                                    "r.previous", window.config.batch_rows):
         n = len(Q)
         groups = np.array(language_groups(batch["language"].to_pylist())
                           if window.split_languages else ["all"] * n, dtype=object)

@@ -9,8 +9,8 @@ vector, ``item_types.py`` tells requests, problems, questions and praise apart f
 from feedback_pipeline._exports import lazy
 
 __all__ = ["Embedder", "OnnxEmbedder", "SentenceTransformerEmbedder", "classify_pending",
-           "embed_pending", "get_embedder", "vectors_to_numpy"]
+           "embed_pending", "get_embedder"]
 __getattr__ = lazy(__name__, {
     "Embedder": "embedder", "OnnxEmbedder": "embedder", "SentenceTransformerEmbedder": "embedder",
-    "get_embedder": "embedder", "embed_pending": "stage", "vectors_to_numpy": "stage",
+    "get_embedder": "embedder", "embed_pending": "stage",
     "classify_pending": "item_types"})

@@ -23,7 +23,6 @@ import numpy as np
 import pyarrow as pa
 
 from feedback_pipeline.embed.embedder import Embedder
-from feedback_pipeline.embed.stage import vectors_to_numpy
 from feedback_pipeline.warehouse.db import transaction, vectors_matched
 
 TYPES = ("request", "problem", "question", "praise")
@@ -144,11 +143,9 @@ def classify_pending(con: duckdb.DuckDBPyConnection, embedder: Embedder,
                 "clean_text, text_hash FROM items WHERE drop_reason IS NULL AND item_type IS NULL "
                 "AND text_hash IS NOT NULL")
     try:
-        for batch, vectors in vectors_matched(con, embedder.model_id, "untyped_items",
-                                              "r.source, r.external_id, r.clean_text",
-                                              batch_rows):
+        for batch, X in vectors_matched(con, embedder.model_id, "untyped_items",
+                                        "r.source, r.external_id, r.clean_text", batch_rows):
             clf = clf or ItemTypeClassifier(embedder).fit()
-            X = vectors_to_numpy(vectors["vector"])[batch["vector_row"].to_numpy()]
             types = clf.predict(X, batch["clean_text"].to_pylist())
             staged = pa.table({"source": batch["source"],  # noqa: F841 - read by DuckDB by name
                                "external_id": batch["external_id"], "item_type": types})

@@ -83,12 +83,5 @@ def embed_pending(
     return {"embedded": len(pending), "model": embedder.model_id}
 
 
-def vectors_to_numpy(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if len(arr) == 0:
-        return np.zeros((0, 0), dtype=np.float32)
-    flat = arr.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    return flat.reshape(len(arr), -1)
 
-
-__all__ = ["CHUNK", "MapChunks", "embed_pending", "save_vectors", "vectors_to_numpy"]
+__all__ = ["CHUNK", "MapChunks", "embed_pending", "save_vectors"]

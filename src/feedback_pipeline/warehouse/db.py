@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from feedback_pipeline.errors import WarehouseError, WarehouseLockedError
@@ -204,10 +205,10 @@ def arrow_batches(con: duckdb.DuckDBPyConnection, sql: str, params: dict,
 
 
 def vectors_matched(con: duckdb.DuckDBPyConnection, model_id: str, table: str, columns: str,
-                    rows: int = 20_000) -> Iterator[tuple[pa.Table, pa.RecordBatch]]:
+                    rows: int = 20_000) -> Iterator[tuple[pa.Table, np.ndarray]]:
     """The rows of ``table`` (a table or view with a ``text_hash`` column, no vectors: narrow)
     with the vectors of their texts, one batch of vectors at a time: yields (the matched rows'
-    ``columns`` plus ``vector_row``, the batch of ``text_hash``/``vector`` they point into).
+    ``columns``, their vectors as a float32 matrix, row for row).
 
     The vectors come from a plain scan of ``embeddings``. A join of the vectors to the items in
     DuckDB builds a hash table on whichever side the optimiser estimates smaller, and that can
@@ -225,7 +226,17 @@ def vectors_matched(con: duckdb.DuckDBPyConnection, model_id: str, table: str, c
         finally:
             con.unregister("vector_batch")
         if matched.num_rows:
-            yield matched, vectors
+            rows_of = matched["vector_row"].to_numpy()
+            yield matched.drop_columns(["vector_row"]), vectors_to_numpy(vectors["vector"])[rows_of]
+
+
+def vectors_to_numpy(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A ``FLOAT[n]`` column as an (rows, n) float32 matrix, without a Python list in between."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(arr) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    flat = arr.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    return flat.reshape(len(arr), -1)
 
 
 def named_params(sql: str) -> set[str]:
@@ -239,4 +250,4 @@ def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
 
 __all__ = ["apply_limits", "arrow_batches", "arrow_query", "columns", "connect",
            "expected_columns", "missing_columns", "owner_only", "rows_as_dicts", "sql_text",
-           "tables", "transaction", "vectors_matched"]
+           "tables", "transaction", "vectors_matched", "vectors_to_numpy"]
