@@ -17,11 +17,16 @@ fourth wave) measures what is left after HDBSCAN against two ceilings: refinemen
 384-d space (spherical k-means from the clusters' centroids, self-training, neighbour
 smoothing), joins of over-split clusters (raw centroid cosine, distance in the reduced space),
 a better-conditioned space for UMAP (all-but-the-top), and the join that knows the labels.
+Stage 5 (issue #16, fifth wave, bench/representation.py) changes what the clustering sees
+(lexical features, neighbour-augmented or IDF-pooled vectors, an LDA learnt from our own
+clusters, a consensus of seeds, local re-clustering, the model fine-tuned without labels) and
+scores classifiers that know the labels on the test split: the ceilings of the vectors.
 
 Usage:
     python bench/tune_cluster.py            # -> the tuning section of BENCHMARKS.md
     python bench/tune_cluster.py --stages 3 # only stage 3 -> its own section
     python bench/tune_cluster.py --stages 4 # only stage 4 -> its own section
+    python bench/tune_cluster.py --stages 5 # only stage 5 -> its own section (~30 min)
     python bench/tune_cluster.py --data my.csv --text-column body --label-column intent --split ""
 """
 
@@ -37,6 +42,7 @@ import numpy as np  # noqa: E402
 from after_hdbscan import STAGE4_SECTION, stage4  # noqa: E402
 from generalise import PREVIOUS  # noqa: E402
 from quality import ROOT, data_parser, load_texts, scores, warm_up_numba, write_section  # noqa: E402
+from representation import STAGE5_SECTION, ceilings, section, stage5  # noqa: E402
 from vectors import CachedEmbedder  # noqa: E402
 
 from feedback_pipeline.cluster.model import ThemeClusterer  # noqa: E402
@@ -187,6 +193,20 @@ def main(argv: list[str] | None = None) -> None:
     print(f"embedding {len(texts):,} texts ...", flush=True)
     X = embedder.embed(texts)
     sets = samples(X, np.array(truth), args.sample_size, args.samples)
+    if 5 in stages:
+        seeds = [int(x) for x in args.seeds.split(",")]
+        print(f"stage 5: the space, UMAP seeds {seeds}", flush=True)
+        rows, purity = stage5(X, np.array(truth), texts, embedder.base.model, args.sample_size,
+                              args.samples, seeds)
+        test_texts, test_truth = load_texts(args.data, args.text_column, args.label_column,
+                                            "test")
+        ceiling = ceilings(embedder.model_id, (X, np.array(truth)),
+                           (embedder.embed(test_texts), np.array(test_truth)))
+        write_section(args.output, section(rows, purity, ceiling, args, seeds, started),
+                      *STAGE5_SECTION)
+        if stages == {5}:
+            print(f"wrote {args.output}")
+            return
     if 4 in stages:
         seeds = [int(x) for x in args.seeds.split(",")]
         print(f"stage 4: after HDBSCAN, UMAP seeds {seeds}", flush=True)
