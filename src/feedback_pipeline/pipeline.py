@@ -15,7 +15,11 @@ from feedback_pipeline.authors import author_salt
 from feedback_pipeline.clean.stage import clean_pending
 from feedback_pipeline.cluster.corpus import cluster_corpus
 from feedback_pipeline.cluster.identity import save_clustering
-from feedback_pipeline.cluster.incremental import needs_full_recluster, update_incrementally
+from feedback_pipeline.cluster.incremental import (
+    last_full_clustering,
+    needs_full_recluster,
+    update_incrementally,
+)
 from feedback_pipeline.cluster.languages import is_multilingual
 from feedback_pipeline.cluster.model import min_cluster_size_for
 from feedback_pipeline.config import Settings
@@ -117,22 +121,26 @@ def stage_cluster(run: Run, settings: Settings, *, full: bool = False) -> dict:
     """
     con, as_of = run.con, run.as_of
     split_languages = not is_multilingual(settings.embed)
-    if full or needs_full_recluster(con, settings.themes, now=as_of):
-        clustering = cluster_corpus(con, settings.embed.vector_key, settings.cluster, until=as_of,
+    model_id = settings.embed.vector_key
+    made_with = last_full_clustering(con)[1]
+    if full or needs_full_recluster(con, settings.themes, now=as_of, model_id=model_id):
+        clustering = cluster_corpus(con, model_id, settings.cluster, until=as_of,
                                     split_languages=split_languages)
         stats = save_clustering(con, clustering, run_id=run.run_id, label_config=settings.label,
                                 themes_config=settings.themes,
                                 min_size=min_cluster_size_for(len(clustering.X), settings.cluster),
                                 member_floor=settings.cluster.member_min_similarity,
-                                embed=_title_embed(settings))
+                                embed=_title_embed(settings),
+                                centroids_comparable=made_with in (None, model_id))
         stats.update(clustering.language_stats)
     else:
         stats = update_incrementally(
-            con, settings.embed.vector_key, run_id=run.run_id, cluster_config=settings.cluster,
+            con, model_id, run_id=run.run_id, cluster_config=settings.cluster,
             themes_config=settings.themes, label_config=settings.label, as_of=as_of,
             split_languages=split_languages, embed=_title_embed(settings))
     crashpoint("cluster.done")
-    return {**stats, "as_of": as_of.isoformat()}
+    # The model is recorded so a later run with another one knows its centroids are stale.
+    return {**stats, "as_of": as_of.isoformat(), "model": model_id}
 
 
 def stage_rank(run: Run, settings: Settings) -> list[dict]:

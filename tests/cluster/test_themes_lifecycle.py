@@ -17,6 +17,7 @@ from feedback_pipeline.cluster.corrections import (
     rename_theme,
     split_theme,
 )
+from feedback_pipeline.cluster.incremental import needs_full_recluster
 from feedback_pipeline.config import ClusterConfig, Settings
 from feedback_pipeline.embed.stage import save_vectors
 from feedback_pipeline.rank.trends import compute_trends, trend_phrase
@@ -259,6 +260,46 @@ def test_full_recluster_is_scheduled_in_data_time(wh):
     assert wh.night(weekly, as_of=AS_OF + timedelta(days=8))["mode"] == "incremental"
     assert wh.night(_settings(full_recluster_every_days=0),
                     as_of=AS_OF + timedelta(days=8))["mode"] == "full"
+
+
+def test_another_embedding_model_forces_a_full_recluster(wh):
+    """Stored centroids live in the model's space that made them: after ``embed.model``
+    changes, the next night re-clusters in full instead of matching new vectors to them."""
+    _three_themes(wh)
+    weekly = _settings(full_recluster_every_days=7)
+    assert wh.night(weekly, full=True, as_of=AS_OF)["model"] == "synthetic"
+    later = AS_OF + timedelta(days=1)
+    assert not needs_full_recluster(wh.con, weekly.themes, now=later, model_id="synthetic")
+    assert needs_full_recluster(wh.con, weekly.themes, now=later, model_id="another-model")
+    # A full run recorded before runs named their model counts as made with the current one.
+    wh.con.execute("UPDATE runs SET stats = json_object('cluster', json_object("
+                   "'mode', 'full', 'as_of', json_extract_string(stats, '$.cluster.as_of')))")
+    assert not needs_full_recluster(wh.con, weekly.themes, now=later, model_id="another-model")
+
+
+@pytest.mark.parametrize("dim", [64, DIM])
+def test_a_new_model_reclusters_in_full_and_keeps_theme_ids_by_members(wh, dim):
+    """The night after ``embed.model`` changes (to 64-d vectors against 32-d stored centroids,
+    or to another 32-d space) is a full re-cluster whose themes keep their ids by their members,
+    not a crash or an incremental night matching new vectors to old centroids."""
+    groups = _three_themes(wh)
+    wh.night(_settings(), full=True, as_of=AS_OF)
+    ids = {name: wh.theme_of(items) for name, items in groups.items()}
+    rng = np.random.default_rng(3)
+    for name, items in groups.items():
+        centre = rng.normal(size=dim)
+        hashes = [h for (h,) in wh.con.execute(
+            "SELECT text_hash FROM items WHERE list_contains(?, external_id) ORDER BY external_id",
+            [items]).fetchall()]
+        V = centre + rng.normal(scale=0.08 * np.linalg.norm(centre), size=(len(hashes), dim))
+        save_vectors(wh.con, "synthetic-new", hashes,
+                     (V / np.linalg.norm(V, axis=1, keepdims=True)).astype(np.float32))
+    other = _settings()
+    other.embed.model = "synthetic-new"
+    stats = wh.night(other, as_of=AS_OF + timedelta(days=1))
+    assert (stats["mode"], stats["model"], stats["new_themes"]) == ("full", "synthetic-new", 0)
+    assert {name: wh.theme_of(items) for name, items in groups.items()} == ids
+    assert wh.night(other, as_of=AS_OF + timedelta(days=2))["mode"] == "incremental"
 
 
 def test_a_theme_that_splits_records_split_from(wh):

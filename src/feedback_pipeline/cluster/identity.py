@@ -17,6 +17,7 @@ Every id change is written to ``theme_events``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import duckdb
@@ -32,6 +33,8 @@ from feedback_pipeline.cluster.model import NOISE, apply_member_floor
 from feedback_pipeline.cluster.store import record_events, replace_assignments, write_themes
 from feedback_pipeline.cluster.window import assign_outside, write_rest
 from feedback_pipeline.warehouse.db import arrow_query, transaction, vectors_to_numpy
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,8 +54,14 @@ class StoredThemes:
         return theme_id
 
 
-def load_themes(con: duckdb.DuckDBPyConnection) -> StoredThemes:
-    """Themes a new clustering may match: live ones, faded ones, and the ones people merged away."""
+def load_themes(con: duckdb.DuckDBPyConnection, *, dim: int | None = None,
+                comparable: bool = True) -> StoredThemes:
+    """Themes a new clustering may match: live ones, faded ones, and the ones people merged away.
+
+    Centroids made by another embedding model (``comparable`` False, or not ``dim`` long) say
+    nothing in tonight's space: they come back as zeros, so the themes are matched on their
+    members alone (``match_themes``' overlap) and a person's split is not enforced that night.
+    """
     human_merges = dict(con.execute(
         "SELECT theme_id, other_theme FROM theme_decisions WHERE action = 'merge'").fetchall())
     t = arrow_query(
@@ -62,7 +71,11 @@ def load_themes(con: duckdb.DuckDBPyConnection) -> StoredThemes:
     splits = con.execute(
         "SELECT theme_id, other_theme FROM theme_decisions WHERE action = 'split'").fetchall()
     ids = t["theme_id"].to_pylist()
-    C = vectors_to_numpy(t["centroid"]) if ids else np.zeros((0, 1), np.float32)
+    C = vectors_to_numpy(t["centroid"]) if ids else np.zeros((0, dim or 1), np.float32)
+    if ids and dim is not None and (not comparable or C.shape[1] != dim):
+        log.info("the %d stored themes' centroids come from another embedding model: matched "
+                 "on their members only", len(ids))
+        C = np.zeros((len(ids), dim), np.float32)
     return StoredThemes(ids, C, dict(zip(ids, t["status"].to_pylist(), strict=True)),
                         human_merges, [(a, b) for a, b in splits])
 
@@ -302,7 +315,7 @@ def member_similarity(c: Clustering, extra: dict | None = None) -> np.ndarray:
 def save_clustering(
     con: duckdb.DuckDBPyConnection, c: Clustering, *, run_id: str, label_config: LabelConfig,
     themes_config: ThemesConfig | None = None, min_size: int = 5, member_floor: float = 0.0,
-    embed: Embed | None = None,
+    embed: Embed | None = None, centroids_comparable: bool = True,
 ) -> dict:
     """Match tonight's full clustering to the stored themes, label it, and store it.
 
@@ -310,9 +323,10 @@ def save_clustering(
     kept after hysteresis and the undoing of unexplained moves put items back where they were:
     an item is only kept in its old theme while it is still that close to it. ``embed``: the
     items' embedding model, which re-ranks the title phrases (label.py).
+    ``centroids_comparable``: False when the stored themes were made with another model.
     """
     cfg = themes_config or ThemesConfig()
-    stored = load_themes(con)
+    stored = load_themes(con, dim=c.X.shape[1], comparable=centroids_comparable)
     previous = previous_assignment(con, c.keys if c.window is not None else None)
     curated = curate(c, stored, cfg, min_size=min_size, member_floor=member_floor)
     identity = identify(c, stored, previous, cfg)

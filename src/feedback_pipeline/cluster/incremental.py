@@ -17,6 +17,7 @@ demand; it refreshes every label and catches drift the incremental path cannot s
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -53,27 +54,43 @@ RECENT_NOISE = """
     EXISTS (SELECT 1 FROM item_themes t WHERE t.source = i.source AND t.external_id = i.external_id
             AND t.text_hash = i.text_hash AND t.theme_id = -1 AND i.created_at >= $since)
 """
+log = logging.getLogger(__name__)
+
+
+def last_full_clustering(con: duckdb.DuckDBPyConnection) -> tuple[datetime | None, str | None]:
+    """When (in data time) the last completed full clustering ran, and with which embedding
+    model (None for a run recorded before runs named their model)."""
+    row = con.execute(
+        "SELECT coalesce(TRY_CAST(json_extract_string(stats, '$.cluster.as_of') AS TIMESTAMPTZ),"
+        " started_at) AS clustered_at, json_extract_string(stats, '$.cluster.model') FROM runs "
+        "WHERE status = 'completed' AND json_extract_string(stats, '$.cluster.mode') = 'full' "
+        "ORDER BY clustered_at DESC NULLS LAST LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else (None, None)
 
 
 def needs_full_recluster(con: duckdb.DuckDBPyConnection, config: ThemesConfig,
-                         now: datetime | None = None) -> bool:
-    """True when no full clustering exists yet or the last one is older than the schedule.
+                         now: datetime | None = None, model_id: str | None = None) -> bool:
+    """True when no full clustering exists yet, the last one is older than the schedule, or it
+    was made with another embedding model than ``model_id`` (the stored centroids live in that
+    model's space: new vectors cannot be matched to them).
 
     Age is measured in data time (each run's ``as_of``), so a backfill re-clusters on the same
-    schedule a nightly deployment would have.
+    schedule a nightly deployment would have. A full run recorded before runs named their model
+    counts as made with the current one.
     """
     if config.full_recluster_every_days <= 0:
         return True
     if not con.execute("SELECT count(*) FROM themes").fetchone()[0]:
         return True
-    row = con.execute(
-        "SELECT max(coalesce(TRY_CAST(json_extract_string(stats, '$.cluster.as_of') AS TIMESTAMPTZ),"
-        " started_at)) FROM runs WHERE status = 'completed' "
-        "AND json_extract_string(stats, '$.cluster.mode') = 'full'").fetchone()
-    if row is None or row[0] is None:
+    at, model = last_full_clustering(con)
+    if at is None:
+        return True
+    if model_id is not None and model is not None and model != model_id:
+        log.info("the themes were made with embedding model %s, this run embeds with %s: "
+                 "full re-cluster", model, model_id)
         return True
     now = now or datetime.now(UTC)
-    return now - row[0] >= timedelta(days=config.full_recluster_every_days)
+    return now - at >= timedelta(days=config.full_recluster_every_days)
 
 
 def _subset(c: Clustering, item_mask: np.ndarray) -> Clustering:
@@ -372,4 +389,4 @@ def _finish(con: duckdb.DuckDBPyConnection, stats: dict) -> dict:
     return stats
 
 
-__all__ = ["keep_floor", "needs_full_recluster", "update_incrementally"]
+__all__ = ["keep_floor", "last_full_clustering", "needs_full_recluster", "update_incrementally"]
