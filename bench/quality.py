@@ -53,8 +53,9 @@ from generalise import (  # noqa: E402
 from feedback_pipeline.clean.languages import detect_language  # noqa: E402
 from feedback_pipeline.clean.stage import clean_pending  # noqa: E402
 from feedback_pipeline.cluster.corpus import cluster_corpus  # noqa: E402
-from feedback_pipeline.cluster.identity import curate, load_themes  # noqa: E402
+from feedback_pipeline.cluster.identity import curate  # noqa: E402
 from feedback_pipeline.cluster.model import NOISE, min_cluster_size_for  # noqa: E402
+from feedback_pipeline.cluster.store import load_themes  # noqa: E402
 from feedback_pipeline.config import load_settings  # noqa: E402
 from feedback_pipeline.embed.embedder import Embedder, SentenceTransformerEmbedder  # noqa: E402
 from feedback_pipeline.embed.item_types import classify_pending  # noqa: E402

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from feedback_pipeline.cluster.identity import StoredThemes
+from feedback_pipeline.cluster.store import StoredThemes
 
 
 def _stored(target: dict[int, int]) -> StoredThemes:

@@ -286,7 +286,7 @@ def test_a_new_model_reclusters_in_full_and_keeps_theme_ids_by_members(wh, dim):
     wh.night(_settings(), full=True, as_of=AS_OF)
     ids = {name: wh.theme_of(items) for name, items in groups.items()}
     rng = np.random.default_rng(3)
-    for name, items in groups.items():
+    for items in groups.values():
         centre = rng.normal(size=dim)
         hashes = [h for (h,) in wh.con.execute(
             "SELECT text_hash FROM items WHERE list_contains(?, external_id) ORDER BY external_id",

@@ -17,12 +17,10 @@ Every id change is written to ``theme_events``.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 from scipy.optimize import linear_sum_assignment
 
 from feedback_pipeline.cluster.config import LabelConfig, ThemesConfig
@@ -30,67 +28,16 @@ from feedback_pipeline.cluster.corpus import Clustering, text_languages, unit
 from feedback_pipeline.cluster.curate import curate_themes
 from feedback_pipeline.cluster.label import Embed, label_themes
 from feedback_pipeline.cluster.model import NOISE, apply_member_floor
-from feedback_pipeline.cluster.store import record_events, replace_assignments, write_themes
+from feedback_pipeline.cluster.store import (
+    StoredThemes,
+    load_themes,
+    previous_assignment,
+    record_events,
+    replace_assignments,
+    write_themes,
+)
 from feedback_pipeline.cluster.window import assign_outside, write_rest
-from feedback_pipeline.warehouse.db import arrow_query, transaction, vectors_to_numpy
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class StoredThemes:
-    ids: list[int]
-    C: np.ndarray
-    status: dict[int, str]
-    # A theme a person merged away resolves to the theme it was merged into.
-    target: dict[int, int] = field(default_factory=dict)
-    splits: list[tuple[int, int]] = field(default_factory=list)
-
-    def resolve(self, theme_id: int) -> int:
-        seen = set()
-        while theme_id in self.target and theme_id not in seen:
-            seen.add(theme_id)
-            theme_id = self.target[theme_id]
-        return theme_id
-
-
-def load_themes(con: duckdb.DuckDBPyConnection, *, dim: int | None = None,
-                comparable: bool = True) -> StoredThemes:
-    """Themes a new clustering may match: live ones, faded ones, and the ones people merged away.
-
-    Centroids made by another embedding model (``comparable`` False, or not ``dim`` long) say
-    nothing in tonight's space: they come back as zeros, so the themes are matched on their
-    members alone (``match_themes``' overlap) and a person's split is not enforced that night.
-    """
-    human_merges = dict(con.execute(
-        "SELECT theme_id, other_theme FROM theme_decisions WHERE action = 'merge'").fetchall())
-    t = arrow_query(
-        con, "SELECT theme_id, centroid, status FROM themes WHERE centroid IS NOT NULL "
-        "AND (status IN ('active', 'rejected', 'faded') OR theme_id IN "
-        "(SELECT theme_id FROM theme_decisions WHERE action = 'merge')) ORDER BY theme_id", {})
-    splits = con.execute(
-        "SELECT theme_id, other_theme FROM theme_decisions WHERE action = 'split'").fetchall()
-    ids = t["theme_id"].to_pylist()
-    C = vectors_to_numpy(t["centroid"]) if ids else np.zeros((0, dim or 1), np.float32)
-    if ids and dim is not None and (not comparable or C.shape[1] != dim):
-        log.info("the %d stored themes' centroids come from another embedding model: matched "
-                 "on their members only", len(ids))
-        C = np.zeros((len(ids), dim), np.float32)
-    return StoredThemes(ids, C, dict(zip(ids, t["status"].to_pylist(), strict=True)),
-                        human_merges, [(a, b) for a, b in splits])
-
-
-def previous_assignment(con: duckdb.DuckDBPyConnection,
-                        keys: list[tuple[str, str]] | None = None) -> dict[tuple[str, str], int]:
-    """Each item's stored theme (only ``keys``'s, when given: a window's, see window.py)."""
-    if keys is None:
-        return {(s, e): t for s, e, t in con.execute(
-            "SELECT source, external_id, theme_id FROM item_themes").fetchall()}
-    wanted = pa.table({"source": [k[0] for k in keys],  # noqa: F841 - read by DuckDB by name
-                       "external_id": [k[1] for k in keys]})
-    return {(s, e): t for s, e, t in con.execute(
-        "SELECT source, external_id, theme_id FROM item_themes JOIN wanted "
-        "USING (source, external_id)").fetchall()}
+from feedback_pipeline.warehouse.db import transaction
 
 
 def match_themes(
@@ -408,6 +355,5 @@ def curate(c: Clustering, stored: StoredThemes, cfg: ThemesConfig, *, min_size: 
 
 
 __all__ = [
-    "Identity", "StoredThemes", "apply_splits", "identify", "load_themes", "match_themes",
-    "previous_assignment", "save_clustering", "settle_unexplained", "stick_to_previous",
+    "Identity", "apply_splits", "identify", "match_themes", "save_clustering", "settle_unexplained", "stick_to_previous",
 ]

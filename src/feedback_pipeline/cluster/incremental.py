@@ -29,12 +29,7 @@ import pyarrow as pa
 from feedback_pipeline.clean.languages import PRIMARY
 from feedback_pipeline.cluster.config import ClusterConfig, LabelConfig, ThemesConfig
 from feedback_pipeline.cluster.corpus import Clustering, load_corpus, text_languages, unit
-from feedback_pipeline.cluster.identity import (
-    StoredThemes,
-    load_themes,
-    match_themes,
-    previous_assignment,
-)
+from feedback_pipeline.cluster.identity import match_themes
 from feedback_pipeline.cluster.label import Embed, label_themes
 from feedback_pipeline.cluster.languages import language_groups, rows_by_group
 from feedback_pipeline.cluster.model import (
@@ -43,7 +38,14 @@ from feedback_pipeline.cluster.model import (
     assign_to_nearest,
     min_cluster_size_for,
 )
-from feedback_pipeline.cluster.store import record_events, replace_assignments, write_themes
+from feedback_pipeline.cluster.store import (
+    StoredThemes,
+    load_themes,
+    previous_assignment,
+    record_events,
+    replace_assignments,
+    write_themes,
+)
 from feedback_pipeline.warehouse.db import arrow_query, transaction, vectors_to_numpy
 
 PENDING = """

@@ -1,4 +1,5 @@
-"""The one place themes and item assignments are written, so every path leaves them consistent.
+"""The one place themes and item assignments are written (and read back as ``StoredThemes``), so
+every path leaves them consistent.
 
 A full re-cluster, the incremental night and a person's corrections all change themes; sharing
 these writers keeps a theme's centroid, vector sum, size, dates and events in step whichever
@@ -8,6 +9,8 @@ path touched it.
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
@@ -15,6 +18,65 @@ import pyarrow as pa
 
 from feedback_pipeline.cluster.corpus import Clustering, unit
 from feedback_pipeline.cluster.model import NOISE
+from feedback_pipeline.warehouse.db import arrow_query, vectors_to_numpy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StoredThemes:
+    ids: list[int]
+    C: np.ndarray
+    status: dict[int, str]
+    # A theme a person merged away resolves to the theme it was merged into.
+    target: dict[int, int] = field(default_factory=dict)
+    splits: list[tuple[int, int]] = field(default_factory=list)
+
+    def resolve(self, theme_id: int) -> int:
+        seen = set()
+        while theme_id in self.target and theme_id not in seen:
+            seen.add(theme_id)
+            theme_id = self.target[theme_id]
+        return theme_id
+
+
+def load_themes(con: duckdb.DuckDBPyConnection, *, dim: int | None = None,
+                comparable: bool = True) -> StoredThemes:
+    """Themes a new clustering may match: live ones, faded ones, and the ones people merged away.
+
+    Centroids made by another embedding model (``comparable`` False, or not ``dim`` long) say
+    nothing in tonight's space: they come back as zeros, so the themes are matched on their
+    members alone (``match_themes``' overlap) and a person's split is not enforced that night.
+    """
+    human_merges = dict(con.execute(
+        "SELECT theme_id, other_theme FROM theme_decisions WHERE action = 'merge'").fetchall())
+    t = arrow_query(
+        con, "SELECT theme_id, centroid, status FROM themes WHERE centroid IS NOT NULL "
+        "AND (status IN ('active', 'rejected', 'faded') OR theme_id IN "
+        "(SELECT theme_id FROM theme_decisions WHERE action = 'merge')) ORDER BY theme_id", {})
+    splits = con.execute(
+        "SELECT theme_id, other_theme FROM theme_decisions WHERE action = 'split'").fetchall()
+    ids = t["theme_id"].to_pylist()
+    C = vectors_to_numpy(t["centroid"]) if ids else np.zeros((0, dim or 1), np.float32)
+    if ids and dim is not None and (not comparable or C.shape[1] != dim):
+        log.info("the %d stored themes' centroids come from another embedding model: matched "
+                 "on their members only", len(ids))
+        C = np.zeros((len(ids), dim), np.float32)
+    return StoredThemes(ids, C, dict(zip(ids, t["status"].to_pylist(), strict=True)),
+                        human_merges, [(a, b) for a, b in splits])
+
+
+def previous_assignment(con: duckdb.DuckDBPyConnection,
+                        keys: list[tuple[str, str]] | None = None) -> dict[tuple[str, str], int]:
+    """Each item's stored theme (only ``keys``'s, when given: a window's, see window.py)."""
+    if keys is None:
+        return {(s, e): t for s, e, t in con.execute(
+            "SELECT source, external_id, theme_id FROM item_themes").fetchall()}
+    wanted = pa.table({"source": [k[0] for k in keys],  # noqa: F841 - read by DuckDB by name
+                       "external_id": [k[1] for k in keys]})
+    return {(s, e): t for s, e, t in con.execute(
+        "SELECT source, external_id, theme_id FROM item_themes JOIN wanted "
+        "USING (source, external_id)").fetchall()}
 
 
 def record_events(con: duckdb.DuckDBPyConnection, run_id: str, events: list[tuple]) -> None:
@@ -121,4 +183,5 @@ def refresh_theme_dates(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-__all__ = ["record_events", "refresh_theme_dates", "replace_assignments", "write_themes"]
+__all__ = ["StoredThemes", "load_themes", "previous_assignment", "record_events",
+           "refresh_theme_dates", "replace_assignments", "write_themes"]
