@@ -23,6 +23,7 @@ labels and scored on the test split, in the NMI/ARI the clustering is scored in.
 from __future__ import annotations
 
 import copy
+import os
 import time
 import warnings
 
@@ -257,23 +258,18 @@ def stage5_table(rows: list[dict], purity: dict[str, float]) -> list[str]:
         part = [r for r in rows if r["setting"] == name]
         nmi = [r["nmi"] for r in part]
         mark = f"**{name}**" if name == DEFAULT else name
+        pure = f"{purity[name]:.3f}" if name in purity else "-"
         lines.append(
             f"| {mark} | {np.mean(nmi):.4f} ({np.mean(nmi) - base:+.4f}) | "
             f"{np.mean([r['ari'] for r in part]):.3f} | "
             f"{np.mean([r['noise'] for r in part]):.1%} | "
             f"{np.mean([r['themes'] for r in part]):.0f} | {min(nmi):.3f} | {max(nmi):.3f} | "
-            f"{purity[name]:.3f} |" if name in purity else
-            f"| {mark} | {np.mean(nmi):.4f} ({np.mean(nmi) - base:+.4f}) | "
-            f"{np.mean([r['ari'] for r in part]):.3f} | "
-            f"{np.mean([r['noise'] for r in part]):.1%} | "
-            f"{np.mean([r['themes'] for r in part]):.0f} | {min(nmi):.3f} | {max(nmi):.3f} | - |")
+            f"{pure} |")
     return lines
 
 
 def section(rows: list[dict], purity: dict[str, float], ceiling: list[str], args,
             seeds: list[int], started: float) -> str:
-    import os
-
     return "\n".join([
         "## The space, not the clustering: where the ceiling is (bench/tune_cluster.py, stage 5)",
         "",
