@@ -122,8 +122,8 @@ def stage_cluster(run: Run, settings: Settings, *, full: bool = False) -> dict:
     con, as_of = run.con, run.as_of
     split_languages = not is_multilingual(settings.embed)
     model_id = settings.embed.vector_key
-    made_with = last_full_clustering(con)[1]
     if full or needs_full_recluster(con, settings.themes, now=as_of, model_id=model_id):
+        made_with = last_full_clustering(con)[1]  # centroids of another model's space?
         clustering = cluster_corpus(con, model_id, settings.cluster, until=as_of,
                                     split_languages=split_languages)
         stats = save_clustering(con, clustering, run_id=run.run_id, label_config=settings.label,

@@ -355,5 +355,6 @@ def curate(c: Clustering, stored: StoredThemes, cfg: ThemesConfig, *, min_size: 
 
 
 __all__ = [
-    "Identity", "apply_splits", "identify", "match_themes", "save_clustering", "settle_unexplained", "stick_to_previous",
+    "Identity", "apply_splits", "identify", "match_themes", "save_clustering",
+    "settle_unexplained", "stick_to_previous",
 ]
