@@ -221,7 +221,11 @@ def load_export(config: EmbedConfig, source: str) -> OnnxModel:
             _build_fp32(config, model_dir, print_, target, tmp)
         if graph == INT8:
             log.info("quantising the ONNX export of %s to int8", config.model)
-            _quantise(target / FP32, tmp / INT8)
+            # The quantiser writes a shape-inferred copy beside its source (model-inferred.onnx):
+            # from the shared folder, workers quantising at once read each other's half-written
+            # copy ("Failed to find proper ai.onnx domain"). A private copy keeps it private.
+            shutil.copyfile(target / FP32, tmp / FP32)
+            _quantise(tmp / FP32, tmp / INT8)
             _check(target, tmp / INT8, np.load(target / PROBE_VECTORS), config.backend)
             os.replace(tmp / INT8, target / INT8)
     finally:
